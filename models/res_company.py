@@ -1,0 +1,78 @@
+from odoo import _, api, fields, models
+
+
+class ResCompany(models.Model):
+    _inherit = "res.company"
+
+    client_refund_account_id = fields.Many2one(
+        comodel_name="account.account",
+        string="Refund Account",
+        domain="[('account_type', 'in', ('expense', 'expense_direct_cost'))]",
+        help="Expense account on which balances paid back to clients (gift cards, "
+        "deposits, prorated memberships) are booked.",
+    )
+    client_refund_approval_threshold = fields.Monetary(
+        string="Refund Approval Threshold",
+        currency_field="currency_id",
+        help="Refunds above this amount, in the company currency, wait for the "
+        "approval of a refund manager. Zero means that no refund needs approval.",
+    )
+    client_refund_journal_id = fields.Many2one(
+        comodel_name="account.journal",
+        string="Default Refund Journal",
+        domain="[('type', 'in', ('cash', 'bank'))]",
+        help="Cash or bank journal proposed to pay refunds out.",
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        companies = super().create(vals_list)
+        companies._client_refund_create_sequence()
+        return companies
+
+    def _client_refund_create_sequence(self):
+        """Each company numbers its refunds on its own."""
+        Sequence = self.env["ir.sequence"].sudo()  # companies are set up by admins only
+        existing = Sequence.search(
+            [("code", "=", "client.refund"), ("company_id", "in", self.ids)]
+        ).company_id
+        Sequence.create(
+            [
+                self._prepare_client_refund_sequence_vals(company)
+                for company in self - existing
+            ]
+        )
+
+    def _client_refund_create_refund_account(self):
+        """Create the Refund expense account of companies that have a chart and
+        none yet; called on install and whenever a chart is loaded."""
+        for company in self.filtered(lambda c: not c.client_refund_account_id):
+            Account = self.env["account.account"].with_company(company)
+            start_account = Account.search(
+                [
+                    *Account._check_company_domain(company),
+                    ("account_type", "=", "expense"),
+                ],
+                order="code desc",
+                limit=1,
+            )
+            if not start_account:
+                continue
+            company.client_refund_account_id = Account.create(
+                {
+                    "name": _("Client Refunds"),
+                    "code": Account._search_new_account_code(start_account.code),
+                    "account_type": "expense",
+                    "company_ids": [fields.Command.set(company.ids)],
+                }
+            )
+
+    def _prepare_client_refund_sequence_vals(self, company):
+        return {
+            "name": _("Client Refunds (%s)", company.name),
+            "code": "client.refund",
+            "company_id": company.id,
+            "prefix": "RF/%(range_year)s/",
+            "padding": 5,
+            "use_date_range": True,
+        }

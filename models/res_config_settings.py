@@ -1,0 +1,22 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    client_refund_account_id = fields.Many2one(
+        related="company_id.client_refund_account_id",
+        readonly=False,
+        domain="[('account_type', 'in', ('expense', 'expense_direct_cost')), "
+        "('company_ids', 'in', company_id)]",
+    )
+    client_refund_approval_threshold = fields.Monetary(
+        related="company_id.client_refund_approval_threshold",
+        currency_field="currency_id",
+        readonly=False,
+    )
+    client_refund_journal_id = fields.Many2one(
+        related="company_id.client_refund_journal_id",
+        readonly=False,
+        domain="[('type', 'in', ('cash', 'bank')), ('company_id', '=', company_id)]",
+    )

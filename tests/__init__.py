@@ -1,0 +1,3 @@
+from . import test_client_refund_register
+from . import test_client_refund_security
+from . import test_client_refund_settings

@@ -1,0 +1,92 @@
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from .common import ClientRefundCommon
+
+
+@tagged("post_install", "-at_install")
+class TestClientRefundRegister(ClientRefundCommon):
+    def test_numbering_is_per_company(self):
+        first_a = self._create_register_entry()
+        second_a = self._create_register_entry()
+        first_b = self._create_register_entry(company=self.company_2)
+        self.assertRegex(first_a.name, r"^RF/\d{4}/\d{5}$")
+        number = int(first_a.name.rsplit("/", 1)[1])
+        self.assertEqual(int(second_a.name.rsplit("/", 1)[1]), number + 1)
+        # company B has its own sequence, so it does not continue company A's
+        self.assertEqual(first_b.name, first_a.name)
+        sequences = self.env["ir.sequence"].search([("code", "=", "client.refund")])
+        self.assertEqual(
+            set(sequences.company_id.ids) & {self.company.id, self.company_2.id},
+            {self.company.id, self.company_2.id},
+        )
+
+    def test_done_refund_cannot_be_deleted(self):
+        refund = self._create_register_entry(state="done")
+        with self.assertRefused("Only draft refunds can be deleted"):
+            refund.with_user(self.refund_manager).unlink()
+        self.assertTrue(refund.exists())
+
+    def test_cancelled_refund_stays_listed(self):
+        refund = self._create_register_entry(state="done")
+        self.env.cr.flush()  # the creation's own tracking is done before the change
+        refund.with_user(self.refund_manager).action_cancel()
+        self.env.cr.flush()  # tracking values are written before commit
+        self.assertEqual(refund.state, "cancel")
+        with self.assertRefused("Only draft refunds can be deleted"):
+            refund.with_user(self.refund_manager).unlink()
+        listed = self.env["client.refund"].search(
+            [("partner_id", "=", self.client.id), ("state", "=", "cancel")]
+        )
+        self.assertEqual(listed, refund)
+        tracked = refund.message_ids.tracking_value_ids.filtered(
+            lambda t: t.field_id.name == "state"
+        )
+        self.assertEqual(tracked.new_value_char, "Cancelled")
+
+    def test_draft_refund_can_be_deleted(self):
+        refund = self._create_register_entry()
+        refund.with_user(self.refund_manager).unlink()
+        self.assertFalse(refund.exists())
+
+    def test_only_manager_cancels_done_refund(self):
+        refund = self._create_register_entry(state="done")
+        with self.assertRaises(AccessError):
+            refund.with_user(self.refund_user).action_cancel()
+        self.assertEqual(refund.state, "done")
+
+    def test_done_refund_with_posted_credit_note_cannot_be_cancelled(self):
+        invoice = self.init_invoice("out_invoice", partner=self.client, amounts=[100.0], post=True)
+        credit_note = invoice._reverse_moves(cancel=True)
+        refund = self._create_register_entry(
+            state="done", source_move_id=invoice.id, credit_note_ids=[(6, 0, credit_note.ids)]
+        )
+        with self.assertRefused("Reverse its credit notes"):
+            refund.action_cancel()
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.source_reference, invoice.display_name)
+
+    def test_partner_smart_button_counts_refunds(self):
+        self._create_register_entry()
+        self._create_register_entry(state="done")
+        contact = self.env["res.partner"].create(
+            {"name": "Alice at work", "parent_id": self.client.id}
+        )
+        self._create_register_entry(partner_id=contact.id)
+        self.assertEqual(self.client.client_refund_count, 3)
+        action = self.client.action_view_client_refunds()
+        self.assertEqual(self.env["client.refund"].search(action["domain"]).partner_id,
+                         self.client + contact)
+
+    def test_search_by_client_email_and_phone(self):
+        refund = self._create_register_entry()
+        view_domain = [
+            "|", "|", "|",
+            ("partner_id", "child_of", "alice@example"),
+            ("partner_id.email", "ilike", "alice@example"),
+            ("partner_id.phone", "ilike", "alice@example"),
+            ("partner_id.mobile", "ilike", "alice@example"),
+        ]
+        self.assertEqual(self.env["client.refund"].search(view_domain), refund)
+        by_phone = [("partner_id.phone", "ilike", "470 11 22")]
+        self.assertEqual(self.env["client.refund"].search(by_phone), refund)
