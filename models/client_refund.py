@@ -1,5 +1,10 @@
+import psycopg2
+from markupsafe import Markup
+
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+from odoo.tools.misc import clean_context
 
 SOURCE_FIELDS = (
     "source_move_id",
@@ -73,17 +78,23 @@ class ClientRefund(models.Model):
         tracking=True,
     )
     source_move_id = fields.Many2one(
-        comodel_name="account.move", string="Source Invoice", index="btree_not_null"
+        comodel_name="account.move",
+        string="Source Invoice",
+        index="btree_not_null",
+        check_company=True,
     )
     source_payment_id = fields.Many2one(
-        comodel_name="account.payment", string="Source Payment", index="btree_not_null"
+        comodel_name="account.payment",
+        index="btree_not_null",
+        check_company=True,
     )
     source_pos_order_id = fields.Many2one(
-        comodel_name="pos.order", string="Source POS Order", index="btree_not_null"
+        comodel_name="pos.order",
+        index="btree_not_null",
+        check_company=True,
     )
     source_card_id = fields.Many2one(
         comodel_name="loyalty.card",
-        string="Source Card",
         index="btree_not_null",
         help="Gift card, eWallet or visit pack refunded.",
     )
@@ -97,7 +108,24 @@ class ClientRefund(models.Model):
         store=True,
         help="Name of the document refunded.",
     )
-    amount = fields.Monetary(currency_field="currency_id", tracking=True)
+    amount = fields.Monetary(
+        currency_field="currency_id",
+        tracking=True,
+        help="Amount credited or refunded, tax included.",
+    )
+    amount_paid_back = fields.Monetary(
+        currency_field="currency_id",
+        readonly=True,
+        copy=False,
+        help="Money that went back to the client; the rest of the amount settled "
+        "what the client still owed.",
+    )
+    line_ids = fields.One2many(
+        comodel_name="client.refund.line",
+        inverse_name="refund_id",
+        string="Lines",
+        help="Lines and quantities refunded; empty when an amount is refunded.",
+    )
     amount_company_currency = fields.Monetary(
         string="Amount in Company Currency",
         currency_field="company_currency_id",
@@ -119,13 +147,11 @@ class ClientRefund(models.Model):
     )
     payout_journal_id = fields.Many2one(
         comodel_name="account.journal",
-        string="Payout Journal",
         check_company=True,
         domain="[('type', 'in', ('cash', 'bank'))]",
     )
     reason_id = fields.Many2one(
         comodel_name="client.refund.reason",
-        string="Reason",
         required=True,
         index=True,
         tracking=True,
@@ -184,6 +210,12 @@ class ClientRefund(models.Model):
         string="POS Refund Orders",
         copy=False,
     )
+    picking_ids = fields.Many2many(
+        comodel_name="stock.picking",
+        relation="client_refund_stock_picking_rel",
+        string="Returns",
+        copy=False,
+    )
     payment_transaction_id = fields.Many2one(
         comodel_name="payment.transaction",
         string="Stripe Refund",
@@ -235,6 +267,16 @@ class ClientRefund(models.Model):
                 )
             )
 
+    def action_confirm(self):
+        # the defaults of the screen that launched the refund (default_move_id...)
+        # must not leak into the payments and credit notes it creates
+        self = self.with_env(self.env(context=clean_context(self.env.context)))
+        for refund in self:
+            if refund.state != "draft":
+                raise UserError(_("Refund %s has already been confirmed.", refund.name))
+            refund._execute()
+        return True
+
     def action_cancel(self):
         is_manager = self.env.user.has_group("client_refund.group_client_refund_manager")
         for refund in self:
@@ -267,6 +309,17 @@ class ClientRefund(models.Model):
     def action_view_source(self):
         return self._action_view_records(self._get_source())
 
+    @api.model
+    def _action_view_refunds(self, refunds):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "client_refund.client_refund_action"
+        )
+        if len(refunds) == 1:
+            action.update(views=[(False, "form")], view_mode="form", res_id=refunds.id)
+        else:
+            action["domain"] = [("id", "in", refunds.ids)]
+        return action
+
     def _action_view_records(self, records):
         self.ensure_one()
         action = {
@@ -295,3 +348,145 @@ class ClientRefund(models.Model):
         live_payments = self.payment_ids.filtered(lambda p: p.state != "canceled")
         live_orders = self.pos_order_ids.filtered(lambda o: o.state != "cancel")
         return bool(live_moves or live_payments or live_orders)
+
+    def _execute(self):
+        """Let the refunded document do the refund, then record what it made."""
+        self.ensure_one()
+        results = self._get_source()._client_refund_execute(self)
+        if self.scope == "void" or (
+            self.payout_method == "journal" and not results.get("amount_paid_back")
+        ):
+            results["payout_method"] = "none"
+        self.write({**results, "state": "done", "date_done": fields.Datetime.now()})
+        self._log_on_documents(self._get_done_message())
+
+    def _lock_for_refund(self, records):
+        """Take the refunded documents for this transaction, so that two people
+        refunding the same thing at once cannot both succeed."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT id FROM %s WHERE id IN %s FOR UPDATE NOWAIT",
+                        SQL.identifier(records._table),
+                        tuple(records.ids),
+                    )
+                )
+        except psycopg2.errors.LockNotAvailable:
+            raise UserError(
+                _(
+                    "%s is being refunded by someone else right now. Reload it and "
+                    "check what is left to refund.",
+                    ", ".join(records.mapped("display_name")),
+                )
+            ) from None
+        records.invalidate_recordset()
+
+    def _pay_back(self, amount, lines_to_settle):
+        """Pay `amount` out of the payout journal and reconcile it with the client's
+        receivable lines it settles."""
+        self.ensure_one()
+        if not self.payout_journal_id:
+            raise UserError(_("Choose the cash or bank journal that pays the refund."))
+        payment = self.env["account.payment"].create(self._prepare_payout_vals(amount))
+        if not payment.outstanding_account_id:
+            payment.outstanding_account_id = payment._get_outstanding_account("outbound")
+        payment.action_post()
+        payment_lines = payment.move_id.line_ids.filtered(
+            lambda line: line.account_id in lines_to_settle.account_id
+        )
+        (payment_lines + lines_to_settle).reconcile()
+        return payment
+
+    def _return_delivered_products(self, deliveries, quantities):
+        """Receive back `quantities` ({product: quantity in its unit}) through
+        returns of `deliveries`, validated at once: the client hands them back."""
+        returns = self.env["stock.picking"]
+        left = dict(quantities)
+        # Taking back what the client returns is part of the refund the user may
+        # make; front-desk staff need no Inventory rights for it.
+        for delivery in deliveries.sudo():
+            wizard = (
+                self.env["stock.return.picking"]
+                .sudo()
+                .with_context(active_id=delivery.id, active_model="stock.picking")
+                .create({"picking_id": delivery.id})
+            )
+            to_return = False
+            for line in wizard.product_return_moves:
+                returned = line.move_id.returned_move_ids.filtered(
+                    lambda m: m.state != "cancel"
+                )
+                returnable = line.move_id.quantity - sum(returned.mapped("quantity"))
+                quantity = min(left.get(line.product_id, 0.0), returnable)
+                line.quantity = quantity
+                if quantity > 0:
+                    left[line.product_id] -= quantity
+                    to_return = True
+            if not to_return:
+                continue
+            picking = wizard._create_return()
+            for move in picking.move_ids:
+                move.quantity = move.product_uom_qty
+            picking.move_ids.picked = True
+            picking.button_validate()
+            returns |= picking
+        return returns.with_env(self.env)
+
+    def _log_on_documents(self, body):
+        """The refund, the refunded document and the client all tell the story."""
+        self.ensure_one()
+        for document in (self, self._get_source(), self.partner_id):
+            if document:
+                document._message_log(body=body)
+
+    def _get_done_message(self):
+        self.ensure_one()
+        amount = self.currency_id.format(self.amount)
+        if self.scope == "void":
+            what = _("voided %(amount)s", amount=amount)
+        else:
+            what = _("refunded %(amount)s", amount=amount)
+        parts = [
+            _(
+                "%(refund)s: %(user)s %(what)s of %(document)s. Reason: %(reason)s.",
+                refund=self._get_html_link(),
+                user=self.env.user.name,
+                what=what,
+                document=self.source_reference,
+                reason=self.reason_id.name,
+            )
+        ]
+        if self.credit_note_ids:
+            parts.append(
+                _(
+                    "Credit note: %s.",
+                    ", ".join(self.credit_note_ids.mapped("name")),
+                )
+            )
+        if self.amount_paid_back:
+            parts.append(
+                _(
+                    "Paid back %(amount)s by %(journal)s.",
+                    amount=self.currency_id.format(self.amount_paid_back),
+                    journal=self.payout_journal_id.name or self.payout_method,
+                )
+            )
+        if self.note:
+            parts.append(self.note)
+        return Markup(" ").join(parts)
+
+    def _prepare_payout_vals(self, amount):
+        return {
+            "payment_type": "outbound",
+            "partner_type": "customer",
+            "partner_id": self.partner_id.commercial_partner_id.id,
+            "amount": amount,
+            "currency_id": self.currency_id.id,
+            "journal_id": self.payout_journal_id.id,
+            "company_id": self.company_id.id,
+            "date": fields.Date.context_today(self),
+            "memo": _(
+                "%(refund)s: %(reason)s", refund=self.name, reason=self.reason_id.name
+            ),
+        }

@@ -30,6 +30,12 @@ class ResPartner(models.Model):
                 partner.commercial_partner_id, 0
             )
 
+    def action_client_refund(self):
+        self.ensure_one()
+        return self.env["client.refund.wizard"]._get_launch_action(
+            {"default_partner_id": self.commercial_partner_id.id}
+        )
+
     def action_view_client_refunds(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(

@@ -1,3 +1,4 @@
 from . import test_client_refund_register
 from . import test_client_refund_security
 from . import test_client_refund_settings
+from . import test_invoice_refund

@@ -1,0 +1,398 @@
+from odoo import Command, _, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import float_round
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    client_refund_ids = fields.One2many(
+        comodel_name="client.refund",
+        inverse_name="source_move_id",
+        string="Client Refunds",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_count = fields.Integer(
+        compute="_compute_client_refund_count",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    def _compute_client_refund_count(self):
+        counts = dict(
+            self.env["client.refund"]._read_group(
+                [("source_move_id", "in", self.ids)], ["source_move_id"], ["__count"]
+            )
+        )
+        for move in self:
+            move.client_refund_count = counts.get(move, 0)
+
+    def _post(self, soft=True):
+        posted = super()._post(soft=soft)
+        posted.filtered(
+            lambda m: m.move_type == "out_refund" and m.reversed_entry_id
+        ).reversed_entry_id._client_refund_check_not_over_credited()
+        return posted
+
+    def _reverse_moves(self, default_values_list=None, cancel=False):
+        """Link each credit note line to the invoice line it copies (see
+        account.move.line.copy_data), however the credit note is made."""
+        reverse_moves = super(
+            AccountMove, self.with_context(client_refund_link_origin=True)
+        )._reverse_moves(default_values_list, cancel=cancel)
+        return reverse_moves.with_env(self.env)
+
+    def action_client_refund(self):
+        self.ensure_one()
+        self._client_refund_check_refundable()
+        return self.env["client.refund.wizard"]._get_launch_action(
+            {"default_source_type": "invoice", "default_move_id": self.id}
+        )
+
+    def action_view_client_refunds(self):
+        self.ensure_one()
+        return self.env["client.refund"]._action_view_refunds(self.client_refund_ids)
+
+    # ------------------------------------------------------------------
+    # What can be refunded
+    # ------------------------------------------------------------------
+
+    def _client_refund_check_refundable(self):
+        for move in self:
+            if move.move_type != "out_invoice":
+                raise UserError(
+                    _(
+                        "%s is not a customer invoice: only customer invoices can be "
+                        "refunded to a client.",
+                        move.display_name,
+                    )
+                )
+            if move.state != "posted":
+                raise UserError(
+                    _(
+                        "Invoice %s is not posted: only posted invoices can be refunded.",
+                        move.display_name,
+                    )
+                )
+            # the refund user may have no Point of Sale rights; the orders are only
+            # named in the message
+            pos_orders = move.sudo().pos_order_ids
+            if pos_orders:
+                raise UserError(
+                    _(
+                        "Invoice %(invoice)s comes from the Point of Sale order "
+                        "%(order)s: refund the order, so that its stock and till follow.",
+                        invoice=move.display_name,
+                        order=", ".join(pos_orders.mapped("name")),
+                    )
+                )
+
+    def _client_refund_get_credited_amount(self):
+        """Total of the posted credit notes of the invoice, whoever made them."""
+        self.ensure_one()
+        credit_notes = self.reversal_move_ids.filtered(
+            lambda m: m.state == "posted" and m.move_type == "out_refund"
+        )
+        return sum(credit_notes.mapped("amount_total"))
+
+    def _client_refund_get_refundable_amount(self):
+        self.ensure_one()
+        return self.currency_id.round(
+            self.amount_total - self._client_refund_get_credited_amount()
+        )
+
+    def _client_refund_get_paid_back_amount(self, amount):
+        """What a credit note of `amount` gives back in money: the credit note
+        first settles what the client still owes on the invoice."""
+        self.ensure_one()
+        return self.currency_id.round(max(amount - self.amount_residual, 0.0))
+
+    def _client_refund_get_line_balances(self):
+        """For each product line: the quantity and amount (tax included) left to
+        refund, after every posted credit note line linked to it."""
+        self.ensure_one()
+        lines = self.invoice_line_ids
+        # one query for every line, even when their cache was partly invalidated
+        lines.fetch(["display_type", "price_total", "quantity", "product_uom_id"])
+        lines = lines.filtered(lambda line: line.display_type == "product")
+        refunded = {
+            origin: (quantity, total)
+            for origin, quantity, total in self.env["account.move.line"]._read_group(
+                [("origin_line_id", "in", lines.ids), ("parent_state", "=", "posted")],
+                ["origin_line_id"],
+                ["quantity:sum", "price_total:sum"],
+            )
+        }
+        balances = {}
+        for line in lines:
+            refunded_quantity, refunded_total = refunded.get(line, (0.0, 0.0))
+            line_total = self.currency_id.round(line.price_total)
+            amount_left = self.currency_id.round(line_total - refunded_total)
+            if line_total:
+                quantity_left = line.quantity * amount_left / line_total
+            else:
+                quantity_left = line.quantity - refunded_quantity
+            balances[line] = {
+                "quantity": float_round(
+                    max(quantity_left, 0.0),
+                    precision_rounding=line.product_uom_id.rounding or 0.01,
+                ),
+                "amount": max(amount_left, 0.0),
+            }
+        return balances
+
+    def _client_refund_check_not_over_credited(self):
+        for invoice in self.filtered(lambda m: m.move_type == "out_invoice"):
+            credited = invoice._client_refund_get_credited_amount()
+            if invoice.currency_id.compare_amounts(credited, invoice.amount_total) > 0:
+                raise UserError(
+                    _(
+                        "Invoice %(invoice)s would be credited %(credited)s, more than "
+                        "its total of %(total)s.",
+                        invoice=invoice.display_name,
+                        credited=invoice.currency_id.format(credited),
+                        total=invoice.currency_id.format(invoice.amount_total),
+                    )
+                )
+
+    def _client_refund_check_request(self, refund):
+        """Refuse, before anything is written, a refund that the invoice cannot take."""
+        self.ensure_one()
+        self._client_refund_check_refundable()
+        refundable = self._client_refund_get_refundable_amount()
+        currency = self.currency_id
+        if currency.is_zero(refundable):
+            raise UserError(
+                _("Invoice %s has been refunded in full already.", self.display_name)
+            )
+        if refund.line_ids:
+            balances = self._client_refund_get_line_balances()
+            for refund_line in refund.line_ids:
+                balance = balances.get(refund_line.move_line_id)
+                if balance is None:
+                    raise UserError(
+                        _(
+                            "Line %(line)s is not a product line of invoice %(invoice)s.",
+                            line=refund_line.move_line_id.display_name,
+                            invoice=self.display_name,
+                        )
+                    )
+                rounding = refund_line.move_line_id.product_uom_id.rounding or 0.01
+                if float_round(refund_line.quantity, precision_rounding=rounding) <= 0:
+                    raise UserError(_("The quantity to refund must be positive."))
+                if (
+                    float_round(
+                        refund_line.quantity - balance["quantity"],
+                        precision_rounding=rounding,
+                    )
+                    > 0
+                ):
+                    raise UserError(
+                        _(
+                            "Only %(left)s of %(line)s are left to refund, not %(asked)s.",
+                            left=balance["quantity"],
+                            line=refund_line.move_line_id.name,
+                            asked=refund_line.quantity,
+                        )
+                    )
+        else:
+            if currency.compare_amounts(refund.amount, 0.0) <= 0:
+                raise UserError(_("The amount to refund must be positive."))
+            if currency.compare_amounts(refund.amount, refundable) > 0:
+                raise UserError(
+                    _(
+                        "Only %(left)s of invoice %(invoice)s is left to refund, "
+                        "not %(asked)s.",
+                        left=currency.format(refundable),
+                        invoice=self.display_name,
+                        asked=currency.format(refund.amount),
+                    )
+                )
+
+    # ------------------------------------------------------------------
+    # Doing it
+    # ------------------------------------------------------------------
+
+    def _client_refund_execute(self, refund):
+        """Credit the invoice as `refund` says, settle the credit note with the
+        invoice and give back what the client had paid. Returns what was created."""
+        self.ensure_one()
+        refund._lock_for_refund(self)
+        self._client_refund_check_request(refund)
+        credit_note = self._client_refund_create_credit_note(refund)
+        money_lines = self._client_refund_settle(credit_note)
+        to_give_back = min(
+            -sum(money_lines.mapped("amount_residual_currency")), credit_note.amount_total
+        )
+        payments = self.env["account.payment"]
+        if refund.payout_method == "journal" and not self.currency_id.is_zero(
+            to_give_back
+        ):
+            payments = refund._pay_back(self.currency_id.round(to_give_back), money_lines)
+        pickings = self._client_refund_return_products(refund)
+        return {
+            "credit_note_ids": [Command.link(credit_note.id)],
+            "payment_ids": [Command.link(p.id) for p in payments],
+            "picking_ids": [Command.link(p.id) for p in pickings],
+            "amount": credit_note.amount_total,
+            "amount_paid_back": sum(payments.mapped("amount")),
+        }
+
+    def _client_refund_create_credit_note(self, refund):
+        """The core reversal of the invoice, with only the lines and quantities
+        refunded, or every line left scaled to the amount refunded."""
+        default_values = self._prepare_client_refund_reversal_vals(refund)
+        default_values["line_ids"] = [
+            Command.create(line_values)
+            for line_values in self._prepare_client_refund_credit_note_lines(refund)
+        ]
+        credit_note = self._reverse_moves([default_values])
+        if not refund.line_ids:
+            credit_note._client_refund_adjust_total(refund.amount)
+        credit_note._post(soft=False)
+        totals = {line.origin_line_id: line.price_total for line in credit_note.invoice_line_ids}
+        for refund_line in refund.line_ids:
+            refund_line.amount = totals.get(refund_line.move_line_id, 0.0)
+        return credit_note
+
+    def _client_refund_adjust_total(self, amount):
+        """Scaled prices are rounded line by line: move the last cents onto one line
+        so that the credit note totals exactly the amount asked. Taxes round too,
+        so a line whose rounding lands on the amount is looked for."""
+        currency = self.currency_id
+        if currency.is_zero(amount - self.amount_total):
+            return
+        price_step = 10 ** -self.env["decimal.precision"].precision_get("Product Price")
+        lines = self.invoice_line_ids.filtered(
+            lambda line: line.display_type == "product" and line.price_unit
+        ).sorted(lambda line: (line.quantity, -line.price_total))
+        for line in lines[:5]:
+            original_price = line.price_unit
+            total_per_price_unit = line.price_total / (original_price * line.quantity)
+            difference = amount - self.amount_total
+            price = original_price + difference / (line.quantity * total_per_price_unit)
+            for steps in (0, -1, 1):
+                line.price_unit = price + steps * price_step
+                if currency.is_zero(amount - self.amount_total):
+                    return
+            line.price_unit = original_price
+        raise UserError(
+            _(
+                "The taxes of this invoice round the credit note to %(total)s, not "
+                "%(asked)s. Refund %(total)s, or pick lines instead.",
+                total=currency.format(self.amount_total),
+                asked=currency.format(amount),
+            )
+        )
+
+    def _client_refund_settle(self, credit_note):
+        """Reconcile the new credit note with the invoice. Returns the client's open
+        receivable credit lines that this refund gives back."""
+
+        def receivable_lines(moves):
+            return moves.line_ids.filtered(
+                lambda line: line.account_id.account_type == "asset_receivable"
+            )
+
+        invoice_lines = receivable_lines(self)
+        credit_note_lines = receivable_lines(credit_note)
+        if not self.currency_id.is_zero(self._client_refund_get_refundable_amount()):
+            if not self.currency_id.is_zero(self.amount_residual):
+                (invoice_lines + credit_note_lines).filtered(
+                    lambda line: not line.reconciled
+                ).reconcile()
+            return credit_note_lines.filtered(lambda line: not line.reconciled)
+        # Fully credited: match the invoice with its credit notes only, so that it
+        # reads "reversed", and turn what was paid on it into open client credit.
+        family = invoice_lines + receivable_lines(
+            self.reversal_move_ids.filtered(lambda m: m.state == "posted")
+        )
+        partials = family.matched_debit_ids | family.matched_credit_ids
+        counterparts = (partials.debit_move_id | partials.credit_move_id) - family
+        partials.unlink()
+        family.reconcile()
+        open_counterparts = counterparts.filtered(lambda line: not line.reconciled)
+        if open_counterparts.filtered(lambda line: line.balance > 0) and (
+            open_counterparts.filtered(lambda line: line.balance < 0)
+        ):
+            # money earlier paid back and money paid in settle each other again
+            open_counterparts.reconcile()
+        return counterparts.filtered(
+            lambda line: not line.reconciled and line.balance < 0
+        )
+
+    def _client_refund_return_products(self, refund):
+        """Return to stock the storable products refunded that had been delivered."""
+        quantities = {}
+        for refund_line in refund.line_ids:
+            product = refund_line.move_line_id.product_id
+            if product.is_storable:
+                quantities[product] = quantities.get(
+                    product, 0.0
+                ) + refund_line.move_line_id.product_uom_id._compute_quantity(
+                    refund_line.quantity, product.uom_id
+                )
+        if not quantities:
+            return self.env["stock.picking"]
+        deliveries = self._client_refund_get_deliveries()
+        return refund._return_delivered_products(deliveries, quantities)
+
+    def _client_refund_get_deliveries(self):
+        """Deliveries of this invoice: done outgoing transfers to the client whose
+        source document is the invoice."""
+        self.ensure_one()
+        return self.env["stock.picking"].search(
+            [
+                ("origin", "=", self.name),
+                ("state", "=", "done"),
+                ("picking_type_code", "=", "outgoing"),
+                ("partner_id", "child_of", self.commercial_partner_id.id),
+            ]
+        )
+
+    def _prepare_client_refund_credit_note_lines(self, refund):
+        if refund.line_ids:
+            quantities = {line.move_line_id: line.quantity for line in refund.line_ids}
+            lines = refund.line_ids.move_line_id
+            changes = {line: {"quantity": quantities[line]} for line in lines}
+        else:
+            open_amounts = {
+                line: balance["amount"]
+                for line, balance in self._client_refund_get_line_balances().items()
+                if not self.currency_id.is_zero(balance["amount"])
+            }
+            ratio = refund.amount / sum(open_amounts.values())
+            lines = self.env["account.move.line"].concat(*open_amounts)
+            changes = {
+                line: {
+                    "price_unit": line.price_unit
+                    * open_amounts[line]
+                    / self.currency_id.round(line.price_total)
+                    * ratio
+                }
+                for line in lines
+            }
+        vals_list = lines.with_context(include_business_fields=True).copy_data()
+        for line, values in zip(lines, vals_list):
+            values.update(changes[line], origin_line_id=line.id)
+        return vals_list
+
+    def _prepare_client_refund_reversal_vals(self, refund):
+        """As account.move.reversal._prepare_default_reversal, for a client refund:
+        same rate as the invoice, so that no exchange difference is invented."""
+        date = fields.Date.context_today(self)
+        return {
+            "ref": _(
+                "Refund %(refund)s of %(invoice)s: %(reason)s",
+                refund=refund.name,
+                invoice=self.name,
+                reason=refund.reason_id.name,
+            ),
+            "date": date,
+            "invoice_date": date,
+            "invoice_date_due": date,
+            "journal_id": self.journal_id.id,
+            "invoice_payment_term_id": False,
+            "invoice_user_id": self.invoice_user_id.id,
+            "invoice_currency_rate": self.invoice_currency_rate,
+            "auto_post": "no",
+        }

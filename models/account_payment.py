@@ -1,0 +1,170 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+
+class AccountPayment(models.Model):
+    _inherit = "account.payment"
+
+    client_refund_ids = fields.One2many(
+        comodel_name="client.refund",
+        inverse_name="source_payment_id",
+        string="Client Refunds",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_can_void = fields.Boolean(
+        compute="_compute_client_refund_can_void",
+        help="No money has moved yet: the payment can be voided instead of refunded.",
+    )
+    client_refund_can_refund = fields.Boolean(compute="_compute_client_refund_can_void")
+
+    @api.depends("state", "is_matched", "payment_type", "partner_type")
+    def _compute_client_refund_can_void(self):
+        for payment in self:
+            is_client_payment = (
+                payment.payment_type == "inbound"
+                and payment.partner_type == "customer"
+                and payment.state in ("in_process", "paid")
+            )
+            payment.client_refund_can_void = (
+                is_client_payment and not payment._client_refund_get_void_blocker()
+            )
+            payment.client_refund_can_refund = is_client_payment
+
+    def action_client_refund_void(self):
+        self.ensure_one()
+        self._client_refund_check_voidable()
+        return self.env["client.refund.wizard"]._get_launch_action(
+            {
+                "default_source_type": "payment",
+                "default_payment_id": self.id,
+                "default_refund_mode": "void",
+            }
+        )
+
+    def action_client_refund(self):
+        """Refund what the payment paid: its invoice when it paid one, otherwise the
+        client credit it left."""
+        self.ensure_one()
+        self._client_refund_check_client_payment()
+        invoices = self.reconciled_invoice_ids.filtered(
+            lambda m: m.move_type == "out_invoice"
+        )
+        if len(invoices) == 1:
+            return invoices.action_client_refund()
+        if invoices:
+            raise UserError(
+                _(
+                    "Payment %(payment)s paid several invoices (%(invoices)s): refund "
+                    "them one by one from each invoice.",
+                    payment=self.display_name,
+                    invoices=", ".join(invoices.mapped("name")),
+                )
+            )
+        return self.env["client.refund.wizard"]._get_launch_action(
+            {"default_source_type": "payment", "default_payment_id": self.id}
+        )
+
+    def _client_refund_check_client_payment(self):
+        for payment in self:
+            if payment.payment_type != "inbound" or payment.partner_type != "customer":
+                raise UserError(
+                    _(
+                        "%s is not a payment received from a client.",
+                        payment.display_name,
+                    )
+                )
+            if payment.state not in ("in_process", "paid"):
+                raise UserError(
+                    _(
+                        "Payment %s is not confirmed: there is nothing to refund.",
+                        payment.display_name,
+                    )
+                )
+
+    def _client_refund_get_void_blocker(self):
+        """Why the payment can no longer be voided, or False."""
+        self.ensure_one()
+        if self.payment_transaction_id:
+            return _(
+                "Payment %s was made online by card: refund it to the card instead.",
+                self.display_name,
+            )
+        if self.outstanding_account_id and self.is_matched:
+            return _(
+                "Payment %s is matched with a bank statement: the money has moved, "
+                "refund it instead.",
+                self.display_name,
+            )
+        return False
+
+    def _client_refund_check_voidable(self):
+        self._client_refund_check_client_payment()
+        for payment in self:
+            blocker = payment._client_refund_get_void_blocker()
+            if blocker:
+                raise UserError(blocker)
+
+    def _client_refund_get_open_credit_lines(self):
+        """The payment's receivable lines still open: client credit not used."""
+        return self.move_id.line_ids.filtered(
+            lambda line: line.account_id == self.destination_account_id
+            and not line.reconciled
+            and line.balance < 0
+        )
+
+    def _client_refund_get_refundable_amount(self):
+        self.ensure_one()
+        return self.currency_id.round(
+            -sum(self._client_refund_get_open_credit_lines().mapped("amount_residual_currency"))
+        )
+
+    def _client_refund_check_request(self, refund):
+        self.ensure_one()
+        if refund.scope == "void":
+            self._client_refund_check_voidable()
+            return
+        self._client_refund_check_client_payment()
+        refundable = self._client_refund_get_refundable_amount()
+        if self.currency_id.compare_amounts(refund.amount, 0.0) <= 0:
+            raise UserError(_("The amount to refund must be positive."))
+        if self.currency_id.compare_amounts(refund.amount, refundable) > 0:
+            raise UserError(
+                _(
+                    "Only %(left)s of payment %(payment)s is unused client credit, "
+                    "not %(asked)s. Refund the invoices it paid from the invoices.",
+                    left=self.currency_id.format(refundable),
+                    payment=self.display_name,
+                    asked=self.currency_id.format(refund.amount),
+                )
+            )
+
+    def _client_refund_execute(self, refund):
+        self.ensure_one()
+        refund._lock_for_refund(self)
+        self._client_refund_check_request(refund)
+        if refund.scope == "void":
+            return self._client_refund_void(refund)
+        payment = refund._pay_back(refund.amount, self._client_refund_get_open_credit_lines())
+        return {
+            "payment_ids": [fields.Command.link(payment.id)],
+            "amount_paid_back": payment.amount,
+        }
+
+    def _client_refund_void(self, refund):
+        invoices = self.reconciled_invoice_ids
+        self.action_cancel()
+        invoices._message_log_batch(
+            bodies={
+                invoice.id: _(
+                    "Payment %(payment)s of %(amount)s was voided by %(user)s "
+                    "(%(refund)s, %(reason)s).",
+                    payment=self.name,
+                    amount=self.currency_id.format(self.amount),
+                    user=self.env.user.name,
+                    refund=refund.name,
+                    reason=refund.reason_id.name,
+                )
+                for invoice in invoices
+            }
+        )
+        return {"amount": self.amount}

@@ -1,0 +1,315 @@
+from odoo import Command, _, api, fields, models
+from odoo.exceptions import UserError
+
+
+class ClientRefundWizard(models.TransientModel):
+    _name = "client.refund.wizard"
+    _description = "Refund a Client"
+    _check_company_auto = True
+
+    company_id = fields.Many2one(
+        comodel_name="res.company",
+        required=True,
+        default=lambda self: self.env.company,
+    )
+    source_type = fields.Selection(
+        selection=[("invoice", "Invoice"), ("payment", "Payment")],
+        string="Refund",
+        required=True,
+        default="invoice",
+    )
+    partner_id = fields.Many2one(
+        comodel_name="res.partner",
+        string="Client",
+        compute="_compute_partner_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+        required=True,
+    )
+    move_id = fields.Many2one(
+        comodel_name="account.move",
+        string="Invoice",
+        check_company=True,
+        domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
+        "('payment_state', '!=', 'reversed'), "
+        "('commercial_partner_id', '=', commercial_partner_id)]",
+    )
+    payment_id = fields.Many2one(
+        comodel_name="account.payment",
+        check_company=True,
+    )
+    commercial_partner_id = fields.Many2one(related="partner_id.commercial_partner_id")
+    currency_id = fields.Many2one(
+        comodel_name="res.currency", compute="_compute_refundable"
+    )
+    amount_refundable = fields.Monetary(
+        string="Left to Refund",
+        compute="_compute_refundable",
+        help="Paid or invoiced and not refunded yet, counting every earlier refund.",
+    )
+    refund_mode = fields.Selection(
+        selection=[
+            ("full", "Everything left"),
+            ("amount", "Part of the amount"),
+            ("lines", "Some lines"),
+            ("void", "Void the payment"),
+        ],
+        required=True,
+        default="full",
+    )
+    partial_by = fields.Selection(
+        selection=[
+            ("amount", "Amount refunded"),
+            ("discount", "Discount %"),
+            ("kept", "Amount that stays paid"),
+        ],
+        string="Partial Refund By",
+        required=True,
+        default="amount",
+    )
+    amount = fields.Monetary(string="Amount to Refund")
+    discount_percent = fields.Float(string="Discount (%)", digits=(16, 2))
+    amount_kept = fields.Monetary(string="Amount That Stays Paid")
+    line_ids = fields.One2many(
+        comodel_name="client.refund.wizard.line",
+        inverse_name="wizard_id",
+        string="Lines",
+        compute="_compute_line_ids",
+        store=True,
+        readonly=False,
+    )
+    amount_to_refund = fields.Monetary(
+        string="Refund Total", compute="_compute_amount_to_refund"
+    )
+    amount_paid_back = fields.Monetary(
+        string="Money Paid Back",
+        compute="_compute_amount_to_refund",
+        help="The credit note first settles what the client still owes; the rest "
+        "is paid back.",
+    )
+    payout_method = fields.Selection(
+        selection=[("journal", "Cash / Bank"), ("credit", "Keep as client credit")],
+        string="Pay Back By",
+        required=True,
+        default="journal",
+    )
+    payout_journal_id = fields.Many2one(
+        comodel_name="account.journal",
+        check_company=True,
+        domain="[('type', 'in', ('cash', 'bank'))]",
+        compute="_compute_payout_journal_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+    )
+    reason_id = fields.Many2one(
+        comodel_name="client.refund.reason",
+        required=True,
+        check_company=True,
+    )
+    note = fields.Text()
+
+    @api.depends("move_id", "payment_id")
+    def _compute_partner_id(self):
+        for wizard in self:
+            source = wizard._get_source()
+            if source:
+                wizard.partner_id = source.partner_id.commercial_partner_id
+
+    @api.depends("source_type", "move_id", "payment_id")
+    def _compute_refundable(self):
+        for wizard in self:
+            source = wizard._get_source()
+            wizard.currency_id = source.currency_id or wizard.company_id.currency_id
+            wizard.amount_refundable = (
+                source._client_refund_get_refundable_amount() if source else 0.0
+            )
+
+    @api.depends("move_id", "refund_mode")
+    def _compute_line_ids(self):
+        for wizard in self:
+            if wizard.refund_mode != "lines" or not wizard.move_id:
+                wizard.line_ids = [Command.clear()]
+                continue
+            balances = wizard.move_id._client_refund_get_line_balances()
+            wizard.line_ids = [Command.clear()] + [
+                Command.create(
+                    {
+                        "move_line_id": line.id,
+                        "quantity_left": balance["quantity"],
+                        "amount_left": balance["amount"],
+                    }
+                )
+                for line, balance in balances.items()
+                if balance["quantity"] > 0
+            ]
+
+    @api.depends(
+        "refund_mode",
+        "partial_by",
+        "amount",
+        "discount_percent",
+        "amount_kept",
+        "amount_refundable",
+        "line_ids.amount",
+    )
+    def _compute_amount_to_refund(self):
+        for wizard in self:
+            amount = wizard._get_amount_to_refund()
+            wizard.amount_to_refund = amount
+            if wizard.move_id:
+                wizard.amount_paid_back = wizard.move_id._client_refund_get_paid_back_amount(
+                    amount
+                )
+            else:
+                wizard.amount_paid_back = amount if wizard.refund_mode != "void" else 0.0
+
+    @api.depends("company_id")
+    def _compute_payout_journal_id(self):
+        for wizard in self:
+            wizard.payout_journal_id = (
+                wizard.company_id.client_refund_journal_id
+                or self.env["account.journal"].search(
+                    [
+                        *self.env["account.journal"]._check_company_domain(
+                            wizard.company_id
+                        ),
+                        ("type", "=", "cash"),
+                    ],
+                    limit=1,
+                )
+            )
+
+    @api.onchange("amount")
+    def _onchange_amount(self):
+        if self.partial_by == "amount" and self.amount_refundable:
+            self.discount_percent = self.amount / self.amount_refundable * 100
+            self.amount_kept = self.amount_refundable - self.amount
+
+    @api.onchange("discount_percent")
+    def _onchange_discount_percent(self):
+        if self.partial_by == "discount":
+            self.amount = self._get_amount_to_refund()
+            self.amount_kept = self.amount_refundable - self.amount
+
+    @api.onchange("amount_kept")
+    def _onchange_amount_kept(self):
+        if self.partial_by == "kept":
+            self.amount = self._get_amount_to_refund()
+            self.discount_percent = (
+                self.amount / self.amount_refundable * 100 if self.amount_refundable else 0.0
+            )
+
+    @api.model
+    def _get_launch_action(self, context):
+        return {
+            "name": _("Refund"),
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": context,
+        }
+
+    def action_confirm(self):
+        self.ensure_one()
+        refund_vals = self._prepare_refund_vals()
+        source = self._get_source()
+        if not source:
+            raise UserError(_("Choose what to refund."))
+        # checked before the register takes a number
+        source._client_refund_check_request(self.env["client.refund"].new(refund_vals))
+        refund = self.env["client.refund"].create(refund_vals)
+        refund.action_confirm()
+        return refund._action_view_refunds(refund)
+
+    def _get_source(self):
+        self.ensure_one()
+        return self.move_id if self.source_type == "invoice" else self.payment_id
+
+    def _get_amount_to_refund(self):
+        self.ensure_one()
+        currency = self.currency_id
+        if self.refund_mode in ("full", "void"):
+            return self.amount_refundable
+        if self.refund_mode == "lines":
+            return currency.round(sum(self.line_ids.mapped("amount")))
+        if self.partial_by == "discount":
+            return currency.round(self.amount_refundable * self.discount_percent / 100)
+        if self.partial_by == "kept":
+            return currency.round(self.amount_refundable - self.amount_kept)
+        return currency.round(self.amount)
+
+    def _prepare_refund_vals(self):
+        self.ensure_one()
+        scope = {"full": "full", "void": "void"}.get(self.refund_mode, "partial")
+        return {
+            "partner_id": self.partner_id.id,
+            "company_id": self.company_id.id,
+            "currency_id": self.currency_id.id,
+            "source_type": self.source_type,
+            "scope": scope,
+            "source_move_id": self.move_id.id if self.source_type == "invoice" else False,
+            "source_payment_id": self.payment_id.id if self.source_type == "payment" else False,
+            "amount": self._get_amount_to_refund(),
+            "line_ids": [
+                Command.create(line._prepare_refund_line_vals())
+                for line in self.line_ids
+                if self.refund_mode == "lines" and line.quantity
+            ],
+            "payout_method": self.payout_method if scope != "void" else "none",
+            "payout_journal_id": self.payout_journal_id.id
+            if self.payout_method == "journal" and scope != "void"
+            else False,
+            "reason_id": self.reason_id.id,
+            "note": self.note,
+        }
+
+
+class ClientRefundWizardLine(models.TransientModel):
+    _name = "client.refund.wizard.line"
+    _description = "Refund a Client: Line"
+
+    wizard_id = fields.Many2one(
+        comodel_name="client.refund.wizard", required=True, ondelete="cascade"
+    )
+    currency_id = fields.Many2one(related="wizard_id.currency_id")
+    move_line_id = fields.Many2one(
+        comodel_name="account.move.line", string="Invoice Line", required=True
+    )
+    product_id = fields.Many2one(related="move_line_id.product_id")
+    name = fields.Char(related="move_line_id.name")
+    quantity_invoiced = fields.Float(
+        related="move_line_id.quantity", string="Invoiced", digits="Product Unit of Measure"
+    )
+    quantity_left = fields.Float(
+        string="Left to Refund", digits="Product Unit of Measure", readonly=True
+    )
+    amount_left = fields.Monetary(currency_field="currency_id", readonly=True)
+    quantity = fields.Float(string="To Refund", digits="Product Unit of Measure")
+    amount = fields.Monetary(
+        currency_field="currency_id",
+        compute="_compute_amount",
+        help="Estimate, tax included; the credit note computes the taxes.",
+    )
+
+    @api.depends("quantity", "move_line_id")
+    def _compute_amount(self):
+        for line in self:
+            invoice_line = line.move_line_id
+            unit_total = (
+                invoice_line.price_total / invoice_line.quantity if invoice_line.quantity else 0.0
+            )
+            line.amount = line.quantity * unit_total
+
+    def _prepare_refund_line_vals(self):
+        self.ensure_one()
+        return {
+            "move_line_id": self.move_line_id.id,
+            "product_id": self.product_id.id,
+            "name": self.name,
+            "quantity": self.quantity,
+            "amount": self.currency_id.round(self.amount),
+        }
