@@ -26,6 +26,7 @@
         "views/res_partner_views.xml",
         "views/account_move_views.xml",
         "views/account_payment_views.xml",
+        "views/pos_order_views.xml",
         "wizards/client_refund_wizard_views.xml",
         "views/res_config_settings_views.xml",
         "views/client_refund_menus.xml",

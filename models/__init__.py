@@ -5,6 +5,7 @@ from . import client_refund_line
 from . import account_move
 from . import account_move_line
 from . import account_payment
+from . import pos_order
 from . import res_company
 from . import res_config_settings
 from . import res_partner

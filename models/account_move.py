@@ -287,38 +287,40 @@ class AccountMove(models.Model):
     def _client_refund_settle(self, credit_note):
         """Reconcile the new credit note with the invoice. Returns the client's open
         receivable credit lines that this refund gives back."""
-
-        def receivable_lines(moves):
-            return moves.line_ids.filtered(
+        credit_note_lines = credit_note.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable"
+        )
+        if self.currency_id.is_zero(self._client_refund_get_refundable_amount()):
+            counterparts = self._client_refund_rematch()
+            return counterparts.filtered(lambda line: not line.reconciled and line.balance < 0)
+        if not self.currency_id.is_zero(self.amount_residual):
+            invoice_lines = self.line_ids.filtered(
                 lambda line: line.account_id.account_type == "asset_receivable"
             )
+            (invoice_lines + credit_note_lines).filtered(
+                lambda line: not line.reconciled
+            ).reconcile()
+        return credit_note_lines.filtered(lambda line: not line.reconciled)
 
-        invoice_lines = receivable_lines(self)
-        credit_note_lines = receivable_lines(credit_note)
-        if not self.currency_id.is_zero(self._client_refund_get_refundable_amount()):
-            if not self.currency_id.is_zero(self.amount_residual):
-                (invoice_lines + credit_note_lines).filtered(
-                    lambda line: not line.reconciled
-                ).reconcile()
-            return credit_note_lines.filtered(lambda line: not line.reconciled)
-        # Fully credited: match the invoice with its credit notes only, so that it
-        # reads "reversed", and turn what was paid on it into open client credit.
-        family = invoice_lines + receivable_lines(
-            self.reversal_move_ids.filtered(lambda m: m.state == "posted")
-        )
+    def _client_refund_rematch(self):
+        """Match the invoice with its credit notes first, then what is left open
+        with the payments in and out: a fully credited invoice reads "reversed"
+        and every credit note is settled by the invoice it credits. Returns the
+        lines that were matched with the invoice or its credit notes."""
+        self.ensure_one()
+        family = (
+            self + self.reversal_move_ids.filtered(lambda m: m.state == "posted")
+        ).line_ids.filtered(lambda line: line.account_id.account_type == "asset_receivable")
         partials = family.matched_debit_ids | family.matched_credit_ids
         counterparts = (partials.debit_move_id | partials.credit_move_id) - family
         partials.unlink()
         family.reconcile()
-        open_counterparts = counterparts.filtered(lambda line: not line.reconciled)
-        if open_counterparts.filtered(lambda line: line.balance > 0) and (
-            open_counterparts.filtered(lambda line: line.balance < 0)
+        open_lines = (family + counterparts).filtered(lambda line: not line.reconciled)
+        if open_lines.filtered(lambda line: line.balance > 0) and open_lines.filtered(
+            lambda line: line.balance < 0
         ):
-            # money earlier paid back and money paid in settle each other again
-            open_counterparts.reconcile()
-        return counterparts.filtered(
-            lambda line: not line.reconciled and line.balance < 0
-        )
+            open_lines.reconcile()
+        return counterparts
 
     def _client_refund_return_products(self, refund):
         """Return to stock the storable products refunded that had been delivered."""

@@ -118,6 +118,9 @@ class AccountPayment(models.Model):
             -sum(self._client_refund_get_open_credit_lines().mapped("amount_residual_currency"))
         )
 
+    def _client_refund_get_paid_back_amount(self, amount):
+        return amount
+
     def _client_refund_check_request(self, refund):
         self.ensure_one()
         if refund.scope == "void":

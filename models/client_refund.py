@@ -29,8 +29,8 @@ class ClientRefund(models.Model):
     partner_id = fields.Many2one(
         comodel_name="res.partner",
         string="Client",
-        required=True,
         index=True,
+        help="Empty for an anonymous Point of Sale ticket.",
         tracking=True,
         check_company=True,
     )
@@ -216,6 +216,12 @@ class ClientRefund(models.Model):
         string="Returns",
         copy=False,
     )
+    pos_config_id = fields.Many2one(
+        comodel_name="pos.config",
+        string="Paid Out At",
+        check_company=True,
+        help="Point of Sale whose open session pays the refund out.",
+    )
     payment_transaction_id = fields.Many2one(
         comodel_name="payment.transaction",
         string="Stripe Refund",
@@ -367,7 +373,7 @@ class ClientRefund(models.Model):
             with self.env.cr.savepoint(flush=False):
                 self.env.cr.execute(
                     SQL(
-                        "SELECT id FROM %s WHERE id IN %s FOR UPDATE NOWAIT",
+                        "SELECT id FROM %s WHERE id IN %s FOR NO KEY UPDATE NOWAIT",
                         SQL.identifier(records._table),
                         tuple(records.ids),
                     )

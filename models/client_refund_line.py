@@ -17,6 +17,12 @@ class ClientRefundLine(models.Model):
         index="btree_not_null",
         help="Invoice line refunded.",
     )
+    pos_order_line_id = fields.Many2one(
+        comodel_name="pos.order.line",
+        string="POS Order Line",
+        index="btree_not_null",
+        help="Point of Sale order line refunded.",
+    )
     product_id = fields.Many2one(comodel_name="product.product")
     name = fields.Char(string="Description")
     quantity = fields.Float(digits="Product Unit of Measure", required=True)

@@ -1,3 +1,5 @@
+from dateutil.relativedelta import relativedelta
+
 from odoo import fields, models
 
 
@@ -15,6 +17,29 @@ class ResPartner(models.Model):
         groups="client_refund.group_client_refund_user",
     )
 
+    client_refund_total_12_months = fields.Monetary(
+        string="Refunded (12 months)",
+        compute="_compute_client_refund_count",
+        currency_field="client_refund_currency_id",
+        groups="client_refund.group_client_refund_user",
+        help="Refunds done in the last twelve months, in the company currency.",
+    )
+    client_refund_currency_id = fields.Many2one(
+        comodel_name="res.currency", compute="_compute_client_refund_count"
+    )
+    client_refund_invoice_ids = fields.Many2many(
+        comodel_name="account.move",
+        string="Refundable Invoices",
+        compute="_compute_client_refund_documents",
+        groups="account.group_account_invoice",
+    )
+    client_refund_pos_order_ids = fields.Many2many(
+        comodel_name="pos.order",
+        string="Refundable POS Orders",
+        compute="_compute_client_refund_documents",
+        groups="point_of_sale.group_pos_user",
+    )
+
     def _compute_client_refund_count(self):
         groups = self.env["client.refund"]._read_group(
             [("partner_id", "child_of", self.commercial_partner_id.ids)],
@@ -25,9 +50,56 @@ class ResPartner(models.Model):
         for partner, count in groups:
             commercial = partner.commercial_partner_id
             count_by_commercial[commercial] = count_by_commercial.get(commercial, 0) + count
+        since = fields.Datetime.now() - relativedelta(months=12)
+        totals = self.env["client.refund"]._read_group(
+            [
+                ("partner_id", "child_of", self.commercial_partner_id.ids),
+                ("state", "=", "done"),
+                ("date", ">=", since),
+            ],
+            groupby=["partner_id"],
+            aggregates=["amount_company_currency:sum"],
+        )
+        total_by_commercial = {}
+        for partner, total in totals:
+            commercial = partner.commercial_partner_id
+            total_by_commercial[commercial] = total_by_commercial.get(commercial, 0.0) + total
         for partner in self:
             partner.client_refund_count = count_by_commercial.get(
                 partner.commercial_partner_id, 0
+            )
+            partner.client_refund_total_12_months = total_by_commercial.get(
+                partner.commercial_partner_id, 0.0
+            )
+            partner.client_refund_currency_id = self.env.company.currency_id
+
+    def _compute_client_refund_documents(self):
+        """The client's recent documents that a refund can start from."""
+        for partner in self:
+            commercial = partner.commercial_partner_id
+            if not commercial.id:
+                partner.client_refund_invoice_ids = False
+                partner.client_refund_pos_order_ids = False
+                continue
+            partner.client_refund_invoice_ids = self.env["account.move"].search(
+                [
+                    ("commercial_partner_id", "=", commercial.id),
+                    ("move_type", "=", "out_invoice"),
+                    ("state", "=", "posted"),
+                    ("payment_state", "!=", "reversed"),
+                    ("pos_order_ids", "=", False),
+                ],
+                order="invoice_date desc, id desc",
+                limit=20,
+            )
+            partner.client_refund_pos_order_ids = self.env["pos.order"].search(
+                [
+                    ("partner_id", "child_of", commercial.id),
+                    ("state", "in", ("paid", "done", "invoiced")),
+                    ("amount_total", ">", 0),
+                ],
+                order="date_order desc, id desc",
+                limit=20,
             )
 
     def action_client_refund(self):

@@ -2,6 +2,10 @@ from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
 
+SOURCE_FIELDS = {"invoice": "move_id", "payment": "payment_id", "pos_order": "pos_order_id"}
+LINE_FIELDS = {"account.move": "move_line_id", "pos.order": "pos_order_line_id"}
+
+
 class ClientRefundWizard(models.TransientModel):
     _name = "client.refund.wizard"
     _description = "Refund a Client"
@@ -13,7 +17,11 @@ class ClientRefundWizard(models.TransientModel):
         default=lambda self: self.env.company,
     )
     source_type = fields.Selection(
-        selection=[("invoice", "Invoice"), ("payment", "Payment")],
+        selection=[
+            ("invoice", "Invoice"),
+            ("payment", "Payment"),
+            ("pos_order", "POS Order"),
+        ],
         string="Refund",
         required=True,
         default="invoice",
@@ -25,7 +33,6 @@ class ClientRefundWizard(models.TransientModel):
         store=True,
         precompute=True,
         readonly=False,
-        required=True,
     )
     move_id = fields.Many2one(
         comodel_name="account.move",
@@ -38,6 +45,21 @@ class ClientRefundWizard(models.TransientModel):
     payment_id = fields.Many2one(
         comodel_name="account.payment",
         check_company=True,
+    )
+    pos_order_id = fields.Many2one(
+        comodel_name="pos.order",
+        string="POS Order",
+        check_company=True,
+    )
+    pos_config_id = fields.Many2one(
+        comodel_name="pos.config",
+        string="Pay Out At",
+        check_company=True,
+        compute="_compute_pos_config_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+        help="Point of Sale whose open session pays the refund out of its till.",
     )
     commercial_partner_id = fields.Many2one(related="partner_id.commercial_partner_id")
     currency_id = fields.Many2one(
@@ -89,10 +111,17 @@ class ClientRefundWizard(models.TransientModel):
         "is paid back.",
     )
     payout_method = fields.Selection(
-        selection=[("journal", "Cash / Bank"), ("credit", "Keep as client credit")],
+        selection=[
+            ("journal", "Cash / Bank"),
+            ("credit", "Keep as client credit"),
+            ("pos", "Point of Sale till"),
+        ],
         string="Pay Back By",
         required=True,
-        default="journal",
+        compute="_compute_payout_method",
+        store=True,
+        precompute=True,
+        readonly=False,
     )
     payout_journal_id = fields.Many2one(
         comodel_name="account.journal",
@@ -110,14 +139,24 @@ class ClientRefundWizard(models.TransientModel):
     )
     note = fields.Text()
 
-    @api.depends("move_id", "payment_id")
+    @api.depends("pos_order_id")
+    def _compute_pos_config_id(self):
+        for wizard in self:
+            wizard.pos_config_id = wizard.pos_order_id.config_id
+
+    @api.depends("source_type")
+    def _compute_payout_method(self):
+        for wizard in self:
+            wizard.payout_method = "pos" if wizard.source_type == "pos_order" else "journal"
+
+    @api.depends("move_id", "payment_id", "pos_order_id")
     def _compute_partner_id(self):
         for wizard in self:
             source = wizard._get_source()
             if source:
                 wizard.partner_id = source.partner_id.commercial_partner_id
 
-    @api.depends("source_type", "move_id", "payment_id")
+    @api.depends("source_type", "move_id", "payment_id", "pos_order_id")
     def _compute_refundable(self):
         for wizard in self:
             source = wizard._get_source()
@@ -126,22 +165,23 @@ class ClientRefundWizard(models.TransientModel):
                 source._client_refund_get_refundable_amount() if source else 0.0
             )
 
-    @api.depends("move_id", "refund_mode")
+    @api.depends("move_id", "pos_order_id", "source_type", "refund_mode")
     def _compute_line_ids(self):
         for wizard in self:
-            if wizard.refund_mode != "lines" or not wizard.move_id:
+            source = wizard._get_source()
+            if wizard.refund_mode != "lines" or not source or wizard.source_type == "payment":
                 wizard.line_ids = [Command.clear()]
                 continue
-            balances = wizard.move_id._client_refund_get_line_balances()
+            line_field = LINE_FIELDS[source._name]
             wizard.line_ids = [Command.clear()] + [
                 Command.create(
                     {
-                        "move_line_id": line.id,
+                        line_field: line.id,
                         "quantity_left": balance["quantity"],
                         "amount_left": balance["amount"],
                     }
                 )
-                for line, balance in balances.items()
+                for line, balance in source._client_refund_get_line_balances().items()
                 if balance["quantity"] > 0
             ]
 
@@ -158,12 +198,12 @@ class ClientRefundWizard(models.TransientModel):
         for wizard in self:
             amount = wizard._get_amount_to_refund()
             wizard.amount_to_refund = amount
-            if wizard.move_id:
-                wizard.amount_paid_back = wizard.move_id._client_refund_get_paid_back_amount(
-                    amount
-                )
-            else:
-                wizard.amount_paid_back = amount if wizard.refund_mode != "void" else 0.0
+            source = wizard._get_source()
+            wizard.amount_paid_back = (
+                source._client_refund_get_paid_back_amount(amount)
+                if source and wizard.refund_mode != "void"
+                else 0.0
+            )
 
     @api.depends("company_id")
     def _compute_payout_journal_id(self):
@@ -219,6 +259,10 @@ class ClientRefundWizard(models.TransientModel):
         source = self._get_source()
         if not source:
             raise UserError(_("Choose what to refund."))
+        if self.refund_mode == "lines" and not any(self.line_ids.mapped("quantity")):
+            raise UserError(_("Choose the lines and quantities to refund."))
+        if (self.payout_method == "pos") != (self.source_type == "pos_order"):
+            raise UserError(_("Only Point of Sale orders are paid back through a till."))
         # checked before the register takes a number
         source._client_refund_check_request(self.env["client.refund"].new(refund_vals))
         refund = self.env["client.refund"].create(refund_vals)
@@ -227,7 +271,7 @@ class ClientRefundWizard(models.TransientModel):
 
     def _get_source(self):
         self.ensure_one()
-        return self.move_id if self.source_type == "invoice" else self.payment_id
+        return self[SOURCE_FIELDS[self.source_type]]
 
     def _get_amount_to_refund(self):
         self.ensure_one()
@@ -253,6 +297,10 @@ class ClientRefundWizard(models.TransientModel):
             "scope": scope,
             "source_move_id": self.move_id.id if self.source_type == "invoice" else False,
             "source_payment_id": self.payment_id.id if self.source_type == "payment" else False,
+            "source_pos_order_id": self.pos_order_id.id
+            if self.source_type == "pos_order"
+            else False,
+            "pos_config_id": self.pos_config_id.id if self.source_type == "pos_order" else False,
             "amount": self._get_amount_to_refund(),
             "line_ids": [
                 Command.create(line._prepare_refund_line_vals())
@@ -276,13 +324,12 @@ class ClientRefundWizardLine(models.TransientModel):
         comodel_name="client.refund.wizard", required=True, ondelete="cascade"
     )
     currency_id = fields.Many2one(related="wizard_id.currency_id")
-    move_line_id = fields.Many2one(
-        comodel_name="account.move.line", string="Invoice Line", required=True
-    )
-    product_id = fields.Many2one(related="move_line_id.product_id")
-    name = fields.Char(related="move_line_id.name")
+    move_line_id = fields.Many2one(comodel_name="account.move.line", string="Invoice Line")
+    pos_order_line_id = fields.Many2one(comodel_name="pos.order.line", string="POS Order Line")
+    product_id = fields.Many2one(comodel_name="product.product", compute="_compute_from_line")
+    name = fields.Char(compute="_compute_from_line")
     quantity_invoiced = fields.Float(
-        related="move_line_id.quantity", string="Invoiced", digits="Product Unit of Measure"
+        string="Sold", digits="Product Unit of Measure", compute="_compute_from_line"
     )
     quantity_left = fields.Float(
         string="Left to Refund", digits="Product Unit of Measure", readonly=True
@@ -295,19 +342,33 @@ class ClientRefundWizardLine(models.TransientModel):
         help="Estimate, tax included; the credit note computes the taxes.",
     )
 
-    @api.depends("quantity", "move_line_id")
+    @api.depends("move_line_id", "pos_order_line_id")
+    def _compute_from_line(self):
+        for line in self:
+            if line.pos_order_line_id:
+                sold = line.pos_order_line_id
+                line.product_id = sold.product_id
+                line.name = sold.full_product_name or sold.product_id.display_name
+                line.quantity_invoiced = sold.qty
+            else:
+                line.product_id = line.move_line_id.product_id
+                line.name = line.move_line_id.name
+                line.quantity_invoiced = line.move_line_id.quantity
+
+    @api.depends("quantity", "quantity_left", "amount_left")
     def _compute_amount(self):
         for line in self:
-            invoice_line = line.move_line_id
-            unit_total = (
-                invoice_line.price_total / invoice_line.quantity if invoice_line.quantity else 0.0
+            line.amount = (
+                line.quantity * line.amount_left / line.quantity_left
+                if line.quantity_left
+                else 0.0
             )
-            line.amount = line.quantity * unit_total
 
     def _prepare_refund_line_vals(self):
         self.ensure_one()
         return {
             "move_line_id": self.move_line_id.id,
+            "pos_order_line_id": self.pos_order_line_id.id,
             "product_id": self.product_id.id,
             "name": self.name,
             "quantity": self.quantity,

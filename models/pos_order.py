@@ -1,0 +1,333 @@
+from odoo import Command, _, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import float_compare, float_round
+
+
+class PosOrder(models.Model):
+    _inherit = "pos.order"
+
+    client_refund_ids = fields.One2many(
+        comodel_name="client.refund",
+        inverse_name="source_pos_order_id",
+        string="Client Refunds",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    def action_client_refund(self):
+        self.ensure_one()
+        self._client_refund_check_refundable()
+        return self.env["client.refund.wizard"]._get_launch_action(
+            {"default_source_type": "pos_order", "default_pos_order_id": self.id}
+        )
+
+    # ------------------------------------------------------------------
+    # What can be refunded
+    # ------------------------------------------------------------------
+
+    def _client_refund_check_refundable(self):
+        for order in self:
+            if order.state not in ("paid", "done", "invoiced"):
+                raise UserError(
+                    _(
+                        "Order %s is not paid: only paid orders can be refunded.",
+                        order.display_name,
+                    )
+                )
+            if order.refunded_order_id or order.currency_id.compare_amounts(
+                order.amount_total, 0.0
+            ) < 0:
+                raise UserError(
+                    _(
+                        "Order %s is itself a refund: a refund cannot be refunded.",
+                        order.display_name,
+                    )
+                )
+
+    def _client_refund_get_line_balances(self):
+        """For each line: the quantity and amount (tax included) left to refund.
+        Core's refunded_qty counts every refund order, the till's included."""
+        self.ensure_one()
+        balances = {}
+        for line in self.lines:
+            quantity_left = line.qty - line.refunded_qty
+            if float_compare(
+                quantity_left, 0.0, precision_rounding=line.product_uom_id.rounding
+            ) <= 0:
+                quantity_left = 0.0
+            amount_left = (
+                self.currency_id.round(line.price_subtotal_incl * quantity_left / line.qty)
+                if line.qty
+                else 0.0
+            )
+            balances[line] = {"quantity": quantity_left, "amount": amount_left}
+        return balances
+
+    def _client_refund_get_refundable_amount(self):
+        self.ensure_one()
+        return self.currency_id.round(
+            sum(balance["amount"] for balance in self._client_refund_get_line_balances().values())
+        )
+
+    def _client_refund_get_paid_back_amount(self, amount):
+        return amount
+
+    def _client_refund_check_request(self, refund):
+        self.ensure_one()
+        self._client_refund_check_refundable()
+        currency = self.currency_id
+        balances = self._client_refund_get_line_balances()
+        if not any(balance["quantity"] for balance in balances.values()):
+            raise UserError(
+                _("Order %s has been refunded in full already.", self.display_name)
+            )
+        if refund.line_ids:
+            for refund_line in refund.line_ids:
+                line = refund_line.pos_order_line_id
+                if line not in balances:
+                    raise UserError(
+                        _(
+                            "Line %(line)s is not a line of order %(order)s.",
+                            line=line.display_name,
+                            order=self.display_name,
+                        )
+                    )
+                rounding = line.product_uom_id.rounding
+                if float_compare(refund_line.quantity, 0.0, precision_rounding=rounding) <= 0:
+                    raise UserError(_("The quantity to refund must be positive."))
+                if (
+                    float_compare(
+                        refund_line.quantity,
+                        balances[line]["quantity"],
+                        precision_rounding=rounding,
+                    )
+                    > 0
+                ):
+                    raise UserError(
+                        _(
+                            "Only %(left)s of %(line)s are left to refund, not %(asked)s.",
+                            left=balances[line]["quantity"],
+                            line=line.full_product_name or line.product_id.display_name,
+                            asked=refund_line.quantity,
+                        )
+                    )
+        elif refund.scope != "full":
+            refundable = self._client_refund_get_refundable_amount()
+            if currency.compare_amounts(refund.amount, 0.0) <= 0:
+                raise UserError(_("The amount to refund must be positive."))
+            if currency.compare_amounts(refund.amount, refundable) > 0:
+                raise UserError(
+                    _(
+                        "Only %(left)s of order %(order)s is left to refund, not %(asked)s.",
+                        left=currency.format(refundable),
+                        order=self.display_name,
+                        asked=currency.format(refund.amount),
+                    )
+                )
+        self._client_refund_get_session(refund.pos_config_id)
+
+    def _client_refund_get_session(self, config=None):
+        """The open session that pays the refund out: the chosen POS's, by default
+        the order's own."""
+        self.ensure_one()
+        config = config or self.config_id
+        if config.company_id != self.company_id:
+            raise UserError(
+                _(
+                    "Point of Sale %(pos)s belongs to another company than order %(order)s.",
+                    pos=config.display_name,
+                    order=self.display_name,
+                )
+            )
+        session = config.current_session_id
+        if not session or session.state not in ("opening_control", "opened"):
+            raise UserError(
+                _(
+                    "No session of %s is open: open it, so that the refund is paid out "
+                    "of its till.",
+                    config.display_name,
+                )
+            )
+        return session
+
+    # ------------------------------------------------------------------
+    # Doing it
+    # ------------------------------------------------------------------
+
+    def _client_refund_execute(self, refund):
+        """A refund order in an open session, linked line by line to this order
+        (core refunded_orderline_id), paid out with the order's own tenders."""
+        self.ensure_one()
+        refund._lock_for_refund(self)
+        self._client_refund_check_request(refund)
+        session = self._client_refund_get_session(refund.pos_config_id)
+        refund_order = self._client_refund_create_refund_order(refund, session)
+        refund_order._client_refund_pay_out(self)
+        # checked here: core's _process_saved_order only logs an unpaid order
+        if not refund_order._is_pos_order_paid():
+            raise UserError(
+                _("The refund of order %s does not add up to its payments.", self.display_name)
+            )
+        refund_order._process_saved_order(False)
+        if self.account_move and refund_order.account_move:
+            # the credit note settles the invoice it credits; core reconciles POS
+            # invoices in sudo too (_apply_invoice_payments), cashiers having no
+            # accounting rights
+            self.account_move.sudo()._client_refund_rematch()
+        for refund_line, order_line in zip(
+            refund.line_ids.sorted("id"), refund_order.lines.sorted("id")
+        ):
+            refund_line.amount = -order_line.price_subtotal_incl
+        return {
+            "pos_order_ids": [Command.link(refund_order.id)],
+            "credit_note_ids": [Command.link(move.id) for move in refund_order.account_move],
+            "picking_ids": [Command.link(picking.id) for picking in refund_order.picking_ids],
+            "amount": -refund_order.amount_total,
+            "amount_paid_back": -refund_order.amount_paid,
+            "payout_method": "pos",
+        }
+
+    def _client_refund_create_refund_order(self, refund, session):
+        refund_order = self.copy(
+            {**self._prepare_refund_values(session), "to_invoice": bool(self.account_move)}
+        )
+        line_vals_list = self._prepare_client_refund_lines(refund, refund_order)
+        self.env["pos.order.line"].create(line_vals_list)
+        refund_order._compute_prices()
+        return refund_order
+
+    def _client_refund_pay_out(self, refunded_order):
+        """Pay the refund order out with the tenders of the refunded order, in
+        proportion, where this session takes them; cash otherwise."""
+        self.ensure_one()
+        currency = self.currency_id
+        session_methods = self.session_id.payment_method_ids
+        cash_method = session_methods.filtered("is_cash_count")[:1] or session_methods[:1]
+        paid_by_method = {}
+        for payment in refunded_order.payment_ids:
+            method = payment.payment_method_id
+            if method not in session_methods:
+                method = cash_method
+            paid_by_method[method] = paid_by_method.get(method, 0.0) + payment.amount
+        paid_by_method = {
+            method: amount for method, amount in paid_by_method.items() if amount > 0
+        } or {cash_method: 1.0}
+        full_refund = currency.is_zero(refunded_order.amount_total + self.amount_total)
+        to_pay = -refunded_order.amount_paid if full_refund else self.amount_total
+        uses_cash = any(method.is_cash_count for method in paid_by_method)
+        to_pay = self._get_rounded_amount(to_pay, force_round=uses_cash)
+        # cash last, so that it takes the rounding
+        methods = sorted(paid_by_method, key=lambda method: method.is_cash_count)
+        total_paid = sum(paid_by_method.values())
+        payments = []
+        left = to_pay
+        for method in methods[:-1]:
+            amount = currency.round(to_pay * paid_by_method[method] / total_paid)
+            payments.append((method, amount))
+            left -= amount
+        payments.append((methods[-1], currency.round(left)))
+        self.env["pos.payment"].create(
+            [
+                {
+                    "pos_order_id": self.id,
+                    "payment_method_id": method.id,
+                    "amount": amount,
+                    "name": _("Refund"),
+                    "payment_date": fields.Datetime.now(),
+                }
+                for method, amount in payments
+                if not currency.is_zero(amount)
+            ]
+        )
+        self.amount_paid = sum(self.payment_ids.mapped("amount"))
+
+    def _prepare_client_refund_lines(self, refund, refund_order):
+        """Values of the refund order lines, from core _prepare_refund_data: the
+        quantities asked, or every line left at a price scaled to the amount."""
+        balances = self._client_refund_get_line_balances()
+        if refund.line_ids:
+            quantities = {
+                line.pos_order_line_id: line.quantity for line in refund.line_ids.sorted("id")
+            }
+            prices = {line: line.price_unit for line in quantities}
+        else:
+            quantities = {
+                line: balance["quantity"]
+                for line, balance in balances.items()
+                if balance["quantity"]
+            }
+            prices = {line: line.price_unit for line in quantities}
+            if refund.scope != "full":
+                open_amount = sum(balances[line]["amount"] for line in quantities)
+                ratio = refund.amount / open_amount
+                prices = {line: price * ratio for line, price in prices.items()}
+                prices = self._client_refund_adjust_prices(quantities, prices, refund.amount)
+        lines = self.env["pos.order.line"].concat(*quantities)
+        vals_list = lines.copy_data()
+        for line, values in zip(lines, vals_list):
+            refund_data = line._prepare_refund_data(
+                refund_order, line.pack_lot_ids and line.pack_lot_ids.copy()
+            )
+            refund_data["pack_lot_ids"] = [Command.set(refund_data["pack_lot_ids"].ids)]
+            totals = line._client_refund_compute_totals(-quantities[line], prices[line])
+            values.update(
+                refund_data, qty=-quantities[line], price_unit=prices[line], **totals
+            )
+        return vals_list
+
+    def _client_refund_adjust_prices(self, quantities, prices, amount):
+        """Scaled prices are rounded with the taxes: put the last cents on the
+        largest line so that the refund totals exactly the amount asked."""
+        currency = self.currency_id
+
+        def total(prices):
+            return sum(
+                currency.round(
+                    line._client_refund_compute_totals(quantities[line], prices[line])[
+                        "price_subtotal_incl"
+                    ]
+                )
+                for line in quantities
+            )
+
+        largest = max(quantities, key=lambda line: quantities[line] * prices[line])
+        for _attempt in range(3):
+            difference = currency.round(amount - total(prices))
+            if currency.is_zero(difference):
+                return prices
+            per_price = largest._client_refund_compute_totals(
+                quantities[largest], prices[largest]
+            )["price_subtotal_incl"] / (quantities[largest] * prices[largest])
+            prices[largest] += difference / (quantities[largest] * per_price)
+        raise UserError(
+            _(
+                "The taxes of this order round the refund to %(total)s, not %(asked)s.",
+                total=currency.format(total(prices)),
+                asked=currency.format(amount),
+            )
+        )
+
+
+class PosOrderLine(models.Model):
+    _inherit = "pos.order.line"
+
+    def _client_refund_compute_totals(self, quantity, price_unit):
+        """Core _compute_amount_line_all for another quantity and price."""
+        self.ensure_one()
+        order = self.order_id
+        taxes = order.fiscal_position_id.map_tax(self.tax_ids)
+        price = price_unit * (1 - (self.discount or 0.0) / 100.0)
+        result = taxes.compute_all(
+            price,
+            order.currency_id,
+            quantity,
+            product=self.product_id,
+            partner=order.partner_id,
+        )
+        return {
+            "price_subtotal": float_round(
+                result["total_excluded"], precision_rounding=order.currency_id.rounding
+            ),
+            "price_subtotal_incl": float_round(
+                result["total_included"], precision_rounding=order.currency_id.rounding
+            ),
+        }

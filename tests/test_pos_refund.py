@@ -1,0 +1,385 @@
+from odoo.tests import Form, tagged
+
+from odoo.addons.point_of_sale.tests.common import TestPoSCommon
+
+
+@tagged("post_install", "-at_install")
+class TestPosRefund(TestPoSCommon):
+    @classmethod
+    def default_env_context(cls):
+        # the chatter is part of the outcome
+        return {}
+
+    def setUp(self):
+        super().setUp()
+        self.config = self.basic_config
+        self.reason = self.env.ref("client_refund.reason_product_returned")
+        self.shampoo = self.create_product(
+            "Shampoo", self.categ_basic, 10.0, 4.0, tax_ids=self.taxes["tax7"].ids
+        )
+        self.haircut = self.create_product(
+            "Haircut", self.categ_basic, 100.0, tax_ids=self.taxes["tax7"].ids
+        )
+        self.haircut.write({"is_storable": False, "type": "service"})
+        self.massage = self.create_product(
+            "Massage (tax included)", self.categ_basic, 110.0, tax_ids=self.taxes["tax10"].ids
+        )
+        self.massage.write({"is_storable": False, "type": "service"})
+        self.adjust_inventory([self.shampoo], [20])
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+
+    def _order(self, lines, payments=None, customer=None, is_invoiced=False):
+        if not self.config.current_session_id:
+            self.open_new_session()
+        params = {
+            "pos_order_lines_ui_args": lines,
+            "customer": customer or self.customer,
+            "is_invoiced": is_invoiced,
+        }
+        if payments is not None:
+            params["payments"] = payments
+        return next(iter(self._create_orders([params]).values()))
+
+    def _wizard(self, order, **values):
+        form = Form(
+            self.env["client.refund.wizard"].with_context(
+                default_source_type="pos_order", default_pos_order_id=order.id
+            )
+        )
+        form.reason_id = self.reason
+        for name, value in values.items():
+            setattr(form, name, value)
+        return form
+
+    def _refund(self, order, **values):
+        form = self._wizard(order, **values)
+        wizard = form.save()
+        action = wizard.action_confirm()
+        return self.env["client.refund"].browse(action["res_id"])
+
+    def _refund_lines(self, order, quantities):
+        form = self._wizard(order, refund_mode="lines")
+        for index in range(len(form.line_ids)):
+            with form.line_ids.edit(index) as line:
+                line.quantity = quantities.get(line.product_id, 0.0)
+        wizard = form.save()
+        action = wizard.action_confirm()
+        return self.env["client.refund"].browse(action["res_id"])
+
+    def _counts(self):
+        return (
+            self.env["pos.order"].search_count([]),
+            self.env["pos.payment"].search_count([]),
+            self.env["client.refund"].search_count([]),
+            self.env["account.move"].search_count([]),
+        )
+
+    def _on_hand(self, product):
+        return product.with_context(
+            warehouse_id=self.config.picking_type_id.warehouse_id.id
+        ).qty_available
+
+    # ------------------------------------------------------------------
+    # full, lines, amount
+    # ------------------------------------------------------------------
+
+    def test_full_refund(self):
+        order = self._order([(self.shampoo, 2), (self.haircut, 1)])
+        self.assertAlmostEqual(order.amount_total, 128.4)
+        stock_before = self._on_hand(self.shampoo)
+        refund = self._refund(order)
+
+        refund_order = refund.pos_order_ids
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.payout_method, "pos")
+        self.assertEqual(refund_order.refunded_order_id, order)
+        self.assertEqual(refund_order.session_id, self.pos_session)
+        self.assertEqual(refund_order.state, "paid")
+        self.assertAlmostEqual(refund_order.amount_total, -128.4)
+        self.assertAlmostEqual(refund.amount, 128.4)
+        self.assertEqual(
+            refund_order.lines.refunded_orderline_id, order.lines, "linked line by line"
+        )
+        self.assertEqual(order.lines.mapped("refunded_qty"), order.lines.mapped("qty"))
+        self.assertFalse(order.has_refundable_lines)
+        # paid out of the till with the order's own tender
+        self.assertEqual(refund_order.payment_ids.payment_method_id, self.cash_pm1)
+        self.assertAlmostEqual(refund_order.amount_paid, -128.4)
+        # the shampoo is back in stock, the haircut moved nothing
+        self.assertEqual(refund_order.picking_ids.state, "done")
+        self.assertEqual(refund_order.picking_ids.move_ids.product_id, self.shampoo)
+        self.assertEqual(self._on_hand(self.shampoo), stock_before + 2)
+        self.assertEqual(refund.picking_ids, refund_order.picking_ids)
+        for document in (refund, order, self.customer):
+            self.assertTrue(
+                any(refund.name in (m.body or "") for m in document.message_ids),
+                f"no refund message on {document}",
+            )
+
+    def test_lines_refund_keeps_the_service(self):
+        order = self._order([(self.shampoo, 2), (self.haircut, 1)])
+        refund = self._refund_lines(order, {self.shampoo: 1.0})
+        refund_order = refund.pos_order_ids
+        self.assertEqual(refund_order.lines.product_id, self.shampoo)
+        self.assertEqual(refund_order.lines.qty, -1.0)
+        self.assertAlmostEqual(refund_order.amount_total, -10.7)
+        shampoo_line = order.lines.filtered(lambda line: line.product_id == self.shampoo)
+        haircut_line = order.lines - shampoo_line
+        self.assertEqual(shampoo_line.refunded_qty, 1.0)
+        self.assertEqual(haircut_line.refunded_qty, 0.0)
+        self.assertAlmostEqual(refund.line_ids.amount, 10.7)
+        self.assertTrue(order.has_refundable_lines)
+
+    def test_amount_refund_tax_excluded(self):
+        order = self._order([(self.haircut, 1)])
+        refund = self._refund(order, refund_mode="amount", amount=53.5)
+        refund_order = refund.pos_order_ids
+        self.assertAlmostEqual(refund_order.amount_total, -53.5)
+        self.assertAlmostEqual(refund_order.amount_tax, -3.5)
+        self.assertAlmostEqual(refund_order.amount_paid, -53.5)
+
+    def test_amount_refund_tax_included_exact_to_the_cent(self):
+        order = self._order([(self.massage, 1), (self.shampoo, 3)])
+        refund = self._refund(order, refund_mode="amount", amount=33.33)
+        refund_order = refund.pos_order_ids
+        self.assertAlmostEqual(refund_order.amount_total, -33.33)
+        self.assertAlmostEqual(refund.amount, 33.33)
+
+    # ------------------------------------------------------------------
+    # no over-refund
+    # ------------------------------------------------------------------
+
+    def test_refunds_made_in_the_till_are_counted(self):
+        order = self._order([(self.shampoo, 2)])
+        # core refund, as the till screen makes it
+        till_refund = order._refund()
+        till_refund.lines.qty = -1.0
+        till_refund.lines._onchange_amount_line_all()
+        till_refund._compute_prices()
+        self.make_payment(till_refund, self.cash_pm1, till_refund.amount_total)
+        self.assertEqual(order.lines.refunded_qty, 1.0)
+
+        wizard = self._wizard(order, refund_mode="lines")
+        self.assertEqual(wizard.line_ids._records[0]["quantity_left"], 1.0)
+        counts = self._counts()
+        with self.assertRaises(Exception) as caught:
+            self._refund_lines(order, {self.shampoo: 2.0})
+        self.assertIn("Only 1.0 of Shampoo are left to refund, not 2.0", str(caught.exception))
+        self.assertEqual(self._counts(), counts)
+
+    def test_bad_input_amount_beyond_what_is_left(self):
+        order = self._order([(self.haircut, 1)])
+        counts = self._counts()
+        with self.assertRaises(Exception) as caught:
+            self._refund(order, refund_mode="amount", amount=107.01)
+        self.assertIn("left to refund", str(caught.exception))
+        with self.assertRaises(Exception) as caught:
+            self._refund(order, refund_mode="amount", amount=0.0)
+        self.assertIn("must be positive", str(caught.exception))
+        self.assertEqual(self._counts(), counts)
+
+    def test_bad_input_zero_quantity(self):
+        order = self._order([(self.shampoo, 2)])
+        counts = self._counts()
+        with self.assertRaises(Exception) as caught:
+            self._refund_lines(order, {})
+        self.assertIn("Choose", str(caught.exception))
+        self.assertEqual(self._counts(), counts)
+
+    def test_bad_input_refund_of_a_refund(self):
+        order = self._order([(self.shampoo, 1)])
+        refund_order = self._refund(order).pos_order_ids
+        counts = self._counts()
+        with self.assertRaises(Exception) as caught:
+            refund_order.action_client_refund()
+        self.assertIn("is itself a refund", str(caught.exception))
+        self.assertEqual(self._counts(), counts)
+
+    def test_bad_input_draft_or_cancelled_order(self):
+        order = self._order([(self.shampoo, 1)])
+        draft = order.copy({"state": "draft"})
+        with self.assertRaises(Exception) as caught:
+            draft.action_client_refund()
+        self.assertIn("is not paid", str(caught.exception))
+        draft.action_pos_order_cancel()
+        self.assertEqual(draft.state, "cancel")
+        counts = self._counts()
+        with self.assertRaises(Exception) as caught:
+            self._refund(draft)
+        self.assertIn("is not paid", str(caught.exception))
+        self.assertEqual(self._counts(), counts)
+
+    def test_bad_input_pos_of_another_company(self):
+        order = self._order([(self.shampoo, 1)])
+        other_company = self.setup_other_company()["company"]
+        other_config = self.env["pos.config"].with_company(other_company).create(
+            {"name": "Other shop", "company_id": other_company.id}
+        )
+        counts = self._counts()
+        with self.assertRaises(Exception) as caught:
+            wizard = self._wizard(order).save()
+            wizard.pos_config_id = other_config
+            wizard.action_confirm()
+        self.assertIn("company", str(caught.exception).lower())
+        self.assertEqual(self._counts(), counts)
+
+    # ------------------------------------------------------------------
+    # sessions and the till
+    # ------------------------------------------------------------------
+
+    def test_refund_paid_in_a_later_session_and_error_without_one(self):
+        order = self._order([(self.shampoo, 1)])
+        first_session = self.pos_session
+        first_session.post_closing_cash_details(first_session.cash_register_balance_end)
+        first_session.close_session_from_ui()
+        self.assertEqual(first_session.state, "closed")
+
+        counts = self._counts()
+        with self.assertRaises(Exception) as caught:
+            self._refund(order)
+        self.assertIn("No session of PoS Shop Test is open", str(caught.exception))
+        self.assertEqual(self._counts(), counts)
+
+        self.open_new_session()
+        refund = self._refund(order)
+        self.assertEqual(refund.pos_order_ids.session_id, self.pos_session)
+        self.assertNotEqual(self.pos_session, first_session)
+
+    def test_session_closes_balanced_after_a_cash_refund(self):
+        self.open_new_session(opening_cash=0.0)
+        order = self._order([(self.shampoo, 2), (self.haircut, 1)])
+        self._refund_lines(order, {self.shampoo: 1.0})
+        session = self.pos_session
+        # 128.40 sale - 10.70 refund, counted once
+        self.assertAlmostEqual(session.cash_register_balance_end, 117.7)
+        session.post_closing_cash_details(117.7)
+        # the web client closes in a new request, which computes the difference afresh
+        session.invalidate_recordset()
+        session.close_session_from_ui()
+        self.assertEqual(session.state, "closed")
+        session.invalidate_recordset()
+        self.assertAlmostEqual(session.cash_register_balance_end, 117.7)
+        self.assertAlmostEqual(session.cash_register_difference, 0.0)
+        # a cash difference would be booked as a statement line of the session
+        self.assertFalse(
+            session.statement_line_ids.filtered(lambda line: line.amount < 0),
+            "no cash difference was booked",
+        )
+        move = session.move_id
+        self.assertEqual(move.state, "posted")
+        self.assertAlmostEqual(sum(move.line_ids.mapped("debit")), sum(move.line_ids.mapped("credit")))
+        sales = move.line_ids.filtered(lambda line: line.account_id == self.sales_account)
+        self.assertAlmostEqual(sum(sales.mapped("balance")), -110.0)
+
+    def test_cash_rounding_is_respected(self):
+        rounding = self.env["account.cash.rounding"].create(
+            {
+                "name": "0.05",
+                "rounding": 0.05,
+                "rounding_method": "HALF-UP",
+                "strategy": "add_invoice_line",
+                "profit_account_id": self.company_data["default_account_revenue"].id,
+                "loss_account_id": self.company_data["default_account_expense"].id,
+            }
+        )
+        self.config.write(
+            {"cash_rounding": True, "rounding_method": rounding.id, "only_round_cash_method": False}
+        )
+        self.open_new_session(opening_cash=0.0)
+        order = self._order([(self.shampoo, 1)], payments=[(self.cash_pm1, 10.7)])
+        refund = self._refund_lines(order, {self.shampoo: 1.0})
+        refund_order = refund.pos_order_ids
+        self.assertAlmostEqual(refund_order.amount_paid, -10.7)
+        cents = round(refund_order.amount_paid * 100)
+        self.assertEqual(cents % 5, 0, "cash is paid out in multiples of 0.05")
+        session = self.pos_session
+        self.assertAlmostEqual(session.cash_register_balance_end, 0.0)
+        session.post_closing_cash_details(0.0)
+        session.invalidate_recordset()
+        session.close_session_from_ui()
+        self.assertEqual(session.state, "closed")
+        session.invalidate_recordset()
+        self.assertAlmostEqual(session.cash_register_difference, 0.0)
+
+    def test_mixed_tenders_are_refunded_in_proportion(self):
+        order = self._order(
+            [(self.haircut, 1)], payments=[(self.cash_pm1, 57.0), (self.bank_pm1, 50.0)]
+        )
+        refund = self._refund(order, refund_mode="amount", amount=53.5)
+        payments = refund.pos_order_ids.payment_ids
+        by_method = {p.payment_method_id: p.amount for p in payments}
+        self.assertAlmostEqual(by_method[self.bank_pm1], -25.0)
+        self.assertAlmostEqual(by_method[self.cash_pm1], -28.5)
+
+    # ------------------------------------------------------------------
+    # invoiced orders
+    # ------------------------------------------------------------------
+
+    def test_invoiced_order_gets_credit_note_reconciled_with_invoice(self):
+        order = self._order([(self.shampoo, 2)], is_invoiced=True)
+        invoice = order.account_move
+        self.assertTrue(invoice)
+        refund = self._refund(order)
+        credit_note = refund.credit_note_ids
+        self.assertEqual(credit_note.move_type, "out_refund")
+        self.assertEqual(credit_note.reversed_entry_id, invoice)
+        self.assertEqual(credit_note.state, "posted")
+        receivable = invoice.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable"
+        )
+        credit_receivable = credit_note.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable"
+        )
+        self.assertEqual(
+            receivable.matched_credit_ids.credit_move_id, credit_receivable,
+            "the credit note settles the invoice",
+        )
+        self.assertEqual(invoice.payment_state, "reversed")
+
+    # ------------------------------------------------------------------
+    # speed
+    # ------------------------------------------------------------------
+
+    def _count_queries(self, function):
+        self.env.flush_all()
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        function()
+        self.env.flush_all()
+        return self.env.cr.sql_log_count - before
+
+    def _core_refund(self, order):
+        refund_order = order._refund()
+        self.make_payment(refund_order, self.cash_pm1, refund_order.amount_total)
+        self.assertEqual(refund_order.state, "paid")
+
+    def _addon_refund(self, order):
+        refund = self.env["client.refund"].create(
+            {
+                "partner_id": order.partner_id.id,
+                "source_type": "pos_order",
+                "scope": "full",
+                "source_pos_order_id": order.id,
+                "amount": order.amount_total,
+                "reason_id": self.reason.id,
+                "payout_method": "pos",
+            }
+        )
+        refund.action_confirm()
+        self.assertEqual(refund.pos_order_ids.state, "paid")
+
+    def test_query_count_against_core_refund(self):
+        self.open_new_session()
+        extra = {}
+        for size in (1, 30):
+            lines = [(self.haircut, 1)] * size
+            core_order, addon_order = self._order(lines), self._order(lines)
+            core = self._count_queries(lambda order=core_order: self._core_refund(order))
+            addon = self._count_queries(lambda order=addon_order: self._addon_refund(order))
+            extra[size] = addon - core
+        self.assertLessEqual(
+            extra[30], extra[1] + 5, f"the addon's extra queries grow with the lines: {extra}"
+        )

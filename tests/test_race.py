@@ -1,0 +1,189 @@
+"""Two people refunding the same thing at the same moment.
+
+Each refund runs in its own real cursor, as two HTTP requests would; the fixture
+is committed from a third cursor so that both see it, and removed afterwards."""
+
+from contextlib import contextmanager
+
+from odoo import Command, api
+from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
+from odoo.exceptions import UserError
+from odoo.tests import TransactionCase, tagged
+
+
+@tagged("post_install", "-at_install")
+class TestRefundRace(TransactionCase):
+    @contextmanager
+    def _committed(self, build):
+        """Commit what `build(env)` makes; delete it all afterwards."""
+        created = {}
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            admin_env = env(user=env.ref("base.user_admin"))
+            build(admin_env, created)
+            # The year's first number creates its date range: two first refunds
+            # would queue on that row instead of racing on the document.
+            admin_env["ir.sequence"].next_by_code("client.refund")
+            cr.commit()
+        try:
+            yield created
+        finally:
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, api.SUPERUSER_ID, {MODULE_UNINSTALL_FLAG: True})
+                for model, ids in reversed(created.get("cleanup", [])):
+                    records = env[model].browse(ids).exists()
+                    if model == "account.move":
+                        records.filtered(lambda m: m.state == "posted").button_draft()
+                    records.unlink()
+                cr.commit()
+
+    def _refund(self, cr, source_field, source_id, values):
+        env = api.Environment(cr, api.SUPERUSER_ID, {})
+        env = env(user=env.ref("base.user_admin"))
+        refund = env["client.refund"].create(
+            {
+                source_field: source_id,
+                "reason_id": env.ref("client_refund.reason_client_request").id,
+                **values,
+            }
+        )
+        refund.action_confirm()
+        return refund
+
+    def _race(self, source_field, source_id, values, left_pattern):
+        """Refund A holds the document; refund B fails at once; once A is committed,
+        B retried is refused for going beyond what is left."""
+        with self.registry.cursor() as cr_a:
+            refund_a = self._refund(cr_a, source_field, source_id, values)
+            with self.registry.cursor() as cr_b, self.assertRaisesRegex(
+                UserError, "being refunded by someone else"
+            ):
+                self._refund(cr_b, source_field, source_id, values)
+            cr_a.commit()
+            made = {
+                "client.refund": refund_a.ids,
+                "pos.order": refund_a.pos_order_ids.ids,
+                "account.move": refund_a.credit_note_ids.ids,
+            }
+        with self.registry.cursor() as cr_b, self.assertRaisesRegex(UserError, left_pattern):
+            self._refund(cr_b, source_field, source_id, values)
+        return made
+
+    def test_race_on_the_same_invoice(self):
+        def build(env, created):
+            partner = env["res.partner"].create({"name": "Racing client"})
+            product = env["product.product"].create({"name": "Race service", "type": "service"})
+            invoice = env["account.move"].create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partner.id,
+                    "invoice_line_ids": [
+                        Command.create(
+                            {"product_id": product.id, "price_unit": 100.0, "tax_ids": []}
+                        )
+                    ],
+                }
+            )
+            invoice.action_post()
+            created.update(invoice=invoice.id, partner=partner.id)
+            created["cleanup"] = [
+                ("res.partner", partner.ids),
+                ("product.product", product.ids),
+                ("account.move", invoice.ids),
+            ]
+
+        with self._committed(build) as created:
+            values = {
+                "partner_id": created["partner"],
+                "source_type": "invoice",
+                "scope": "partial",
+                "amount": 60.0,
+                "payout_method": "credit",
+            }
+            made = self._race("source_move_id", created["invoice"], values, "Only .*40.00.* left")
+            created["cleanup"] += [
+                ("account.move", made["account.move"]),
+                ("client.refund", made["client.refund"]),
+            ]
+            with self.registry.cursor() as cr:
+                invoice = api.Environment(cr, api.SUPERUSER_ID, {})["account.move"].browse(
+                    created["invoice"]
+                )
+                self.assertEqual(len(invoice.reversal_move_ids), 1)
+                self.assertAlmostEqual(invoice.reversal_move_ids.amount_total, 60.0)
+
+    def test_race_on_the_same_pos_order(self):
+        def build(env, created):
+            config = env["pos.config"].create({"name": "Race shop"})
+            config.open_ui()
+            session = config.current_session_id
+            product = env["product.product"].create(
+                {
+                    "name": "Race massage",
+                    "type": "service",
+                    "available_in_pos": True,
+                    "taxes_id": [Command.clear()],
+                }
+            )
+            cash = config.payment_method_ids.filtered("is_cash_count")[:1]
+            order_data = {
+                "amount_paid": 50.0,
+                "amount_return": 0.0,
+                "amount_tax": 0.0,
+                "amount_total": 50.0,
+                "date_order": "2026-01-01 10:00:00",
+                "lines": [
+                    Command.create(
+                        {
+                            "product_id": product.id,
+                            "qty": 1,
+                            "price_unit": 50.0,
+                            "price_subtotal": 50.0,
+                            "price_subtotal_incl": 50.0,
+                            "tax_ids": [],
+                            "pack_lot_ids": [],
+                        }
+                    )
+                ],
+                "name": "Race order",
+                "partner_id": False,
+                "session_id": session.id,
+                "sequence_number": 1,
+                "payment_ids": [
+                    Command.create(
+                        {"amount": 50.0, "name": "race", "payment_method_id": cash.id}
+                    )
+                ],
+                "uuid": "client-refund-race-order",
+                "user_id": env.uid,
+                "to_invoice": False,
+                "pricelist_id": config.pricelist_id.id,
+                "fiscal_position_id": False,
+                "last_order_preparation_change": "{}",
+            }
+            result = env["pos.order"].sync_from_ui([order_data])
+            order = env["pos.order"].browse(result["pos.order"][0]["id"])
+            created.update(order=order.id)
+            created["cleanup"] = [
+                ("pos.config", config.ids),
+                ("pos.session", session.ids),
+                ("product.product", product.ids),
+                ("pos.order", order.ids),
+            ]
+
+        with self._committed(build) as created:
+            values = {"source_type": "pos_order", "scope": "full", "payout_method": "pos"}
+            values["amount"] = 50.0
+            made = self._race(
+                "source_pos_order_id", created["order"], values, "refunded in full already"
+            )
+            created["cleanup"] += [
+                ("pos.order", made["pos.order"]),
+                ("client.refund", made["client.refund"]),
+            ]
+            with self.registry.cursor() as cr:
+                order = api.Environment(cr, api.SUPERUSER_ID, {})["pos.order"].browse(
+                    created["order"]
+                )
+                self.assertEqual(order.lines.refunded_qty, 1.0)
+                self.assertEqual(len(order.lines.refund_orderline_ids), 1)
