@@ -55,18 +55,20 @@ class TestRefundRace(TransactionCase):
         B retried is refused for going beyond what is left."""
         with self.registry.cursor() as cr_a:
             refund_a = self._refund(cr_a, source_field, source_id, values)
-            with self.registry.cursor() as cr_b, self.assertRaisesRegex(
-                UserError, "being refunded by someone else"
-            ):
-                self._refund(cr_b, source_field, source_id, values)
+            with self.registry.cursor() as cr_b:
+                with self.assertRaisesRegex(UserError, "being refunded by someone else"):
+                    self._refund(cr_b, source_field, source_id, values)
+                cr_b.rollback()  # as the failed request would
             cr_a.commit()
             made = {
                 "client.refund": refund_a.ids,
                 "pos.order": refund_a.pos_order_ids.ids,
                 "account.move": refund_a.credit_note_ids.ids,
             }
-        with self.registry.cursor() as cr_b, self.assertRaisesRegex(UserError, left_pattern):
-            self._refund(cr_b, source_field, source_id, values)
+        with self.registry.cursor() as cr_b:
+            with self.assertRaisesRegex(UserError, left_pattern):
+                self._refund(cr_b, source_field, source_id, values)
+            cr_b.rollback()
         return made
 
     def test_race_on_the_same_invoice(self):
