@@ -1,6 +1,6 @@
 from odoo import Command, _, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_round
+from odoo.tools import float_is_zero, float_round
 
 
 class AccountMove(models.Model):
@@ -131,12 +131,13 @@ class AccountMove(models.Model):
                 quantity_left = line.quantity * amount_left / line_total
             else:
                 quantity_left = line.quantity - refunded_quantity
+            # signed: a discount or reward line is negative and is credited too
             balances[line] = {
                 "quantity": float_round(
                     max(quantity_left, 0.0),
                     precision_rounding=line.product_uom_id.rounding or 0.01,
                 ),
-                "amount": max(amount_left, 0.0),
+                "amount": amount_left,
             }
         return balances
 
@@ -220,21 +221,21 @@ class AccountMove(models.Model):
         self._client_refund_check_request(refund)
         credit_note = self._client_refund_create_credit_note(refund)
         money_lines = self._client_refund_settle(credit_note)
-        to_give_back = min(
-            -sum(money_lines.mapped("amount_residual_currency")), credit_note.amount_total
-        )
         payments = self.env["account.payment"]
-        if refund.payout_method == "journal" and not self.currency_id.is_zero(
-            to_give_back
-        ):
-            payments = refund._pay_back(self.currency_id.round(to_give_back), money_lines)
-        pickings = self._client_refund_return_products(refund)
+        if refund.payout_method == "journal":
+            payments = refund._pay_back_lines(money_lines, -credit_note.amount_total_signed)
+        pickings = self._client_refund_return_products(refund, credit_note)
         return {
             "credit_note_ids": [Command.link(credit_note.id)],
             "payment_ids": [Command.link(p.id) for p in payments],
             "picking_ids": [Command.link(p.id) for p in pickings],
             "amount": credit_note.amount_total,
-            "amount_paid_back": sum(payments.mapped("amount")),
+            "amount_paid_back": sum(
+                payment.currency_id._convert(
+                    payment.amount, self.currency_id, self.company_id, payment.date
+                )
+                for payment in payments
+            ),
         }
 
     def _client_refund_create_credit_note(self, refund):
@@ -302,49 +303,69 @@ class AccountMove(models.Model):
             ).reconcile()
         return credit_note_lines.filtered(lambda line: not line.reconciled)
 
-    def _client_refund_rematch(self):
+    def _client_refund_rematch(self, payout_moves=None):
         """Match the invoice with its credit notes first, then what is left open
         with the payments in and out: a fully credited invoice reads "reversed"
-        and every credit note is settled by the invoice it credits. Returns the
-        lines that were matched with the invoice or its credit notes."""
+        and its credit notes are settled by the invoice they credit. Only the
+        invoice's own matches, and the payouts of its credit notes, are undone: a
+        credit note already used on another invoice stays there. Returns the
+        lines that were matched with them."""
         self.ensure_one()
-        family = (
-            self + self.reversal_move_ids.filtered(lambda m: m.state == "posted")
-        ).line_ids.filtered(lambda line: line.account_id.account_type == "asset_receivable")
-        partials = family.matched_debit_ids | family.matched_credit_ids
-        counterparts = (partials.debit_move_id | partials.credit_move_id) - family
+
+        def receivable(moves):
+            return moves.line_ids.filtered(
+                lambda line: line.account_id.account_type == "asset_receivable"
+            )
+
+        invoice_lines = receivable(self)
+        credit_note_lines = receivable(
+            self.reversal_move_ids.filtered(lambda m: m.state == "posted")
+        )
+        # sudo: the payouts of earlier refunds of this invoice, whoever made them
+        payout_moves = (payout_moves or self.browse()) | (
+            self.sudo().client_refund_ids.payment_ids.move_id
+        )
+        partials = invoice_lines.matched_debit_ids | invoice_lines.matched_credit_ids
+        for partial in credit_note_lines.matched_debit_ids:
+            if partial.debit_move_id.move_id in payout_moves:
+                partials |= partial
+        counterparts = (partials.debit_move_id | partials.credit_move_id) - (
+            invoice_lines | credit_note_lines
+        )
         partials.unlink()
+        family = (invoice_lines | credit_note_lines).filtered(lambda line: not line.reconciled)
         family.reconcile()
-        open_lines = (family + counterparts).filtered(lambda line: not line.reconciled)
+        open_lines = (family | counterparts).filtered(lambda line: not line.reconciled)
         if open_lines.filtered(lambda line: line.balance > 0) and open_lines.filtered(
             lambda line: line.balance < 0
         ):
             open_lines.reconcile()
         return counterparts
 
-    def _client_refund_return_products(self, refund):
-        """Return to stock the storable products refunded that had been delivered."""
+    def _client_refund_return_products(self, refund, credit_note):
+        """Return to stock the storable products credited that had been delivered;
+        a refund of part of the amount takes no product back."""
+        if refund.scope == "partial" and not refund.line_ids:
+            return self.env["stock.picking"]
         quantities = {}
-        for refund_line in refund.line_ids:
-            product = refund_line.move_line_id.product_id
-            if product.is_storable:
+        for line in credit_note.invoice_line_ids:
+            product = line.product_id
+            if product.is_storable and line.quantity > 0:
                 quantities[product] = quantities.get(
                     product, 0.0
-                ) + refund_line.move_line_id.product_uom_id._compute_quantity(
-                    refund_line.quantity, product.uom_id
-                )
+                ) + line.product_uom_id._compute_quantity(line.quantity, product.uom_id)
         if not quantities:
             return self.env["stock.picking"]
-        deliveries = self._client_refund_get_deliveries()
-        return refund._return_delivered_products(deliveries, quantities)
+        return refund._return_delivered_products(self._client_refund_get_deliveries(), quantities)
 
     def _client_refund_get_deliveries(self):
         """Deliveries of this invoice: done outgoing transfers to the client whose
-        source document is the invoice."""
+        source document is the invoice or its origin (a sale order)."""
         self.ensure_one()
         return self.env["stock.picking"].search(
             [
-                ("origin", "=", self.name),
+                ("company_id", "=", self.company_id.id),
+                ("origin", "in", [name for name in (self.name, self.invoice_origin) if name]),
                 ("state", "=", "done"),
                 ("picking_type_code", "=", "outgoing"),
                 ("partner_id", "child_of", self.commercial_partner_id.id),
@@ -362,17 +383,20 @@ class AccountMove(models.Model):
                 for line, balance in self._client_refund_get_line_balances().items()
                 if not self.currency_id.is_zero(balance["amount"])
             }
+            if not open_amounts or self.currency_id.is_zero(sum(open_amounts.values())):
+                raise UserError(
+                    _("Invoice %s has nothing left to refund.", self.display_name)
+                )
             ratio = refund.amount / sum(open_amounts.values())
             lines = self.env["account.move.line"].concat(*open_amounts)
-            changes = {
-                line: {
-                    "price_unit": line.price_unit
-                    * open_amounts[line]
-                    / self.currency_id.round(line.price_total)
-                    * ratio
-                }
-                for line in lines
-            }
+            changes = {}
+            for line in lines:
+                factor = open_amounts[line] / self.currency_id.round(line.price_total) * ratio
+                # a line credited in full keeps its own price, to the last digit
+                changes[line] = (
+                    {} if float_is_zero(factor - 1.0, precision_digits=9)
+                    else {"price_unit": line.price_unit * factor}
+                )
         vals_list = lines.with_context(include_business_fields=True).copy_data()
         for line, values in zip(lines, vals_list):
             values.update(changes[line], origin_line_id=line.id)

@@ -13,6 +13,33 @@ SOURCE_FIELDS = (
     "source_card_id",
     "source_membership_line_id",
 )
+# What a refund did: only the refund's own methods write these once it is
+# confirmed, so that the register stays the audit trail.
+RECORD_FIELDS = {
+    "state",
+    "amount",
+    "amount_paid_back",
+    "partner_id",
+    "currency_id",
+    "company_id",
+    "source_type",
+    "scope",
+    *SOURCE_FIELDS,
+    "payout_method",
+    "payout_journal_id",
+    "pos_config_id",
+    "line_ids",
+    "user_id",
+    "approver_id",
+    "date",
+    "date_approved",
+    "date_done",
+    "credit_note_ids",
+    "payment_ids",
+    "pos_order_ids",
+    "picking_ids",
+    "payment_transaction_id",
+}
 
 
 class ClientRefund(models.Model):
@@ -247,6 +274,14 @@ class ClientRefund(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        if not self.env.context.get("client_refund_register"):
+            for vals in vals_list:
+                if vals.get("state", "draft") != "draft" or any(
+                    vals.get(fname) for fname in ("credit_note_ids", "payment_ids", "pos_order_ids")
+                ):
+                    raise UserError(
+                        _("A refund is recorded as done by confirming it, not by hand.")
+                    )
         for vals in vals_list:
             if vals.get("name", "/") == "/":
                 company = self.env["res.company"].browse(
@@ -262,6 +297,20 @@ class ClientRefund(models.Model):
                     or "/"
                 )
         return super().create(vals_list)
+
+    def write(self, vals):
+        if (
+            not self.env.context.get("client_refund_register")
+            and RECORD_FIELDS & vals.keys()
+            and any(refund.state != "draft" for refund in self)
+        ):
+            raise UserError(
+                _(
+                    "A confirmed refund cannot be changed: it is the record of what "
+                    "was refunded. Cancel it, or add a note."
+                )
+            )
+        return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_not_draft(self):
@@ -300,7 +349,7 @@ class ClientRefund(models.Model):
                         refund.name,
                     )
                 )
-        self.filtered(lambda r: r.state != "cancel").write({"state": "cancel"})
+        self.filtered(lambda r: r.state != "cancel")._write_record({"state": "cancel"})
         return True
 
     def action_view_credit_notes(self):
@@ -363,8 +412,11 @@ class ClientRefund(models.Model):
             self.payout_method == "journal" and not results.get("amount_paid_back")
         ):
             results["payout_method"] = "none"
-        self.write({**results, "state": "done", "date_done": fields.Datetime.now()})
+        self._write_record({**results, "state": "done", "date_done": fields.Datetime.now()})
         self._log_on_documents(self._get_done_message())
+
+    def _write_record(self, vals):
+        return self.with_context(client_refund_register=True).write(vals)
 
     def _lock_for_refund(self, records):
         """Take the refunded documents for this transaction, so that two people
@@ -388,13 +440,37 @@ class ClientRefund(models.Model):
             ) from None
         records.invalidate_recordset()
 
-    def _pay_back(self, amount, lines_to_settle):
+    def _pay_back_lines(self, lines, cap):
+        """Pay back what the client's open credit `lines` hold, in the currency
+        each was paid in, up to `cap` in company currency."""
+        self.ensure_one()
+        payments = self.env["account.payment"]
+        company_currency = self.company_id.currency_id
+        left = cap
+        for currency, group in lines.grouped("currency_id").items():
+            if company_currency.compare_amounts(left, 0.0) <= 0:
+                break
+            owed_company = -sum(group.mapped("amount_residual"))
+            owed = -sum(group.mapped("amount_residual_currency"))
+            if company_currency.compare_amounts(owed_company, left) > 0:
+                owed = owed * left / owed_company
+                owed_company = left
+            owed = currency.round(owed)
+            if currency.compare_amounts(owed, 0.0) <= 0:
+                continue
+            payments |= self._pay_back(owed, group, currency)
+            left -= owed_company
+        return payments
+
+    def _pay_back(self, amount, lines_to_settle, currency=None):
         """Pay `amount` out of the payout journal and reconcile it with the client's
         receivable lines it settles."""
         self.ensure_one()
         if not self.payout_journal_id:
             raise UserError(_("Choose the cash or bank journal that pays the refund."))
-        payment = self.env["account.payment"].create(self._prepare_payout_vals(amount))
+        payment = self.env["account.payment"].create(
+            self._prepare_payout_vals(amount, currency or self.currency_id)
+        )
         if not payment.outstanding_account_id:
             payment.outstanding_account_id = payment._get_outstanding_account("outbound")
         payment.action_post()
@@ -482,13 +558,13 @@ class ClientRefund(models.Model):
             parts.append(self.note)
         return Markup(" ").join(parts)
 
-    def _prepare_payout_vals(self, amount):
+    def _prepare_payout_vals(self, amount, currency):
         return {
             "payment_type": "outbound",
             "partner_type": "customer",
             "partner_id": self.partner_id.commercial_partner_id.id,
             "amount": amount,
-            "currency_id": self.currency_id.id,
+            "currency_id": currency.id,
             "journal_id": self.payout_journal_id.id,
             "company_id": self.company_id.id,
             "date": fields.Date.context_today(self),

@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import _, fields, models
+from odoo.exceptions import UserError
 
 
 class ClientRefundLine(models.Model):
@@ -31,3 +32,17 @@ class ClientRefundLine(models.Model):
         currency_field="currency_id",
         help="Tax included, as on the credit note.",
     )
+
+    def write(self, vals):
+        self._check_refund_draft()
+        return super().write(vals)
+
+    def unlink(self):
+        self._check_refund_draft()
+        return super().unlink()
+
+    def _check_refund_draft(self):
+        if not self.env.context.get("client_refund_register") and any(
+            line.refund_id.state != "draft" for line in self
+        ):
+            raise UserError(_("The lines of a confirmed refund cannot be changed."))

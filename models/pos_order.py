@@ -172,7 +172,9 @@ class PosOrder(models.Model):
             # the credit note settles the invoice it credits; core reconciles POS
             # invoices in sudo too (_apply_invoice_payments), cashiers having no
             # accounting rights
-            self.account_move.sudo()._client_refund_rematch()
+            self.account_move.sudo()._client_refund_rematch(
+                payout_moves=refund_order.sudo().payment_ids.account_move_id
+            )
         for refund_line, order_line in zip(
             refund.line_ids.sorted("id"), refund_order.lines.sorted("id")
         ):

@@ -63,6 +63,7 @@ class ClientRefundCommon(AccountTestInvoicingCommon):
         return (
             cls.env["client.refund"]
             .with_company(company)
+            .with_context(client_refund_register=True)
             .create(
                 {
                     "partner_id": cls.client.id,
