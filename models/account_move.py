@@ -159,6 +159,9 @@ class AccountMove(models.Model):
         """Refuse, before anything is written, a refund that the invoice cannot take."""
         self.ensure_one()
         self._client_refund_check_refundable()
+        if refund.scope == "void":
+            raise UserError(_("Only a payment can be voided, not invoice %s.", self.display_name))
+        refund._check_client_of(self)
         refundable = self._client_refund_get_refundable_amount()
         currency = self.currency_id
         if currency.is_zero(refundable):
@@ -403,22 +406,21 @@ class AccountMove(models.Model):
         return vals_list
 
     def _prepare_client_refund_reversal_vals(self, refund):
-        """As account.move.reversal._prepare_default_reversal, for a client refund:
-        same rate as the invoice, so that no exchange difference is invented."""
-        date = fields.Date.context_today(self)
+        """The core reversal wizard's values, at the invoice's own rate so that no
+        exchange difference is invented, and never posted in the future."""
+        reversal = self.env["account.move.reversal"].new(
+            {
+                "move_ids": [Command.set(self.ids)],
+                "company_id": self.company_id.id,
+                "journal_id": self.journal_id.id,
+                "date": fields.Date.context_today(self),
+                "reason": _(
+                    "%(refund)s, %(reason)s", refund=refund.name, reason=refund.reason_id.name
+                ),
+            }
+        )
         return {
-            "ref": _(
-                "Refund %(refund)s of %(invoice)s: %(reason)s",
-                refund=refund.name,
-                invoice=self.name,
-                reason=refund.reason_id.name,
-            ),
-            "date": date,
-            "invoice_date": date,
-            "invoice_date_due": date,
-            "journal_id": self.journal_id.id,
-            "invoice_payment_term_id": False,
-            "invoice_user_id": self.invoice_user_id.id,
+            **reversal._prepare_default_reversal(self),
             "invoice_currency_rate": self.invoice_currency_rate,
             "auto_post": "no",
         }

@@ -28,7 +28,10 @@ class AccountPayment(models.Model):
             payment.client_refund_can_void = (
                 is_client_payment and not payment._client_refund_get_void_blocker()
             )
-            payment.client_refund_can_refund = is_client_payment
+            # Void while it can be, refund otherwise
+            payment.client_refund_can_refund = (
+                is_client_payment and not payment.client_refund_can_void
+            )
 
     def action_client_refund_void(self):
         self.ensure_one()
@@ -37,7 +40,7 @@ class AccountPayment(models.Model):
             {
                 "default_source_type": "payment",
                 "default_payment_id": self.id,
-                "default_refund_mode": "void",
+                "default_void_payment": True,
             }
         )
 
@@ -95,6 +98,27 @@ class AccountPayment(models.Model):
                 "refund it instead.",
                 self.display_name,
             )
+        receivable_lines = self.move_id.line_ids.filtered(
+            lambda line: line.account_id == self.destination_account_id
+        )
+        matched = (
+            receivable_lines.matched_debit_ids.debit_move_id
+            | receivable_lines.matched_credit_ids.credit_move_id
+        ).move_id
+        if matched.filtered(lambda move: move.move_type != "out_invoice"):
+            return _(
+                "Payment %s has been paid back or used otherwise than on invoices: "
+                "refund it instead.",
+                self.display_name,
+            )
+        lock_date = self.company_id._get_user_fiscal_lock_date(self.journal_id)
+        if self.move_id and self.move_id.date <= lock_date:
+            return _(
+                "Payment %(payment)s is dated in a locked period (until %(date)s): "
+                "refund it instead.",
+                payment=self.display_name,
+                date=lock_date,
+            )
         return False
 
     def _client_refund_check_voidable(self):
@@ -123,6 +147,7 @@ class AccountPayment(models.Model):
 
     def _client_refund_check_request(self, refund):
         self.ensure_one()
+        refund._check_client_of(self)
         if refund.scope == "void":
             self._client_refund_check_voidable()
             return

@@ -415,6 +415,19 @@ class ClientRefund(models.Model):
         self._write_record({**results, "state": "done", "date_done": fields.Datetime.now()})
         self._log_on_documents(self._get_done_message())
 
+    def _check_client_of(self, document):
+        """A refund goes to the client who paid, not to someone else."""
+        client = document.partner_id.commercial_partner_id
+        if self.partner_id and client and self.partner_id.commercial_partner_id != client:
+            raise UserError(
+                _(
+                    "%(document)s was paid by %(client)s, not by %(other)s.",
+                    document=document.display_name,
+                    client=client.display_name,
+                    other=self.partner_id.display_name,
+                )
+            )
+
     def _write_record(self, vals):
         return self.with_context(client_refund_register=True).write(vals)
 

@@ -74,6 +74,9 @@ class PosOrder(models.Model):
     def _client_refund_check_request(self, refund):
         self.ensure_one()
         self._client_refund_check_refundable()
+        if refund.scope == "void":
+            raise UserError(_("Only a payment can be voided, not order %s.", self.display_name))
+        refund._check_client_of(self)
         currency = self.currency_id
         balances = self._client_refund_get_line_balances()
         if not any(balance["quantity"] for balance in balances.values()):

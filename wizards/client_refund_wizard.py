@@ -14,7 +14,10 @@ class ClientRefundWizard(models.TransientModel):
     company_id = fields.Many2one(
         comodel_name="res.company",
         required=True,
-        default=lambda self: self.env.company,
+        compute="_compute_company_id",
+        store=True,
+        precompute=True,
+        readonly=False,
     )
     source_type = fields.Selection(
         selection=[
@@ -33,6 +36,7 @@ class ClientRefundWizard(models.TransientModel):
         store=True,
         precompute=True,
         readonly=False,
+        check_company=True,
     )
     move_id = fields.Many2one(
         comodel_name="account.move",
@@ -75,10 +79,13 @@ class ClientRefundWizard(models.TransientModel):
             ("full", "Everything left"),
             ("amount", "Part of the amount"),
             ("lines", "Some lines"),
-            ("void", "Void the payment"),
         ],
         required=True,
         default="full",
+    )
+    void_payment = fields.Boolean(
+        readonly=True,
+        help="The payment is cancelled: no money had moved yet.",
     )
     partial_by = fields.Selection(
         selection=[
@@ -138,6 +145,12 @@ class ClientRefundWizard(models.TransientModel):
         check_company=True,
     )
     note = fields.Text()
+
+    @api.depends("move_id", "payment_id", "pos_order_id")
+    def _compute_company_id(self):
+        for wizard in self:
+            source = wizard._get_source()
+            wizard.company_id = source.company_id or wizard.company_id or self.env.company
 
     @api.depends("pos_order_id")
     def _compute_pos_config_id(self):
@@ -201,7 +214,7 @@ class ClientRefundWizard(models.TransientModel):
             source = wizard._get_source()
             wizard.amount_paid_back = (
                 source._client_refund_get_paid_back_amount(amount)
-                if source and wizard.refund_mode != "void"
+                if source and not wizard.void_payment
                 else 0.0
             )
 
@@ -259,7 +272,11 @@ class ClientRefundWizard(models.TransientModel):
         source = self._get_source()
         if not source:
             raise UserError(_("Choose what to refund."))
-        if self.refund_mode == "lines" and not any(self.line_ids.mapped("quantity")):
+        if (
+            not self.void_payment
+            and self.refund_mode == "lines"
+            and not any(self.line_ids.mapped("quantity"))
+        ):
             raise UserError(_("Choose the lines and quantities to refund."))
         if (self.payout_method == "pos") != (self.source_type == "pos_order"):
             raise UserError(_("Only Point of Sale orders are paid back through a till."))
@@ -276,7 +293,9 @@ class ClientRefundWizard(models.TransientModel):
     def _get_amount_to_refund(self):
         self.ensure_one()
         currency = self.currency_id
-        if self.refund_mode in ("full", "void"):
+        if self.void_payment:
+            return self.payment_id.amount
+        if self.refund_mode == "full":
             return self.amount_refundable
         if self.refund_mode == "lines":
             return currency.round(sum(self.line_ids.mapped("amount")))
@@ -288,7 +307,9 @@ class ClientRefundWizard(models.TransientModel):
 
     def _prepare_refund_vals(self):
         self.ensure_one()
-        scope = {"full": "full", "void": "void"}.get(self.refund_mode, "partial")
+        scope = "void" if self.void_payment else (
+            "full" if self.refund_mode == "full" else "partial"
+        )
         return {
             "partner_id": self.partner_id.id,
             "company_id": self.company_id.id,
