@@ -223,10 +223,10 @@ class AccountMove(models.Model):
         refund._lock_for_refund(self)
         self._client_refund_check_request(refund)
         credit_note = self._client_refund_create_credit_note(refund)
-        money_lines = self._client_refund_settle(credit_note)
+        to_give_back = self._client_refund_settle(credit_note)
         payments = self.env["account.payment"]
         if refund.payout_method == "journal":
-            payments = refund._pay_back_lines(money_lines, -credit_note.amount_total_signed)
+            payments = refund._pay_back_lines(to_give_back)
         pickings = self._client_refund_return_products(refund, credit_note)
         return {
             "credit_note_ids": [Command.link(credit_note.id)],
@@ -289,14 +289,18 @@ class AccountMove(models.Model):
         )
 
     def _client_refund_settle(self, credit_note):
-        """Reconcile the new credit note with the invoice. Returns the client's open
-        receivable credit lines that this refund gives back."""
+        """Reconcile the new credit note with the invoice. Returns the money this
+        refund gives back: {open client credit line: amount in its currency}."""
         credit_note_lines = credit_note.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )
         if self.currency_id.is_zero(self._client_refund_get_refundable_amount()):
-            counterparts = self._client_refund_rematch()
-            return counterparts.filtered(lambda line: not line.reconciled and line.balance < 0)
+            # what each payment had paid on the invoice goes back, not more
+            return {
+                line: min(-line.amount_residual_currency, applied)
+                for line, applied in self._client_refund_rematch().items()
+                if not line.reconciled and line.balance < 0
+            }
         if not self.currency_id.is_zero(self.amount_residual):
             invoice_lines = self.line_ids.filtered(
                 lambda line: line.account_id.account_type == "asset_receivable"
@@ -304,7 +308,11 @@ class AccountMove(models.Model):
             (invoice_lines + credit_note_lines).filtered(
                 lambda line: not line.reconciled
             ).reconcile()
-        return credit_note_lines.filtered(lambda line: not line.reconciled)
+        return {
+            line: -line.amount_residual_currency
+            for line in credit_note_lines
+            if not line.reconciled
+        }
 
     def _client_refund_rematch(self, payout_moves=None):
         """Match the invoice with its credit notes first, then what is left open
@@ -312,7 +320,7 @@ class AccountMove(models.Model):
         and its credit notes are settled by the invoice they credit. Only the
         invoice's own matches, and the payouts of its credit notes, are undone: a
         credit note already used on another invoice stays there. Returns the
-        lines that were matched with them."""
+        amounts (in their currency) that the lines matched had paid on the invoice."""
         self.ensure_one()
 
         def receivable(moves):
@@ -335,7 +343,13 @@ class AccountMove(models.Model):
         counterparts = (partials.debit_move_id | partials.credit_move_id) - (
             invoice_lines | credit_note_lines
         )
+        residual_before = {line: line.amount_residual_currency for line in counterparts}
         partials.unlink()
+        # what each line had paid on the invoice, exchange differences included
+        applied = {
+            line: residual_before[line] - line.amount_residual_currency
+            for line in counterparts
+        }
         family = (invoice_lines | credit_note_lines).filtered(lambda line: not line.reconciled)
         family.reconcile()
         open_lines = (family | counterparts).filtered(lambda line: not line.reconciled)
@@ -343,7 +357,7 @@ class AccountMove(models.Model):
             lambda line: line.balance < 0
         ):
             open_lines.reconcile()
-        return counterparts
+        return applied
 
     def _client_refund_return_products(self, refund, credit_note):
         """Return to stock the storable products credited that had been delivered;

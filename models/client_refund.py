@@ -453,26 +453,16 @@ class ClientRefund(models.Model):
             ) from None
         records.invalidate_recordset()
 
-    def _pay_back_lines(self, lines, cap):
-        """Pay back what the client's open credit `lines` hold, in the currency
-        each was paid in, up to `cap` in company currency."""
+    def _pay_back_lines(self, to_give_back):
+        """Pay back {open client credit line: amount} in the currency each line
+        was paid in: one payout per currency."""
         self.ensure_one()
         payments = self.env["account.payment"]
-        company_currency = self.company_id.currency_id
-        left = cap
+        lines = self.env["account.move.line"].concat(*to_give_back)
         for currency, group in lines.grouped("currency_id").items():
-            if company_currency.compare_amounts(left, 0.0) <= 0:
-                break
-            owed_company = -sum(group.mapped("amount_residual"))
-            owed = -sum(group.mapped("amount_residual_currency"))
-            if company_currency.compare_amounts(owed_company, left) > 0:
-                owed = owed * left / owed_company
-                owed_company = left
-            owed = currency.round(owed)
-            if currency.compare_amounts(owed, 0.0) <= 0:
-                continue
-            payments |= self._pay_back(owed, group, currency)
-            left -= owed_company
+            amount = currency.round(sum(to_give_back[line] for line in group))
+            if currency.compare_amounts(amount, 0.0) > 0:
+                payments |= self._pay_back(amount, group, currency)
         return payments
 
     def _pay_back(self, amount, lines_to_settle, currency=None):

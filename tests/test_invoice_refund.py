@@ -658,6 +658,193 @@ class TestInvoiceRefund(ClientRefundCommon):
         self.assertEqual(payment.state, "paid")
 
     # ------------------------------------------------------------------
+    # what the review of the books asked for
+    # ------------------------------------------------------------------
+
+    def test_foreign_invoice_paid_in_company_currency_is_paid_back_as_paid(self):
+        other = self.setup_other_currency("EUR", rates=[("2016-01-01", 3.0), ("2017-01-01", 2.0)])
+        invoice = self._invoice(
+            [(self.haircut, 1, 300.0)], currency=other, invoice_date="2016-06-01"
+        )
+        payment = (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create(
+                {
+                    "journal_id": self.cash_journal.id,
+                    "currency_id": self.company.currency_id.id,
+                    "amount": 172.5,
+                }
+            )
+            ._create_payments()
+        )
+        self.assertEqual(invoice.payment_state, "paid")
+        refund = self._refund(invoice)
+        payout = refund.payment_ids
+        self.assertEqual(payout.currency_id, self.company.currency_id)
+        self.assertAlmostEqual(payout.amount, 172.5, msg="the client gets back what was paid")
+        self.assertAlmostEqual(self._liquidity_balance(payment + payout), 0.0)
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+        self.assertEqual(self._balance(self.revenue), 0.0)
+
+    def test_full_refund_credits_discount_lines_too(self):
+        discount = self._create_product(name="Loyalty discount", type="service", taxes_id=[])
+        invoice = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.client.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [
+                    Command.create(
+                        {
+                            "product_id": self.haircut.id,
+                            "price_unit": 100.0,
+                            "tax_ids": [Command.set(self.tax_sale_a.ids)],
+                        }
+                    ),
+                    Command.create(
+                        {"product_id": discount.id, "price_unit": -20.0, "tax_ids": []}
+                    ),
+                ],
+            }
+        )
+        invoice.action_post()
+        self._pay(invoice)
+        refund = self._refund(invoice)
+        credit_note = refund.credit_note_ids
+        self.assertAlmostEqual(credit_note.amount_total, 95.0)
+        self.assertAlmostEqual(credit_note.amount_tax, 15.0)
+        self.assertEqual(len(credit_note.invoice_line_ids), 2)
+        self.assertEqual(self._balance(self.revenue), 0.0)
+        self.assertEqual(self._balance(self.tax_account), 0.0, "no VAT left behind")
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+
+    def test_full_refund_leaves_credit_used_on_another_invoice_alone(self):
+        first = self._invoice([(self.haircut, 1, 100.0)])
+        self._pay(first)
+        credit = self._refund(first, mode="amount", amount=15.0, payout_method="credit")
+        self.assertFalse(credit.payment_ids)
+        other = self._invoice([(self.haircut, 1, 40.0)])
+        (other + credit.credit_note_ids).line_ids.filtered(
+            lambda l: l.account_id == self.receivable
+        ).reconcile()
+        self.assertEqual(other.payment_state, "partial")
+        self.assertAlmostEqual(other.amount_residual, 31.0)
+
+        with self._wizard_form(first) as wizard:
+            wizard.reason_id = self.reason
+            self.assertAlmostEqual(wizard.amount_paid_back, 100.0)
+        refund = self._confirm(wizard)
+        self.assertAlmostEqual(refund.amount_paid_back, 100.0)
+        self.assertAlmostEqual(other.amount_residual, 31.0, "the other invoice is untouched")
+        self.assertEqual(other.payment_state, "partial")
+        self.assertAlmostEqual(self._balance(self.receivable, self.client), 31.0)
+
+    def test_void_refused_once_the_payment_was_paid_back(self):
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        payment = self._pay(invoice)
+        self._refund(invoice)
+        self.assertFalse(payment.client_refund_can_void)
+        with self.assertRefused("paid back or used otherwise"):
+            payment.action_client_refund_void()
+        self.assertNotEqual(payment.state, "canceled")
+
+    def test_void_refused_for_an_invoice(self):
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        counts = self._counts()
+        with self.assertRefused("Only a payment can be voided"):
+            wizard = self.env["client.refund.wizard"].create(
+                {
+                    "source_type": "invoice",
+                    "move_id": invoice.id,
+                    "void_payment": True,
+                    "reason_id": self.reason.id,
+                }
+            )
+            wizard.action_confirm()
+        self.assertEqual(self._counts(), counts)
+
+    def test_void_payment_books(self):
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        payment = self._pay(invoice)
+        self._void(payment)
+        self.assertAlmostEqual(self._balance(self.receivable, self.client), 115.0)
+        # the cancelled entry counts no more: no money is booked as received
+        self.assertEqual(payment.move_id.state, "cancel")
+        self.assertAlmostEqual(self._balance(payment.outstanding_account_id), 0.0)
+        self.assertEqual(self._balance(self.revenue), -100.0)
+
+    def test_bad_input_refund_to_another_client(self):
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        self._pay(invoice)
+        mallory = self.env["res.partner"].create({"name": "Mallory"})
+        counts = self._counts()
+        with self.assertRefused("was paid by Client Alice, not by Mallory"):
+            wizard = self.env["client.refund.wizard"].create(
+                {
+                    "source_type": "invoice",
+                    "move_id": invoice.id,
+                    "partner_id": mallory.id,
+                    "reason_id": self.reason.id,
+                }
+            )
+            wizard.action_confirm()
+        self.assertEqual(self._counts(), counts)
+
+    def test_wizard_takes_the_company_of_the_invoice(self):
+        invoice = self.init_invoice(
+            "out_invoice", partner=self.client, amounts=[100.0], post=True,
+            company=self.company_2,
+        )
+        Wizard = self.env["client.refund.wizard"].with_context(
+            allowed_company_ids=(self.company + self.company_2).ids
+        )
+        with Form(
+            Wizard.with_context(default_source_type="invoice", default_move_id=invoice.id)
+        ) as wizard:
+            self.assertEqual(wizard.company_id, self.company_2)
+            self.assertEqual(wizard.payout_journal_id.company_id, self.company_2)
+            wizard.reason_id = self.reason
+        refund = self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+        self.assertEqual(refund.company_id, self.company_2)
+        self.assertEqual(refund.credit_note_ids.company_id, self.company_2)
+
+    def test_full_refund_returns_delivered_products(self):
+        invoice = self._invoice([(self.shampoo, 2, 25.0)])
+        warehouse = self._deliver(invoice, self.shampoo, 2.0)
+        refund = self._refund(invoice)
+        self.assertEqual(refund.picking_ids.state, "done")
+        self.assertEqual(
+            self.shampoo.with_context(warehouse_id=warehouse.id).qty_available, 10.0
+        )
+
+    def test_register_cannot_be_tampered_with(self):
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        self._pay(invoice)
+        refund = self._refund(invoice).with_user(self.refund_manager)
+        with self.assertRefused("cannot be changed"):
+            refund.write({"amount": 1.0})
+        with self.assertRefused("cannot be changed"):
+            refund.write({"state": "draft", "payment_ids": [Command.clear()]})
+        with self.assertRefused("cannot be changed"):
+            refund.line_ids.write({"quantity": 9.0}) if refund.line_ids else refund.write(
+                {"partner_id": self.partner_a.id}
+            )
+        refund.write({"note": "Client called back: all fine."})
+        self.assertAlmostEqual(refund.amount, 115.0)
+        with self.assertRefused("recorded as done by confirming it"):
+            self.env["client.refund"].with_user(self.refund_user).create(
+                {
+                    "partner_id": self.client.id,
+                    "source_type": "invoice",
+                    "amount": 10.0,
+                    "reason_id": self.reason.id,
+                    "state": "done",
+                }
+            )
+
+    # ------------------------------------------------------------------
     # speed
     # ------------------------------------------------------------------
 
@@ -680,18 +867,15 @@ class TestInvoiceRefund(ClientRefundCommon):
         self.assertEqual(invoice.payment_state, "reversed")
 
     def _addon_refund(self, invoice):
-        refund = self.env["client.refund"].create(
+        wizard = self.env["client.refund.wizard"].create(
             {
-                "partner_id": self.client.id,
                 "source_type": "invoice",
-                "scope": "full",
-                "source_move_id": invoice.id,
-                "amount": invoice.amount_total,
+                "move_id": invoice.id,
                 "reason_id": self.reason.id,
                 "payout_method": "credit",
             }
         )
-        refund.action_confirm()
+        wizard.action_confirm()
 
     def test_query_count_does_not_grow_with_lines(self):
         extra = {}
