@@ -451,6 +451,16 @@ class ClientRefund(models.Model):
                     ", ".join(records.mapped("display_name")),
                 )
             ) from None
+        # Touch the rows: a request whose snapshot predates this refund's commit
+        # then fails to lock them with a serialization error, and Odoo retries it
+        # with fresh data, instead of refunding from stale quantities.
+        self.env.cr.execute(
+            SQL(
+                "UPDATE %s SET write_date = write_date WHERE id IN %s",
+                SQL.identifier(records._table),
+                tuple(records.ids),
+            )
+        )
         records.invalidate_recordset()
 
     def _pay_back_lines(self, to_give_back):

@@ -5,6 +5,8 @@ is committed from a third cursor so that both see it, and removed afterwards."""
 
 from contextlib import contextmanager
 
+import psycopg2
+
 from odoo import Command, api
 from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
 from odoo.exceptions import UserError
@@ -71,6 +73,29 @@ class TestRefundRace(TransactionCase):
             cr_b.rollback()
         return made
 
+    def _stale_race(self, source_field, source_id, values, left_pattern):
+        """Request B reads before refund A commits, then refunds: B must not
+        refund from its stale snapshot (Odoo retries a serialization failure,
+        and the retry sees what is left)."""
+        with self.registry.cursor() as cr_b:
+            cr_b.execute("SELECT 1")  # B's snapshot is taken here
+            with self.registry.cursor() as cr_a:
+                refund_a = self._refund(cr_a, source_field, source_id, values)
+                cr_a.commit()
+                made = {
+                    "client.refund": refund_a.ids,
+                    "pos.order": refund_a.pos_order_ids.ids,
+                    "account.move": refund_a.credit_note_ids.ids,
+                }
+            with self.assertRaises(psycopg2.errors.SerializationFailure):
+                self._refund(cr_b, source_field, source_id, values)
+            cr_b.rollback()
+        with self.registry.cursor() as cr_retry:
+            with self.assertRaisesRegex(UserError, left_pattern):
+                self._refund(cr_retry, source_field, source_id, values)
+            cr_retry.rollback()
+        return made
+
     def test_race_on_the_same_invoice(self):
         def build(env, created):
             partner = env["res.partner"].create({"name": "Racing client"})
@@ -115,6 +140,12 @@ class TestRefundRace(TransactionCase):
                 self.assertAlmostEqual(invoice.reversal_move_ids.amount_total, 60.0)
 
     def test_race_on_the_same_pos_order(self):
+        self._pos_order_race(self._race)
+
+    def test_race_on_the_same_pos_order_from_a_stale_snapshot(self):
+        self._pos_order_race(self._stale_race)
+
+    def _pos_order_race(self, race):
         def build(env, created):
             config = env["pos.config"].create({"name": "Race shop"})
             config.open_ui()
@@ -176,7 +207,7 @@ class TestRefundRace(TransactionCase):
         with self._committed(build) as created:
             values = {"source_type": "pos_order", "scope": "full", "payout_method": "pos"}
             values["amount"] = 50.0
-            made = self._race(
+            made = race(
                 "source_pos_order_id", created["order"], values, "refunded in full already"
             )
             created["cleanup"] += [
@@ -189,3 +220,5 @@ class TestRefundRace(TransactionCase):
                 )
                 self.assertEqual(order.lines.refunded_qty, 1.0)
                 self.assertEqual(len(order.lines.refund_orderline_ids), 1)
+                refund_orders = order.lines.refund_orderline_ids.order_id
+                self.assertAlmostEqual(sum(refund_orders.mapped("amount_paid")), -50.0)
