@@ -1,3 +1,5 @@
+from collections import defaultdict
+
 from odoo import Command, _, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_round
@@ -44,23 +46,40 @@ class PosOrder(models.Model):
                 )
 
     def _client_refund_get_line_balances(self):
-        """For each line: the quantity and amount (tax included) left to refund.
-        Core's refunded_qty counts every refund order, the till's included."""
+        """For each line: the quantity (core refunded_qty, which counts every
+        refund order, the till's included) and the amount (tax included, from the
+        refund lines' own totals) left to refund."""
         self.ensure_one()
+        refunded_amounts = defaultdict(float)
+        for refund_line in self.lines.refund_orderline_ids:
+            if refund_line.order_id.state != "cancel":
+                refunded_amounts[refund_line.refunded_orderline_id] -= (
+                    refund_line.price_subtotal_incl
+                )
         balances = {}
         for line in self.lines:
             quantity_left = line.qty - line.refunded_qty
             if float_compare(
                 quantity_left, 0.0, precision_rounding=line.product_uom_id.rounding
             ) <= 0:
-                quantity_left = 0.0
-            amount_left = (
-                self.currency_id.round(line.price_subtotal_incl * quantity_left / line.qty)
-                if line.qty
-                else 0.0
-            )
-            balances[line] = {"quantity": quantity_left, "amount": amount_left}
+                balances[line] = {"quantity": 0.0, "amount": 0.0}
+                continue
+            balances[line] = {
+                "quantity": quantity_left,
+                "amount": self.currency_id.round(
+                    line.price_subtotal_incl - refunded_amounts[line]
+                ),
+            }
         return balances
+
+    def _client_refund_get_amount_lines(self, balances):
+        """The lines a refund by amount spreads over: services only, since a
+        product taken back returns to stock and is refunded by lines."""
+        return {
+            line: balance
+            for line, balance in balances.items()
+            if balance["amount"] > 0 and not line.product_id.is_storable
+        }
 
     def _client_refund_get_refundable_amount(self):
         self.ensure_one()
@@ -114,13 +133,17 @@ class PosOrder(models.Model):
                         )
                     )
         elif refund.scope != "full":
-            refundable = self._client_refund_get_refundable_amount()
+            refundable = sum(
+                balance["amount"]
+                for balance in self._client_refund_get_amount_lines(balances).values()
+            )
             if currency.compare_amounts(refund.amount, 0.0) <= 0:
                 raise UserError(_("The amount to refund must be positive."))
             if currency.compare_amounts(refund.amount, refundable) > 0:
                 raise UserError(
                     _(
-                        "Only %(left)s of order %(order)s is left to refund, not %(asked)s.",
+                        "Only %(left)s of the services of order %(order)s is left to "
+                        "refund by amount, not %(asked)s. Products are refunded by lines.",
                         left=currency.format(refundable),
                         order=self.display_name,
                         asked=currency.format(refund.amount),
@@ -164,13 +187,14 @@ class PosOrder(models.Model):
         self._client_refund_check_request(refund)
         session = self._client_refund_get_session(refund.pos_config_id)
         refund_order = self._client_refund_create_refund_order(refund, session)
-        refund_order._client_refund_pay_out(self)
-        # checked here: core's _process_saved_order only logs an unpaid order
-        if not refund_order._is_pos_order_paid():
-            raise UserError(
-                _("The refund of order %s does not add up to its payments.", self.display_name)
-            )
+        refund_order._client_refund_pay_out(self, full=refund.scope == "full")
+        # core's _process_saved_order only logs an order that does not add up
+        refund_order.action_pos_order_paid()
         refund_order._process_saved_order(False)
+        if refund_order.state not in ("paid", "done", "invoiced"):
+            raise UserError(
+                _("The refund of order %s could not be completed.", self.display_name)
+            )
         if self.account_move and refund_order.account_move:
             # the credit note settles the invoice it credits; core reconciles POS
             # invoices in sudo too (_apply_invoice_payments), cashiers having no
@@ -187,7 +211,12 @@ class PosOrder(models.Model):
             "credit_note_ids": [Command.link(move.id) for move in refund_order.account_move],
             "picking_ids": [Command.link(picking.id) for picking in refund_order.picking_ids],
             "amount": -refund_order.amount_total,
-            "amount_paid_back": -refund_order.amount_paid,
+            # what goes on the client's account is no money paid back
+            "amount_paid_back": -sum(
+                refund_order.payment_ids.filtered(
+                    lambda payment: payment.payment_method_id.type != "pay_later"
+                ).mapped("amount")
+            ),
             "payout_method": "pos",
         }
 
@@ -200,36 +229,54 @@ class PosOrder(models.Model):
         refund_order._compute_prices()
         return refund_order
 
-    def _client_refund_pay_out(self, refunded_order):
-        """Pay the refund order out with the tenders of the refunded order, in
-        proportion, where this session takes them; cash otherwise."""
+    def _client_refund_pay_out(self, refunded_order, full):
+        """Pay the refund order out with what is left of the refunded order's
+        tenders, in proportion. A tender this session cannot pay back (another
+        POS's, a card terminal's) is paid in cash; cash is rounded as the till
+        rounds it."""
         self.ensure_one()
         currency = self.currency_id
         session_methods = self.session_id.payment_method_ids
-        cash_method = session_methods.filtered("is_cash_count")[:1] or session_methods[:1]
-        paid_by_method = {}
-        for payment in refunded_order.payment_ids:
-            method = payment.payment_method_id
-            if method not in session_methods:
-                method = cash_method
-            paid_by_method[method] = paid_by_method.get(method, 0.0) + payment.amount
-        paid_by_method = {
-            method: amount for method, amount in paid_by_method.items() if amount > 0
-        } or {cash_method: 1.0}
-        full_refund = currency.is_zero(refunded_order.amount_total + self.amount_total)
-        to_pay = -refunded_order.amount_paid if full_refund else self.amount_total
-        uses_cash = any(method.is_cash_count for method in paid_by_method)
-        to_pay = self._get_rounded_amount(to_pay, force_round=uses_cash)
-        # cash last, so that it takes the rounding
-        methods = sorted(paid_by_method, key=lambda method: method.is_cash_count)
-        total_paid = sum(paid_by_method.values())
+        cash_method = session_methods.filtered("is_cash_count")[:1]
+        earlier_refunds = (refunded_order.lines.refund_orderline_ids.order_id - self).filtered(
+            lambda order: order.state != "cancel"
+        )
+        left_by_method = defaultdict(float)
+        for payment in refunded_order.payment_ids | earlier_refunds.payment_ids:
+            left_by_method[payment.payment_method_id] += payment.amount
+        shares = defaultdict(float)
+        for method, amount in left_by_method.items():
+            if currency.compare_amounts(amount, 0.0) <= 0:
+                continue
+            target = (
+                method
+                if method in session_methods and not method.use_payment_terminal
+                else cash_method
+            )
+            if not target:
+                raise UserError(
+                    _(
+                        "%(pos)s has no cash payment method to pay back what was paid "
+                        "by %(method)s.",
+                        pos=self.config_id.display_name,
+                        method=method.name,
+                    )
+                )
+            shares[target] += amount
+        if not shares:
+            raise UserError(
+                _("Nothing paid on order %s is left to pay back.", refunded_order.display_name)
+            )
+        total_left = sum(shares.values())
+        to_pay = -total_left if full else max(self.amount_total, -total_left)
         payments = []
-        left = to_pay
-        for method in methods[:-1]:
-            amount = currency.round(to_pay * paid_by_method[method] / total_paid)
+        for method in sorted(shares, key=lambda method: method.is_cash_count):
+            if method.is_cash_count:
+                amount = to_pay - sum(amount for __, amount in payments)
+                amount = self._get_rounded_amount(amount, force_round=True)
+            else:
+                amount = currency.round(to_pay * shares[method] / total_left)
             payments.append((method, amount))
-            left -= amount
-        payments.append((methods[-1], currency.round(left)))
         self.env["pos.payment"].create(
             [
                 {
@@ -246,26 +293,34 @@ class PosOrder(models.Model):
         self.amount_paid = sum(self.payment_ids.mapped("amount"))
 
     def _prepare_client_refund_lines(self, refund, refund_order):
-        """Values of the refund order lines, from core _prepare_refund_data: the
-        quantities asked, or every line left at a price scaled to the amount."""
+        """Values of the refund order lines, from core _prepare_refund_data.
+        By lines: the quantities asked, the last ones taking exactly the amount
+        left. By amount: each service gives back its share of the amount, as the
+        part of its quantity that the share pays for."""
         balances = self._client_refund_get_line_balances()
-        if refund.line_ids:
-            quantities = {
-                line.pos_order_line_id: line.quantity for line in refund.line_ids.sorted("id")
-            }
-            prices = {line: line.price_unit for line in quantities}
+        if refund.scope == "partial" and not refund.line_ids:
+            quantities, prices = self._client_refund_split_amount(refund.amount, balances)
         else:
-            quantities = {
-                line: balance["quantity"]
-                for line, balance in balances.items()
-                if balance["quantity"]
-            }
-            prices = {line: line.price_unit for line in quantities}
-            if refund.scope != "full":
-                open_amount = sum(balances[line]["amount"] for line in quantities)
-                ratio = refund.amount / open_amount
-                prices = {line: price * ratio for line, price in prices.items()}
-                prices = self._client_refund_adjust_prices(quantities, prices, refund.amount)
+            if refund.line_ids:
+                quantities = {
+                    line.pos_order_line_id: line.quantity for line in refund.line_ids.sorted("id")
+                }
+            else:
+                quantities = {
+                    line: balance["quantity"]
+                    for line, balance in balances.items()
+                    if balance["quantity"]
+                }
+            prices = {}
+            for line, quantity in quantities.items():
+                price = line.price_unit
+                if not float_compare(
+                    quantity, balances[line]["quantity"], precision_rounding=line.product_uom_id.rounding
+                ):
+                    unit_total = line._client_refund_compute_totals(1.0, price)["price_subtotal_incl"]
+                    if unit_total:
+                        price *= balances[line]["amount"] / (quantity * unit_total)
+                prices[line] = price
         lines = self.env["pos.order.line"].concat(*quantities)
         vals_list = lines.copy_data()
         for line, values in zip(lines, vals_list):
@@ -278,6 +333,30 @@ class PosOrder(models.Model):
                 refund_data, qty=-quantities[line], price_unit=prices[line], **totals
             )
         return vals_list
+
+    def _client_refund_split_amount(self, amount, balances):
+        open_lines = self._client_refund_get_amount_lines(balances)
+        total_open = sum(balance["amount"] for balance in open_lines.values())
+        quantities, prices = {}, {}
+        left = amount
+        for index, (line, balance) in enumerate(open_lines.items()):
+            share = (
+                left
+                if index == len(open_lines) - 1
+                else self.currency_id.round(amount * balance["amount"] / total_open)
+            )
+            left -= share
+            if not self.currency_id.compare_amounts(share, 0.0) > 0:
+                continue
+            rounding = line.product_uom_id.rounding
+            unit_total = balance["amount"] / balance["quantity"]
+            quantity = min(
+                balance["quantity"],
+                max(rounding, float_round(share / unit_total, precision_rounding=rounding)),
+            )
+            quantities[line] = quantity
+            prices[line] = line.price_unit * share / (quantity * unit_total)
+        return quantities, self._client_refund_adjust_prices(quantities, prices, amount)
 
     def _client_refund_adjust_prices(self, quantities, prices, amount):
         """Scaled prices are rounded with the taxes: put the last cents on the

@@ -314,6 +314,84 @@ class TestPosRefund(TestPoSCommon):
         self.assertAlmostEqual(by_method[self.bank_pm1], -25.0)
         self.assertAlmostEqual(by_method[self.cash_pm1], -28.5)
 
+    def test_amount_refund_keeps_the_rest_refundable(self):
+        order = self._order([(self.haircut, 1), (self.shampoo, 3)])
+        first = self._refund(order, refund_mode="amount", amount=20.0)
+        refund_order = first.pos_order_ids
+        self.assertAlmostEqual(refund_order.amount_total, -20.0)
+        self.assertEqual(refund_order.lines.product_id, self.haircut, "services only")
+        self.assertFalse(refund_order.picking_ids, "no product comes back for an amount")
+        shampoo_line = order.lines.filtered(lambda line: line.product_id == self.shampoo)
+        haircut_line = order.lines - shampoo_line
+        self.assertEqual(shampoo_line.refunded_qty, 0.0)
+        self.assertAlmostEqual(haircut_line.refunded_qty, 0.19)
+        self.assertTrue(order.has_refundable_lines)
+        balances = order._client_refund_get_line_balances()
+        self.assertAlmostEqual(balances[haircut_line]["amount"], 87.0)
+        # the rest of the haircut, then the shampoos by lines
+        second = self._refund(order, refund_mode="amount", amount=87.0)
+        self.assertAlmostEqual(second.pos_order_ids.amount_total, -87.0)
+        self.assertAlmostEqual(haircut_line.refunded_qty, 1.0)
+        with self.assertRaises(Exception) as caught:
+            self._refund(order, refund_mode="amount", amount=1.0)
+        self.assertIn("Products are refunded by lines", str(caught.exception))
+        third = self._refund_lines(order, {self.shampoo: 3.0})
+        self.assertAlmostEqual(third.pos_order_ids.amount_total, -32.1)
+        self.assertFalse(order.has_refundable_lines)
+        refunded = sum(
+            -o.amount_total for o in order.lines.refund_orderline_ids.order_id
+        )
+        self.assertAlmostEqual(refunded, order.amount_total, msg="never more than paid")
+
+    def test_tenders_already_refunded_at_the_till_are_not_refunded_again(self):
+        order = self._order(
+            [(self.haircut, 1), (self.massage, 1)],
+            payments=[(self.bank_pm1, 107.0), (self.cash_pm1, 110.0)],
+        )
+        till_refund = order._refund()
+        massage_refund = till_refund.lines.filtered(lambda l: l.product_id == self.massage)
+        massage_refund.unlink()
+        till_refund._compute_prices()
+        self.make_payment(till_refund, self.bank_pm1, till_refund.amount_total)
+        self.assertAlmostEqual(till_refund.amount_total, -107.0)
+        refund = self._refund(order)
+        payments = refund.pos_order_ids.payment_ids
+        self.assertEqual(payments.payment_method_id, self.cash_pm1)
+        self.assertAlmostEqual(sum(payments.mapped("amount")), -110.0)
+
+    def test_cash_share_of_a_mixed_refund_is_rounded(self):
+        rounding = self.env["account.cash.rounding"].create(
+            {
+                "name": "0.05",
+                "rounding": 0.05,
+                "rounding_method": "HALF-UP",
+                "strategy": "add_invoice_line",
+                "profit_account_id": self.company_data["default_account_revenue"].id,
+                "loss_account_id": self.company_data["default_account_expense"].id,
+            }
+        )
+        self.config.write(
+            {"cash_rounding": True, "rounding_method": rounding.id, "only_round_cash_method": True}
+        )
+        self.open_new_session(opening_cash=0.0)
+        order = self._order(
+            [(self.shampoo, 3)], payments=[(self.bank_pm1, 10.0), (self.cash_pm1, 22.1)]
+        )
+        refund = self._refund_lines(order, {self.shampoo: 1.0})
+        refund_order = refund.pos_order_ids
+        self.assertEqual(refund_order.state, "paid")
+        by_method = {p.payment_method_id: p.amount for p in refund_order.payment_ids}
+        self.assertAlmostEqual(by_method[self.bank_pm1], -3.33)
+        self.assertEqual(round(by_method[self.cash_pm1] * 100) % 5, 0)
+        session = self.pos_session
+        counted = session.cash_register_balance_end
+        session.post_closing_cash_details(counted)
+        session.invalidate_recordset()
+        session.close_session_from_ui()
+        self.assertEqual(session.state, "closed")
+        session.invalidate_recordset()
+        self.assertAlmostEqual(session.cash_register_difference, 0.0)
+
     # ------------------------------------------------------------------
     # invoiced orders
     # ------------------------------------------------------------------
