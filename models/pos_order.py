@@ -44,6 +44,23 @@ class PosOrder(models.Model):
                         order.display_name,
                     )
                 )
+            # what the till knows how to undo and this refund does not (yet)
+            if order.lines.filtered(lambda line: line.combo_parent_id or line.combo_line_ids):
+                raise UserError(
+                    _(
+                        "Order %s holds combo products: refund it at the till, which "
+                        "refunds a combo with its parts.",
+                        order.display_name,
+                    )
+                )
+            if order.lines.filtered("is_reward_line"):
+                raise UserError(
+                    _(
+                        "Order %s used loyalty rewards, a gift card or an eWallet: refund "
+                        "it at the till, where the points follow the refund.",
+                        order.display_name,
+                    )
+                )
 
     def _client_refund_get_line_balances(self):
         """For each line: the quantity (core refunded_qty, which counts every
@@ -116,6 +133,16 @@ class PosOrder(models.Model):
                 rounding = line.product_uom_id.rounding
                 if float_compare(refund_line.quantity, 0.0, precision_rounding=rounding) <= 0:
                     raise UserError(_("The quantity to refund must be positive."))
+                if line.pack_lot_ids and float_compare(
+                    refund_line.quantity, balances[line]["quantity"], precision_rounding=rounding
+                ):
+                    raise UserError(
+                        _(
+                            "%s is tracked by lots or serial numbers: refund all of it, or "
+                            "refund part of it at the till, where the lots are chosen.",
+                            line.full_product_name or line.product_id.display_name,
+                        )
+                    )
                 if (
                     float_compare(
                         refund_line.quantity,
@@ -222,7 +249,11 @@ class PosOrder(models.Model):
 
     def _client_refund_create_refund_order(self, refund, session):
         refund_order = self.copy(
-            {**self._prepare_refund_values(session), "to_invoice": bool(self.account_move)}
+            {
+                **self._prepare_refund_values(session),
+                "to_invoice": bool(self.account_move),
+                "user_id": self.env.user.id,
+            }
         )
         line_vals_list = self._prepare_client_refund_lines(refund, refund_order)
         self.env["pos.order.line"].create(line_vals_list)

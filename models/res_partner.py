@@ -100,7 +100,7 @@ class ResPartner(models.Model):
                 ],
                 order="date_order desc, id desc",
                 limit=20,
-            )
+            ).filtered("has_refundable_lines")
 
     def action_client_refund(self):
         self.ensure_one()

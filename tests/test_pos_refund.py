@@ -212,6 +212,20 @@ class TestPosRefund(TestPoSCommon):
         self.assertIn("is not paid", str(caught.exception))
         self.assertEqual(self._counts(), counts)
 
+    def test_bad_input_orders_the_till_must_refund(self):
+        rewarded = self._order([(self.shampoo, 2)])
+        rewarded.lines[0].is_reward_line = True
+        with self.assertRaises(Exception) as caught:
+            rewarded.action_client_refund()
+        self.assertIn("used loyalty rewards", str(caught.exception))
+        combo = self._order([(self.shampoo, 1), (self.haircut, 1)])
+        combo.lines[1].combo_parent_id = combo.lines[0]
+        counts = self._counts()
+        with self.assertRaises(Exception) as caught:
+            self._refund(combo)
+        self.assertIn("holds combo products", str(caught.exception))
+        self.assertEqual(self._counts(), counts)
+
     def test_bad_input_pos_of_another_company(self):
         order = self._order([(self.shampoo, 1)])
         other_company = self.setup_other_company()["company"]
