@@ -199,18 +199,16 @@ class AccountMove(models.Model):
                         )
                     )
         else:
-            if currency.compare_amounts(refund.amount, 0.0) <= 0:
-                raise UserError(_("The amount to refund must be positive."))
-            if currency.compare_amounts(refund.amount, refundable) > 0:
-                raise UserError(
-                    _(
-                        "Only %(left)s of invoice %(invoice)s is left to refund, "
-                        "not %(asked)s.",
-                        left=currency.format(refundable),
-                        invoice=self.display_name,
-                        asked=currency.format(refund.amount),
-                    )
-                )
+            refund._check_amount_within(
+                refundable,
+                currency,
+                _(
+                    "Only %(left)s of invoice %(invoice)s is left to refund, not %(asked)s.",
+                    left=currency.format(refundable),
+                    invoice=self.display_name,
+                    asked=currency.format(refund.amount),
+                ),
+            )
 
     # ------------------------------------------------------------------
     # Doing it

@@ -153,18 +153,17 @@ class AccountPayment(models.Model):
             return
         self._client_refund_check_client_payment()
         refundable = self._client_refund_get_refundable_amount()
-        if self.currency_id.compare_amounts(refund.amount, 0.0) <= 0:
-            raise UserError(_("The amount to refund must be positive."))
-        if self.currency_id.compare_amounts(refund.amount, refundable) > 0:
-            raise UserError(
-                _(
-                    "Only %(left)s of payment %(payment)s is unused client credit, "
-                    "not %(asked)s. Refund the invoices it paid from the invoices.",
-                    left=self.currency_id.format(refundable),
-                    payment=self.display_name,
-                    asked=self.currency_id.format(refund.amount),
-                )
-            )
+        refund._check_amount_within(
+            refundable,
+            self.currency_id,
+            _(
+                "Only %(left)s of payment %(payment)s is unused client credit, not "
+                "%(asked)s. Refund the invoices it paid from the invoices.",
+                left=self.currency_id.format(refundable),
+                payment=self.display_name,
+                asked=self.currency_id.format(refund.amount),
+            ),
+        )
 
     def _client_refund_execute(self, refund):
         self.ensure_one()

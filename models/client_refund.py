@@ -428,6 +428,13 @@ class ClientRefund(models.Model):
                 )
             )
 
+    def _check_amount_within(self, refundable, currency, too_much_message):
+        """Refuse an amount of zero or less, or above what is `refundable`."""
+        if currency.compare_amounts(self.amount, 0.0) <= 0:
+            raise UserError(_("The amount to refund must be positive."))
+        if currency.compare_amounts(self.amount, refundable) > 0:
+            raise UserError(too_much_message)
+
     def _write_record(self, vals):
         return self.with_context(client_refund_register=True).write(vals)
 

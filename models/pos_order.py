@@ -164,18 +164,17 @@ class PosOrder(models.Model):
                 balance["amount"]
                 for balance in self._client_refund_get_amount_lines(balances).values()
             )
-            if currency.compare_amounts(refund.amount, 0.0) <= 0:
-                raise UserError(_("The amount to refund must be positive."))
-            if currency.compare_amounts(refund.amount, refundable) > 0:
-                raise UserError(
-                    _(
-                        "Only %(left)s of the services of order %(order)s is left to "
-                        "refund by amount, not %(asked)s. Products are refunded by lines.",
-                        left=currency.format(refundable),
-                        order=self.display_name,
-                        asked=currency.format(refund.amount),
-                    )
-                )
+            refund._check_amount_within(
+                refundable,
+                currency,
+                _(
+                    "Only %(left)s of the services of order %(order)s is left to refund "
+                    "by amount, not %(asked)s. Products are refunded by lines.",
+                    left=currency.format(refundable),
+                    order=self.display_name,
+                    asked=currency.format(refund.amount),
+                ),
+            )
         self._client_refund_get_session(refund.pos_config_id)
 
     def _client_refund_get_session(self, config=None):

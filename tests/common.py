@@ -7,7 +7,18 @@ from odoo.tests import new_test_user
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 
-class ClientRefundCommon(AccountTestInvoicingCommon):
+class QueryCountMixin:
+    def _count_queries(self, function):
+        """Queries run by `function`, with the cache as a new request has it."""
+        self.env.flush_all()
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        function()
+        self.env.flush_all()
+        return self.env.cr.sql_log_count - before
+
+
+class ClientRefundCommon(QueryCountMixin, AccountTestInvoicingCommon):
     @classmethod
     def default_env_context(cls):
         # the register and the chatter are the audit trail: keep tracking on

@@ -848,14 +848,6 @@ class TestInvoiceRefund(ClientRefundCommon):
     # speed
     # ------------------------------------------------------------------
 
-    def _count_queries(self, function):
-        self.env.flush_all()
-        self.env.invalidate_all()
-        before = self.env.cr.sql_log_count
-        function()
-        self.env.flush_all()
-        return self.env.cr.sql_log_count - before
-
     def _core_refund(self, invoice):
         reversal = (
             self.env["account.move.reversal"]

@@ -2,9 +2,11 @@ from odoo.tests import Form, tagged
 
 from odoo.addons.point_of_sale.tests.common import TestPoSCommon
 
+from .common import QueryCountMixin
+
 
 @tagged("post_install", "-at_install")
-class TestPosRefund(TestPoSCommon):
+class TestPosRefund(QueryCountMixin, TestPoSCommon):
     @classmethod
     def default_env_context(cls):
         # the chatter is part of the outcome
@@ -68,6 +70,25 @@ class TestPosRefund(TestPoSCommon):
         wizard = form.save()
         action = wizard.action_confirm()
         return self.env["client.refund"].browse(action["res_id"])
+
+    def _round_cash(self, only_cash):
+        rounding = self.env["account.cash.rounding"].create(
+            {
+                "name": "0.05",
+                "rounding": 0.05,
+                "rounding_method": "HALF-UP",
+                "strategy": "add_invoice_line",
+                "profit_account_id": self.company_data["default_account_revenue"].id,
+                "loss_account_id": self.company_data["default_account_expense"].id,
+            }
+        )
+        self.config.write(
+            {
+                "cash_rounding": True,
+                "rounding_method": rounding.id,
+                "only_round_cash_method": only_cash,
+            }
+        )
 
     def _counts(self):
         return (
@@ -289,19 +310,7 @@ class TestPosRefund(TestPoSCommon):
         self.assertAlmostEqual(sum(sales.mapped("balance")), -110.0)
 
     def test_cash_rounding_is_respected(self):
-        rounding = self.env["account.cash.rounding"].create(
-            {
-                "name": "0.05",
-                "rounding": 0.05,
-                "rounding_method": "HALF-UP",
-                "strategy": "add_invoice_line",
-                "profit_account_id": self.company_data["default_account_revenue"].id,
-                "loss_account_id": self.company_data["default_account_expense"].id,
-            }
-        )
-        self.config.write(
-            {"cash_rounding": True, "rounding_method": rounding.id, "only_round_cash_method": False}
-        )
+        self._round_cash(only_cash=False)
         self.open_new_session(opening_cash=0.0)
         order = self._order([(self.shampoo, 1)], payments=[(self.cash_pm1, 10.7)])
         refund = self._refund_lines(order, {self.shampoo: 1.0})
@@ -374,19 +383,7 @@ class TestPosRefund(TestPoSCommon):
         self.assertAlmostEqual(sum(payments.mapped("amount")), -110.0)
 
     def test_cash_share_of_a_mixed_refund_is_rounded(self):
-        rounding = self.env["account.cash.rounding"].create(
-            {
-                "name": "0.05",
-                "rounding": 0.05,
-                "rounding_method": "HALF-UP",
-                "strategy": "add_invoice_line",
-                "profit_account_id": self.company_data["default_account_revenue"].id,
-                "loss_account_id": self.company_data["default_account_expense"].id,
-            }
-        )
-        self.config.write(
-            {"cash_rounding": True, "rounding_method": rounding.id, "only_round_cash_method": True}
-        )
+        self._round_cash(only_cash=True)
         self.open_new_session(opening_cash=0.0)
         order = self._order(
             [(self.shampoo, 3)], payments=[(self.bank_pm1, 10.0), (self.cash_pm1, 22.1)]
@@ -434,14 +431,6 @@ class TestPosRefund(TestPoSCommon):
     # ------------------------------------------------------------------
     # speed
     # ------------------------------------------------------------------
-
-    def _count_queries(self, function):
-        self.env.flush_all()
-        self.env.invalidate_all()
-        before = self.env.cr.sql_log_count
-        function()
-        self.env.flush_all()
-        return self.env.cr.sql_log_count - before
 
     def _core_refund(self, order):
         refund_order = order._refund()
