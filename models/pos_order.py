@@ -213,7 +213,9 @@ class PosOrder(models.Model):
         self._client_refund_check_request(refund)
         session = self._client_refund_get_session(refund.pos_config_id)
         refund_order = self._client_refund_create_refund_order(refund, session)
-        refund_order._client_refund_pay_out(self, full=refund.scope == "full")
+        # the refund that closes the order pays back exactly what is left paid
+        self.invalidate_recordset(["has_refundable_lines"])
+        refund_order._client_refund_pay_out(self, full=not self.has_refundable_lines)
         # core's _process_saved_order only logs an order that does not add up
         refund_order.action_pos_order_paid()
         refund_order._process_saved_order(False)

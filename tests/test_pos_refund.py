@@ -327,6 +327,18 @@ class TestPosRefund(QueryCountMixin, TestPoSCommon):
         session.invalidate_recordset()
         self.assertAlmostEqual(session.cash_register_difference, 0.0)
 
+    def test_refunds_in_steps_pay_back_exactly_what_was_paid(self):
+        self._round_cash(only_cash=False)
+        self.open_new_session(opening_cash=0.0)
+        order = self._order(
+            [(self.shampoo, 1), (self.haircut, 1)], payments=[(self.cash_pm1, 117.7)]
+        )
+        first = self._refund_lines(order, {self.shampoo: 1.0})
+        second = self._refund_lines(order, {self.haircut: 1.0})
+        paid_back = first.amount_paid_back + second.amount_paid_back
+        self.assertAlmostEqual(paid_back, order.amount_paid)
+        self.assertEqual(second.pos_order_ids.state, "paid")
+
     def test_mixed_tenders_are_refunded_in_proportion(self):
         order = self._order(
             [(self.haircut, 1)], payments=[(self.cash_pm1, 57.0), (self.bank_pm1, 50.0)]
