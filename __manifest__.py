@@ -22,6 +22,7 @@
         "security/ir.model.access.csv",
         "data/client_refund_reason_data.xml",
         "views/client_refund_reason_views.xml",
+        "wizards/client_refund_reject_wizard_views.xml",
         "views/client_refund_views.xml",
         "views/res_partner_views.xml",
         "views/account_move_views.xml",

@@ -329,7 +329,50 @@ class ClientRefund(models.Model):
         for refund in self:
             if refund.state != "draft":
                 raise UserError(_("Refund %s has already been confirmed.", refund.name))
+            if refund._needs_approval():
+                refund._request_approval()
+            else:
+                refund._execute()
+        return True
+
+    def action_approve(self):
+        """A manager other than the requester approves: the refund is made now."""
+        if not self.env.user.has_group("client_refund.group_client_refund_manager"):
+            raise AccessError(_("Only a refund manager can approve a refund."))
+        self = self.with_env(self.env(context=clean_context(self.env.context)))
+        for refund in self:
+            if refund.state != "to_approve":
+                raise UserError(_("Refund %s is not waiting for approval.", refund.name))
+            if refund.user_id == self.env.user:
+                raise UserError(
+                    _("Nobody approves their own refund: another manager approves %s.", refund.name)
+                )
+            refund._write_record(
+                {"approver_id": self.env.user.id, "date_approved": fields.Datetime.now()}
+            )
+            refund._message_log(body=_("Approved by %s.", self.env.user.name))
+            refund.activity_feedback(["mail.mail_activity_data_todo"])
             refund._execute()
+        return True
+
+    def action_reject(self, reason):
+        if not self.env.user.has_group("client_refund.group_client_refund_manager"):
+            raise AccessError(_("Only a refund manager can reject a refund."))
+        if not reason:
+            raise UserError(_("Say why the refund is rejected."))
+        for refund in self:
+            if refund.state != "to_approve":
+                raise UserError(_("Refund %s is not waiting for approval.", refund.name))
+            refund._write_record({"state": "cancel"})
+            refund._log_on_documents(
+                _(
+                    "%(refund)s was rejected by %(user)s: %(reason)s",
+                    refund=refund._get_html_link(),
+                    user=self.env.user.name,
+                    reason=reason,
+                )
+            )
+            refund.activity_unlink(["mail.mail_activity_data_todo"])
         return True
 
     def action_cancel(self):
@@ -403,6 +446,42 @@ class ClientRefund(models.Model):
         live_payments = self.payment_ids.filtered(lambda p: p.state != "canceled")
         live_orders = self.pos_order_ids.filtered(lambda o: o.state != "cancel")
         return bool(live_moves or live_payments or live_orders)
+
+    def _needs_approval(self):
+        """Above the company's threshold (in company currency), a manager approves."""
+        self.ensure_one()
+        threshold = self.company_id.client_refund_approval_threshold
+        return bool(threshold) and (
+            self.company_currency_id.compare_amounts(self.amount_company_currency, threshold) > 0
+        )
+
+    def _request_approval(self):
+        self.ensure_one()
+        # the refund is checked now, so that a manager only approves what can be done
+        self._get_source()._client_refund_check_request(self)
+        self._write_record({"state": "to_approve"})
+        # who the managers are is read for the requester, who may not read groups
+        managers = self.env.ref("client_refund.group_client_refund_manager").sudo().users.filtered(
+            lambda user: self.company_id in user.company_ids and user != self.user_id
+        )
+        for manager in managers:
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                user_id=manager.id,
+                summary=_("Approve refund %s", self.name),
+            )
+        self._log_on_documents(
+            _(
+                "%(refund)s of %(amount)s by %(user)s waits for a manager's approval "
+                "(above %(threshold)s).",
+                refund=self._get_html_link(),
+                amount=self.currency_id.format(self.amount),
+                user=self.user_id.name,
+                threshold=self.company_currency_id.format(
+                    self.company_id.client_refund_approval_threshold
+                ),
+            )
+        )
 
     def _execute(self):
         """Let the refunded document do the refund, then record what it made."""

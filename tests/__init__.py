@@ -4,3 +4,4 @@ from . import test_client_refund_settings
 from . import test_invoice_refund
 from . import test_pos_refund
 from . import test_race
+from . import test_client_refund_approval

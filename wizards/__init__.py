@@ -1,1 +1,2 @@
 from . import client_refund_wizard
+from . import client_refund_reject_wizard

@@ -1,0 +1,14 @@
+from odoo import fields, models
+
+
+class ClientRefundRejectWizard(models.TransientModel):
+    _name = "client.refund.reject.wizard"
+    _description = "Reject a Refund"
+
+    refund_ids = fields.Many2many(comodel_name="client.refund", required=True)
+    reason = fields.Text(required=True)
+
+    def action_reject(self):
+        self.ensure_one()
+        self.refund_ids.action_reject(self.reason)
+        return {"type": "ir.actions.act_window_close"}
