@@ -274,7 +274,9 @@ class ClientRefund(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        if not self.env.context.get("client_refund_register"):
+        # only the register's own methods (in sudo) record a refund as made;
+        # a context key would be within reach of any RPC caller
+        if not self.env.su:
             for vals in vals_list:
                 if vals.get("state", "draft") != "draft" or any(
                     vals.get(fname) for fname in ("credit_note_ids", "payment_ids", "pos_order_ids")
@@ -300,7 +302,7 @@ class ClientRefund(models.Model):
 
     def write(self, vals):
         if (
-            not self.env.context.get("client_refund_register")
+            not self.env.su
             and RECORD_FIELDS & vals.keys()
             and any(refund.state != "draft" for refund in self)
         ):
@@ -515,7 +517,8 @@ class ClientRefund(models.Model):
             raise UserError(too_much_message)
 
     def _write_record(self, vals):
-        return self.with_context(client_refund_register=True).write(vals)
+        # sudo: the refund records what it did; users cannot write these fields
+        return self.sudo().write(vals)
 
     def _lock_for_refund(self, records):
         """Take the refunded documents for this transaction, so that two people

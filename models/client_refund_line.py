@@ -42,7 +42,7 @@ class ClientRefundLine(models.Model):
         return super().unlink()
 
     def _check_refund_draft(self):
-        if not self.env.context.get("client_refund_register") and any(
+        if not self.env.su and any(
             line.refund_id.state != "draft" for line in self
         ):
             raise UserError(_("The lines of a confirmed refund cannot be changed."))

@@ -831,6 +831,9 @@ class TestInvoiceRefund(ClientRefundCommon):
             refund.line_ids.write({"quantity": 9.0}) if refund.line_ids else refund.write(
                 {"partner_id": self.partner_a.id}
             )
+        with self.assertRefused("cannot be changed"):
+            # a context key set by an RPC caller changes nothing
+            refund.with_context(client_refund_register=True).write({"amount": 1.0})
         refund.write({"note": "Client called back: all fine."})
         self.assertAlmostEqual(refund.amount, 115.0)
         with self.assertRefused("recorded as done by confirming it"):
