@@ -40,6 +40,20 @@ RECORD_FIELDS = {
     "picking_ids",
     "payment_transaction_id",
 }
+# Written by the refund's own methods only, even on a draft
+MADE_FIELDS = {
+    "state",
+    "user_id",
+    "approver_id",
+    "date_approved",
+    "date_done",
+    "amount_paid_back",
+    "credit_note_ids",
+    "payment_ids",
+    "pos_order_ids",
+    "picking_ids",
+    "payment_transaction_id",
+}
 
 
 class ClientRefund(models.Model):
@@ -278,8 +292,9 @@ class ClientRefund(models.Model):
         # a context key would be within reach of any RPC caller
         if not self.env.su:
             for vals in vals_list:
-                if vals.get("state", "draft") != "draft" or any(
-                    vals.get(fname) for fname in ("credit_note_ids", "payment_ids", "pos_order_ids")
+                if any(
+                    vals.get(fname) and not (fname == "state" and vals[fname] == "draft")
+                    for fname in MADE_FIELDS
                 ):
                     raise UserError(
                         _("A refund is recorded as done by confirming it, not by hand.")
@@ -301,10 +316,9 @@ class ClientRefund(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
-        if (
-            not self.env.su
-            and RECORD_FIELDS & vals.keys()
-            and any(refund.state != "draft" for refund in self)
+        if not self.env.su and (
+            MADE_FIELDS & vals.keys()
+            or (RECORD_FIELDS & vals.keys() and any(refund.state != "draft" for refund in self))
         ):
             raise UserError(
                 _(
@@ -331,6 +345,8 @@ class ClientRefund(models.Model):
         for refund in self:
             if refund.state != "draft":
                 raise UserError(_("Refund %s has already been confirmed.", refund.name))
+            # who confirms is who asks for the refund
+            refund._write_record({"user_id": self.env.user.id})
             if refund._needs_approval():
                 refund._request_approval()
             else:
@@ -353,7 +369,7 @@ class ClientRefund(models.Model):
                 {"approver_id": self.env.user.id, "date_approved": fields.Datetime.now()}
             )
             refund._message_log(body=_("Approved by %s.", self.env.user.name))
-            refund.activity_feedback(["mail.mail_activity_data_todo"])
+            refund.activity_unlink(["mail.mail_activity_data_todo"])
             refund._execute()
         return True
 
@@ -394,7 +410,11 @@ class ClientRefund(models.Model):
                         refund.name,
                     )
                 )
-        self.filtered(lambda r: r.state != "cancel")._write_record({"state": "cancel"})
+        to_cancel = self.filtered(lambda r: r.state != "cancel")
+        to_cancel.activity_unlink(["mail.mail_activity_data_todo"])
+        to_cancel._write_record({"state": "cancel"})
+        for refund in to_cancel:
+            refund._message_log(body=_("Cancelled by %s.", self.env.user.name))
         return True
 
     def action_view_credit_notes(self):
@@ -461,11 +481,20 @@ class ClientRefund(models.Model):
         self.ensure_one()
         # the refund is checked now, so that a manager only approves what can be done
         self._get_source()._client_refund_check_request(self)
-        self._write_record({"state": "to_approve"})
         # who the managers are is read for the requester, who may not read groups
         managers = self.env.ref("client_refund.group_client_refund_manager").sudo().users.filtered(
             lambda user: self.company_id in user.company_ids and user != self.user_id
         )
+        if not managers:
+            raise UserError(
+                _(
+                    "Refund %(refund)s is above the approval threshold of %(company)s, and "
+                    "no other refund manager of the company can approve it.",
+                    refund=self.name,
+                    company=self.company_id.name,
+                )
+            )
+        self._write_record({"state": "to_approve"})
         for manager in managers:
             self.activity_schedule(
                 "mail.mail_activity_data_todo",

@@ -107,3 +107,49 @@ class TestClientRefundApproval(ClientRefundCommon):
         with self.assertRaises(AccessError):
             refund.with_user(self.refund_user).action_reject("no")
         self.assertEqual(refund.state, "to_approve")
+
+    def test_the_requester_is_who_confirms(self):
+        invoice = self._invoice(300.0)
+        refund = self.env["client.refund"].with_user(self.refund_manager).create(
+            {
+                "partner_id": self.client.id,
+                "source_type": "invoice",
+                "scope": "full",
+                "source_move_id": invoice.id,
+                "amount": 300.0,
+                "reason_id": self.reason.id,
+                "payout_method": "credit",
+            }
+        )
+        with self.assertRefused("cannot be changed"):
+            refund.with_user(self.refund_manager).write({"user_id": self.refund_user.id})
+        with self.assertRefused("cannot be changed"):
+            refund.with_user(self.refund_manager).write({"state": "done"})
+        refund.with_user(self.refund_manager).action_confirm()
+        self.assertEqual(refund.user_id, self.refund_manager)
+        with self.assertRefused("Nobody approves their own refund"):
+            refund.with_user(self.refund_manager).action_approve()
+
+    def test_no_other_manager_to_approve_is_said_at_once(self):
+        studio = self.setup_other_company(name="Lone studio")["company"]
+        studio.client_refund_approval_threshold = 100.0
+        invoice = self.init_invoice(
+            "out_invoice", partner=self.client, amounts=[300.0], post=True, company=studio
+        )
+        # the lone manager of the studio asks for a refund above its threshold
+        self.refund_manager.company_ids |= studio
+        managers = self.env.ref("client_refund.group_client_refund_manager").sudo().users
+        (managers - self.refund_manager).sudo().write({"company_ids": [Command.unlink(studio.id)]})
+        counts = self.env["client.refund"].sudo().search_count([])
+        with self.assertRefused("no other refund manager"):
+            self._refund(invoice.with_user(self.refund_manager), self.refund_manager)
+        self.assertEqual(self.env["client.refund"].sudo().search_count([]), counts)
+        self.assertFalse(invoice.sudo().reversal_move_ids)
+
+    def test_cancel_while_waiting_clears_the_managers_activities(self):
+        refund = self._refund(self._invoice(200.0), self.refund_user)
+        self.assertTrue(refund.activity_ids)
+        refund.with_user(self.refund_user).action_cancel()
+        self.assertEqual(refund.state, "cancel")
+        self.assertFalse(refund.activity_ids)
+        self.assertTrue(any("Cancelled by" in str(m.body) for m in refund.message_ids))
