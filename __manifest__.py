@@ -21,6 +21,8 @@
         "security/client_refund_security.xml",
         "security/ir.model.access.csv",
         "data/client_refund_reason_data.xml",
+        "report/client_refund_receipt.xml",
+        "data/mail_template_data.xml",
         "views/client_refund_reason_views.xml",
         "wizards/client_refund_reject_wizard_views.xml",
         "views/client_refund_views.xml",

@@ -199,6 +199,9 @@ class ClientRefund(models.Model):
         check_company=True,
     )
     note = fields.Text()
+    send_receipt = fields.Boolean(
+        help="E-mail the receipt to the client once the refund is made.",
+    )
     state = fields.Selection(
         selection=[
             ("draft", "Draft"),
@@ -524,6 +527,23 @@ class ClientRefund(models.Model):
             results["payout_method"] = "none"
         self._write_record({**results, "state": "done", "date_done": fields.Datetime.now()})
         self._log_on_documents(self._get_done_message())
+        if self.send_receipt and self.partner_id.email:
+            self._send_receipt()
+
+    def _send_receipt(self):
+        self.ensure_one()
+        template = self.env.ref("client_refund.mail_template_client_refund")
+        template.send_mail(self.id, email_layout_xmlid="mail.mail_notification_light")
+        self._message_log(body=_("Receipt sent to %s.", self.partner_id.email))
+
+    def action_send_receipt(self):
+        self.ensure_one()
+        if self.state != "done":
+            raise UserError(_("A receipt is sent once the refund is made."))
+        if not self.partner_id.email:
+            raise UserError(_("Client %s has no e-mail address.", self.partner_id.display_name))
+        self._send_receipt()
+        return True
 
     def _check_client_of(self, document):
         """A refund goes to the client who paid, not to someone else."""

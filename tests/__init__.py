@@ -5,3 +5,4 @@ from . import test_invoice_refund
 from . import test_pos_refund
 from . import test_race
 from . import test_client_refund_approval
+from . import test_client_refund_receipt

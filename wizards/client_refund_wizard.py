@@ -145,12 +145,24 @@ class ClientRefundWizard(models.TransientModel):
         check_company=True,
     )
     note = fields.Text()
+    send_receipt = fields.Boolean(
+        string="E-mail the Receipt",
+        compute="_compute_send_receipt",
+        store=True,
+        precompute=True,
+        readonly=False,
+    )
 
     @api.depends("move_id", "payment_id", "pos_order_id")
     def _compute_company_id(self):
         for wizard in self:
             source = wizard._get_source()
             wizard.company_id = source.company_id or wizard.company_id or self.env.company
+
+    @api.depends("partner_id")
+    def _compute_send_receipt(self):
+        for wizard in self:
+            wizard.send_receipt = bool(wizard.partner_id.email)
 
     @api.depends("pos_order_id")
     def _compute_pos_config_id(self):
@@ -334,6 +346,7 @@ class ClientRefundWizard(models.TransientModel):
             else False,
             "reason_id": self.reason_id.id,
             "note": self.note,
+            "send_receipt": self.send_receipt,
         }
 
 
