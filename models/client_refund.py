@@ -421,16 +421,17 @@ class ClientRefund(models.Model):
         return True
 
     def action_view_credit_notes(self):
-        return self._action_view_records(self.credit_note_ids)
+        return self.credit_note_ids._get_records_action(name=self.credit_note_ids._description)
 
     def action_view_payments(self):
-        return self._action_view_records(self.payment_ids)
+        return self.payment_ids._get_records_action(name=self.payment_ids._description)
 
     def action_view_pos_orders(self):
-        return self._action_view_records(self.pos_order_ids)
+        return self.pos_order_ids._get_records_action(name=self.pos_order_ids._description)
 
     def action_view_source(self):
-        return self._action_view_records(self._get_source())
+        source = self._get_source()
+        return source._get_records_action(name=source._description)
 
     @api.model
     def _action_view_refunds(self, refunds):
@@ -441,19 +442,6 @@ class ClientRefund(models.Model):
             action.update(views=[(False, "form")], view_mode="form", res_id=refunds.id)
         else:
             action["domain"] = [("id", "in", refunds.ids)]
-        return action
-
-    def _action_view_records(self, records):
-        self.ensure_one()
-        action = {
-            "type": "ir.actions.act_window",
-            "res_model": records._name,
-            "name": records._description,
-        }
-        if len(records) == 1:
-            action.update(view_mode="form", res_id=records.id)
-        else:
-            action.update(view_mode="list,form", domain=[("id", "in", records.ids)])
         return action
 
     def _get_source(self):

@@ -213,9 +213,7 @@ class PosOrder(models.Model):
         self._client_refund_check_request(refund)
         session = self._client_refund_get_session(refund.pos_config_id)
         refund_order = self._client_refund_create_refund_order(refund, session)
-        # the refund that closes the order pays back exactly what is left paid
-        self.invalidate_recordset(["has_refundable_lines"])
-        refund_order._client_refund_pay_out(self, full=not self.has_refundable_lines)
+        refund_order._client_refund_pay_out(self, full=refund.scope == "full")
         # core's _process_saved_order only logs an order that does not add up
         refund_order.action_pos_order_paid()
         refund_order._process_saved_order(False)
@@ -300,7 +298,12 @@ class PosOrder(models.Model):
                 _("Nothing paid on order %s is left to pay back.", refunded_order.display_name)
             )
         total_left = sum(shares.values())
-        to_pay = -total_left if full else max(self.amount_total, -total_left)
+        to_pay = -total_left if full else self.amount_total
+        # never more than is left paid, but for what cash rounding moved: core's
+        # paid check allows no other total
+        rounding_step = self.config_id.cash_rounding and self.config_id.rounding_method.rounding
+        if currency.compare_amounts(-to_pay, total_left + (rounding_step or 0.0)) > 0:
+            to_pay = -total_left
         payments = []
         for method in sorted(shares, key=lambda method: method.is_cash_count):
             if method.is_cash_count:
