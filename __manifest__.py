@@ -34,6 +34,11 @@
         "views/res_config_settings_views.xml",
         "views/client_refund_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "client_refund/static/src/tours/*.js",
+        ],
+    },
     "post_init_hook": "post_init_hook",
     "installable": True,
     "application": False,

@@ -6,3 +6,4 @@ from . import test_pos_refund
 from . import test_race
 from . import test_client_refund_approval
 from . import test_client_refund_receipt
+from . import test_client_refund_tour
