@@ -3,14 +3,14 @@ from odoo.tests import HttpCase, new_test_user, tagged
 
 
 class ClientRefundHttpFixtures:
-    """A client with a posted, paid invoice of 100.00 (no tax), and a refund user.
+    """A client with a posted, paid invoice (no tax), and a refund user.
 
     HttpCase cannot build on AccountTestInvoicingCommon (it makes its own
     companies in a way the browser does not see), so the fixtures are minimal:
     the current company and its chart of accounts."""
 
     @classmethod
-    def _setup_refund_fixtures(cls):
+    def _setup_refund_fixtures(cls, price=100.0):
         cls.company = cls.env.company
         if not cls.company.chart_template:
             cls.env["account.chart.template"].try_loading(
@@ -46,7 +46,7 @@ class ClientRefundHttpFixtures:
                 "invoice_date": fields.Date.today(),
                 "invoice_line_ids": [
                     Command.create(
-                        {"name": "Haircut and colour", "price_unit": 100.0, "tax_ids": []}
+                        {"name": "Haircut and colour", "price_unit": price, "tax_ids": []}
                     )
                 ],
             }
