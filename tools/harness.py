@@ -547,6 +547,16 @@ def summary_line(counts):
     return f"odoo-suite: {passed} passed, {failed} failed, {counts['skipped']} skipped"
 
 
+def apt_install(packages, what):
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    capture(["apt-get", "update", "-q"], env=env, stdin=subprocess.DEVNULL)
+    proc = capture(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+                   env=env, stdin=subprocess.DEVNULL)
+    if proc.returncode:
+        print(proc.stdout + proc.stderr)
+        raise Failure(f"could not install {what}")
+
+
 def ensure_chromium():
     """Browser tours skip themselves (and pass) when Chromium is missing: install it."""
     if any(shutil.which(b) for b in ("google-chrome", "chromium", "chromium-browser")):
@@ -555,13 +565,20 @@ def ensure_chromium():
         say("!!! no Chromium and no way to install it: browser tours will be skipped")
         return
     say("installing Chromium for the browser tours (once per machine)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    capture(["apt-get", "update", "-q"], env=env, stdin=subprocess.DEVNULL)
-    proc = capture(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"],
-                   env=env, stdin=subprocess.DEVNULL)
-    if proc.returncode:
-        print(proc.stdout + proc.stderr)
-        raise Failure("could not install Chromium")
+    apt_install(["chromium"], "Chromium")
+
+
+def ensure_wkhtmltopdf():
+    """The PDF receipt test prints through wkhtmltopdf and skips itself without it:
+    install it (Debian's package; Odoo warns that its Qt is unpatched, which
+    the test allows for)."""
+    if shutil.which("wkhtmltopdf"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        say("!!! no wkhtmltopdf and no way to install it: the PDF receipt test will be skipped")
+        return
+    say("installing wkhtmltopdf for the PDF receipt test (once per machine)")
+    apt_install(["wkhtmltopdf"], "wkhtmltopdf")
 
 
 def no_odoo_banner(odoo):
@@ -587,6 +604,7 @@ def cmd_suite():
     try:
         with timer.step("system packages"):
             ensure_chromium()
+            ensure_wkhtmltopdf()
         with timer.step("PostgreSQL"):
             ensure_postgres()
             drop_abandoned_runs()
