@@ -9,3 +9,5 @@ from . import pos_order
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import payment_provider
+from . import payment_transaction

@@ -97,8 +97,30 @@ class AccountMove(models.Model):
     def _client_refund_get_refundable_amount(self):
         self.ensure_one()
         return self.currency_id.round(
-            self.amount_total - self._client_refund_get_credited_amount()
+            self.amount_total
+            - self._client_refund_get_credited_amount()
+            - self.env["client.refund"]._get_amount_waiting_for_card(self)
         )
+
+    def _client_refund_get_tenders(self):
+        """What each payment paid on the invoice, and what is still owed."""
+        self.ensure_one()
+        paid = [
+            (f"{payment['journal_name']} {payment['ref'] or ''}".strip(), payment["amount"])
+            for payment in (self.invoice_payments_widget or {}).get("content", [])
+        ]
+        if not self.currency_id.is_zero(self.amount_residual):
+            paid.append((_("Still owed"), self.amount_residual))
+        return paid
+
+    def _client_refund_get_card_transaction(self):
+        """The Stripe payment of the invoice that has the most left to refund."""
+        self.ensure_one()
+        return self.sudo().transaction_ids.filtered(
+            lambda tx: tx.provider_code == "stripe"
+            and tx.operation != "refund"
+            and tx.state == "done"
+        ).sorted(lambda tx: tx._client_refund_get_card_refundable_amount(), reverse=True)[:1]
 
     def _client_refund_get_paid_back_amount(self, amount):
         """What a credit note of `amount` gives back in money: the credit note
@@ -223,7 +245,7 @@ class AccountMove(models.Model):
         credit_note = self._client_refund_create_credit_note(refund)
         to_give_back = self._client_refund_settle(credit_note)
         payments = self.env["account.payment"]
-        if refund.payout_method == "journal":
+        if refund.payout_method in ("journal", "card"):
             payments = refund._pay_back_lines(to_give_back)
         pickings = self._client_refund_return_products(refund, credit_note)
         return {

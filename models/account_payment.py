@@ -140,7 +140,20 @@ class AccountPayment(models.Model):
         self.ensure_one()
         return self.currency_id.round(
             -sum(self._client_refund_get_open_credit_lines().mapped("amount_residual_currency"))
+            - self.env["client.refund"]._get_amount_waiting_for_card(self)
         )
+
+    def _client_refund_get_tenders(self):
+        self.ensure_one()
+        return [(self.journal_id.name, self._client_refund_get_refundable_amount())]
+
+    def _client_refund_get_card_transaction(self):
+        self.ensure_one()
+        # sudo: transactions are read by payment administrators only
+        card_payment = self.sudo().payment_transaction_id
+        if card_payment.provider_code == "stripe" and card_payment.operation != "refund":
+            return card_payment
+        return card_payment.browse()
 
     def _client_refund_get_paid_back_amount(self, amount):
         return amount

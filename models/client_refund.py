@@ -1,7 +1,8 @@
 import psycopg2
+import stripe
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, modules
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 from odoo.tools.misc import clean_context
@@ -39,6 +40,7 @@ RECORD_FIELDS = {
     "pos_order_ids",
     "picking_ids",
     "payment_transaction_id",
+    "card_transaction_id",
 }
 # Written by the refund's own methods only, even on a draft
 MADE_FIELDS = {
@@ -53,6 +55,8 @@ MADE_FIELDS = {
     "pos_order_ids",
     "picking_ids",
     "payment_transaction_id",
+    "card_transaction_id",
+    "card_last4",
 }
 
 
@@ -206,6 +210,7 @@ class ClientRefund(models.Model):
         selection=[
             ("draft", "Draft"),
             ("to_approve", "To Approve"),
+            ("pending", "Waiting for Stripe"),
             ("done", "Done"),
             ("failed", "Failed"),
             ("cancel", "Cancelled"),
@@ -271,6 +276,17 @@ class ClientRefund(models.Model):
         string="Stripe Refund",
         copy=False,
         index="btree_not_null",
+    )
+    card_transaction_id = fields.Many2one(
+        comodel_name="payment.transaction",
+        string="Card Payment",
+        copy=False,
+        index="btree_not_null",
+        help="The Stripe payment the refund goes back to.",
+    )
+    card_last4 = fields.Char(string="Card Ending In", copy=False)
+    stripe_refund_reference = fields.Char(
+        related="payment_transaction_id.provider_reference", string="Stripe Reference"
     )
 
     @api.depends(*(f"{fname}.display_name" for fname in SOURCE_FIELDS))
@@ -473,9 +489,7 @@ class ClientRefund(models.Model):
         # the refund is checked now, so that a manager only approves what can be done
         self._get_source()._client_refund_check_request(self)
         # who the managers are is read for the requester, who may not read groups
-        managers = self.env.ref("client_refund.group_client_refund_manager").sudo().users.filtered(
-            lambda user: self.company_id in user.company_ids and user != self.user_id
-        )
+        managers = self._get_managers() - self.user_id
         if not managers:
             raise UserError(
                 _(
@@ -486,12 +500,7 @@ class ClientRefund(models.Model):
                 )
             )
         self._write_record({"state": "to_approve"})
-        for manager in managers:
-            self.activity_schedule(
-                "mail.mail_activity_data_todo",
-                user_id=manager.id,
-                summary=_("Approve refund %s", self.name),
-            )
+        self._schedule_manager_activities(managers, _("Approve refund %s", self.name))
         self._log_on_documents(
             _(
                 "%(refund)s of %(amount)s by %(user)s waits for a manager's approval "
@@ -506,8 +515,12 @@ class ClientRefund(models.Model):
         )
 
     def _execute(self):
-        """Let the refunded document do the refund, then record what it made."""
+        """Let the refunded document do the refund, then record what it made. A
+        card refund is booked once Stripe has made it."""
         self.ensure_one()
+        if self.payout_method == "card" and self.state != "pending":
+            self._request_card_refund()
+            return
         results = self._get_source()._client_refund_execute(self)
         if self.scope == "void" or (
             self.payout_method == "journal" and not results.get("amount_paid_back")
@@ -517,6 +530,219 @@ class ClientRefund(models.Model):
         self._log_on_documents(self._get_done_message())
         if self.send_receipt and self.partner_id.email:
             self._send_receipt()
+
+    @api.model
+    def _get_amount_waiting_for_card(self, source):
+        """Card refunds of `source` on their way to Stripe and not booked yet."""
+        source_field = next(
+            fname for fname in SOURCE_FIELDS if self._fields[fname].comodel_name == source._name
+        )
+        # sudo: every refund of the document counts, whoever made it
+        waiting = self.sudo().search(
+            [(source_field, "=", source.id), ("state", "=", "pending")]
+        ).filtered(lambda refund: refund.payment_transaction_id.state != "done")
+        return sum(waiting.mapped("amount"))
+
+    def _get_managers(self):
+        self.ensure_one()
+        # sudo: who the managers are is read for users who may not read groups
+        return self.env.ref("client_refund.group_client_refund_manager").sudo().users.filtered(
+            lambda user: self.company_id in user.company_ids
+        )
+
+    def _schedule_manager_activities(self, managers, summary, note=None):
+        for manager in managers:
+            self.activity_schedule(
+                "mail.mail_activity_data_todo", user_id=manager.id, summary=summary, note=note
+            )
+
+    # ------------------------------------------------------------------
+    # Card refunds through Stripe
+    # ------------------------------------------------------------------
+
+    def _request_card_refund(self):
+        """Record the card refund as waiting for Stripe. It is sent by the
+        scheduled job (or the Send button) once this transaction has committed,
+        so that a request Stripe made is never lost with a rolled-back refund."""
+        source = self._get_source()
+        self._lock_for_refund(source)
+        source._client_refund_check_request(self)
+        card_payment = source._client_refund_get_card_transaction()
+        if not card_payment:
+            raise UserError(
+                _("%s was not paid online with Stripe: pay it back another way.", source.display_name)
+            )
+        currency = self.currency_id
+        if card_payment.currency_id != currency:
+            raise UserError(
+                _(
+                    "The card was charged in %(card)s, the refund is in %(refund)s: "
+                    "pay it back another way.",
+                    card=card_payment.currency_id.name,
+                    refund=currency.name,
+                )
+            )
+        to_card = source._client_refund_get_paid_back_amount(self.amount)
+        if currency.is_zero(to_card):
+            raise UserError(
+                _(
+                    "The refund only settles what the client still owes: nothing goes "
+                    "back to the card. Keep it as client credit."
+                )
+            )
+        card_left = card_payment._client_refund_get_card_refundable_amount()
+        if currency.compare_amounts(to_card, card_left) > 0:
+            raise UserError(
+                _(
+                    "Card payment %(payment)s can take back at most %(left)s, not "
+                    "%(asked)s: pay the rest back another way.",
+                    payment=card_payment.reference,
+                    left=currency.format(card_left),
+                    asked=currency.format(to_card),
+                )
+            )
+        self._write_record(
+            {
+                "state": "pending",
+                "card_transaction_id": card_payment.id,
+                "amount_paid_back": to_card,
+            }
+        )
+        self._log_on_documents(
+            _(
+                "%(refund)s: %(amount)s goes back to the card of payment %(payment)s "
+                "through Stripe. Reason: %(reason)s.",
+                refund=self._get_html_link(),
+                amount=currency.format(to_card),
+                payment=card_payment.reference,
+                reason=self.reason_id.name,
+            )
+        )
+        self.env.ref("client_refund.ir_cron_client_refund_card")._trigger()
+
+    def _get_stripe_idempotency_key(self):
+        """The same refund always sends the same key: a retry after a timeout, a
+        double click or a replayed job is one refund for Stripe."""
+        self.ensure_one()
+        database_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
+        return f"client_refund-{database_uuid}-{self.id}"
+
+    def _prepare_stripe_metadata(self):
+        self.ensure_one()
+        return {
+            "client_refund": self.name,
+            "client_refund_key": self._get_stripe_idempotency_key(),
+            "database": self.env.cr.dbname,
+            "company": self.company_id.name,
+        }
+
+    def action_send_card_refund(self):
+        """Send a waiting card refund now, or ask Stripe where it stands."""
+        messages = [refund._sync_card_refund() for refund in self]
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": "\n".join(filter(None, messages)) or _("The refund is up to date."),
+                "type": "warning" if any(messages) else "success",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    @api.model
+    def _cron_sync_card_refunds(self):
+        refunds = self.search([("state", "=", "pending")])
+        for refund in refunds:
+            refund._sync_card_refund()
+            if not modules.module.current_test:
+                # each refund is its own unit: Stripe's answer must stay booked
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _sync_card_refund(self):
+        """Returns a message when Stripe could not be reached."""
+        self.ensure_one()
+        if self.state != "pending":
+            return None
+        refund_tx = self.payment_transaction_id
+        try:
+            with self.env.cr.savepoint():
+                if not refund_tx:
+                    self._send_card_refund()
+                elif refund_tx.state in ("draft", "pending"):
+                    stripe_refund = refund_tx.provider_id._client_refund_get_stripe_refund(
+                        refund_tx.provider_reference
+                    )
+                    refund_tx._handle_notification_data(
+                        "stripe", {"reference": refund_tx.reference, "refund": stripe_refund}
+                    )
+        except stripe.APIConnectionError as error:
+            message = _(
+                "%(refund)s: Stripe could not be reached (%(error)s). Nothing was booked; "
+                "it is tried again with the same idempotency key, so the client cannot be "
+                "paid twice.",
+                refund=self.name,
+                error=error.user_message or error,
+            )
+            self._message_log(body=message)
+            return message
+        except stripe.StripeError as error:
+            self._fail_card_refund(
+                _("Stripe refused the refund: %s", error.user_message or error)
+            )
+        return None
+
+    def _send_card_refund(self):
+        card_payment = self.card_transaction_id
+        # this refund is counted among those waiting: it may use its own amount
+        card_left = card_payment._client_refund_get_card_refundable_amount() + (
+            self.amount_paid_back
+        )
+        if self.currency_id.compare_amounts(self.amount_paid_back, card_left) > 0:
+            self._fail_card_refund(
+                _(
+                    "Card payment %(payment)s has only %(left)s left to refund: it was "
+                    "refunded elsewhere meanwhile (Stripe Dashboard?).",
+                    payment=card_payment.reference,
+                    left=self.currency_id.format(card_left),
+                )
+            )
+            return
+        if card_payment.token_id.payment_details:
+            self._write_record({"card_last4": card_payment.token_id.payment_details})
+        card_payment.with_context(client_refund_id=self.id)._send_refund_request(
+            amount_to_refund=self.amount_paid_back
+        )
+
+    def _update_from_card_refund(self):
+        """Book the refund when Stripe made it; undo it when Stripe failed it."""
+        for refund in self:
+            refund_tx = refund.payment_transaction_id
+            if refund_tx.state == "done" and refund.state == "pending":
+                refund._execute()
+            elif refund_tx.state in ("error", "cancel") and refund.state in ("pending", "done"):
+                refund._fail_card_refund(refund_tx.state_message)
+
+    def _fail_card_refund(self, why):
+        """Nothing stays booked as paid back; a manager takes it from here."""
+        self.ensure_one()
+        paid = self.payment_ids.filtered(lambda payment: payment.state != "canceled")
+        paid.action_draft()
+        paid.action_cancel()
+        self._write_record({"state": "failed", "amount_paid_back": 0.0})
+        message = _(
+            "%(refund)s failed at Stripe: %(why)s Nothing is booked as paid back.",
+            refund=self._get_html_link(),
+            why=why or "",
+        )
+        if self.credit_note_ids:
+            message += " " + _(
+                "Credit note %s stays open as the client's credit: pay it back another way.",
+                ", ".join(self.credit_note_ids.mapped("name")),
+            )
+        self._log_on_documents(message)
+        self._schedule_manager_activities(
+            self._get_managers(), _("Card refund %s failed", self.name), note=message
+        )
 
     def _send_receipt(self):
         self.ensure_one()
@@ -602,22 +828,41 @@ class ClientRefund(models.Model):
         return payments
 
     def _pay_back(self, amount, lines_to_settle, currency=None):
-        """Pay `amount` out of the payout journal and reconcile it with the client's
-        receivable lines it settles."""
+        """Pay `amount` out of the payout journal, or take the payment of the card
+        refund Stripe made, and reconcile it with the client's receivable lines it
+        settles."""
         self.ensure_one()
-        if not self.payout_journal_id:
-            raise UserError(_("Choose the cash or bank journal that pays the refund."))
-        payment = self.env["account.payment"].create(
-            self._prepare_payout_vals(amount, currency or self.currency_id)
-        )
-        if not payment.outstanding_account_id:
-            payment.outstanding_account_id = payment._get_outstanding_account("outbound")
-        payment.action_post()
+        if self.payout_method == "card":
+            payment = self._get_card_refund_payment()
+        else:
+            payment = self._pay_out_of_journal(amount, currency or self.currency_id)
         payment_lines = payment.move_id.line_ids.filtered(
             lambda line: line.account_id in lines_to_settle.account_id
         )
         (payment_lines + lines_to_settle).reconcile()
         return payment
+
+    def _pay_out_of_journal(self, amount, currency, account=None):
+        """`account`: booked there (the Refund expense account, a liability) instead
+        of on the client's receivable."""
+        if not self.payout_journal_id:
+            raise UserError(_("Choose the cash or bank journal that pays the refund."))
+        payout_vals = self._prepare_payout_vals(amount, currency)
+        if account:
+            payout_vals["destination_account_id"] = account.id
+        payment = self.env["account.payment"].create(payout_vals)
+        if not payment.outstanding_account_id:
+            payment.outstanding_account_id = payment._get_outstanding_account("outbound")
+        payment.action_post()
+        return payment
+
+    def _get_card_refund_payment(self):
+        """The payment of the refund transaction, made by core's post-processing."""
+        # sudo: transactions and their payments are created for the provider
+        refund_tx = self.payment_transaction_id.sudo()
+        if not refund_tx.payment_id:
+            refund_tx.with_company(refund_tx.company_id)._create_payment()
+        return refund_tx.payment_id.with_env(self.env)
 
     def _return_delivered_products(self, deliveries, quantities):
         """Receive back `quantities` ({product: quantity in its unit}) through
@@ -685,7 +930,16 @@ class ClientRefund(models.Model):
                     ", ".join(self.credit_note_ids.mapped("name")),
                 )
             )
-        if self.amount_paid_back:
+        if self.amount_paid_back and self.payout_method == "card":
+            parts.append(
+                _(
+                    "Paid back %(amount)s to the card%(ending)s, Stripe reference %(reference)s.",
+                    amount=self.currency_id.format(self.amount_paid_back),
+                    ending=_(" ending in %s", self.card_last4) if self.card_last4 else "",
+                    reference=self.stripe_refund_reference,
+                )
+            )
+        elif self.amount_paid_back:
             parts.append(
                 _(
                     "Paid back %(amount)s by %(journal)s.",

@@ -107,6 +107,29 @@ class PosOrder(models.Model):
     def _client_refund_get_paid_back_amount(self, amount):
         return amount
 
+    def _client_refund_get_left_by_method(self, refund_order=None):
+        """What each payment method paid on the order, less what its refunds
+        (other than `refund_order`) gave back."""
+        self.ensure_one()
+        earlier_refunds = (self.lines.refund_orderline_ids.order_id - (refund_order or self)).filtered(
+            lambda order: order.state != "cancel"
+        )
+        left_by_method = defaultdict(float)
+        for payment in self.payment_ids | earlier_refunds.payment_ids:
+            left_by_method[payment.payment_method_id] += payment.amount
+        return left_by_method
+
+    def _client_refund_get_tenders(self):
+        return [
+            (method.name, amount)
+            for method, amount in self._client_refund_get_left_by_method().items()
+            if not self.currency_id.is_zero(amount)
+        ]
+
+    def _client_refund_get_card_transaction(self):
+        # Stripe terminal payments are paid back through the till (see the README)
+        return self.env["payment.transaction"]
+
     def _client_refund_check_request(self, refund):
         self.ensure_one()
         self._client_refund_check_refundable()
@@ -268,12 +291,7 @@ class PosOrder(models.Model):
         currency = self.currency_id
         session_methods = self.session_id.payment_method_ids
         cash_method = session_methods.filtered("is_cash_count")[:1]
-        earlier_refunds = (refunded_order.lines.refund_orderline_ids.order_id - self).filtered(
-            lambda order: order.state != "cancel"
-        )
-        left_by_method = defaultdict(float)
-        for payment in refunded_order.payment_ids | earlier_refunds.payment_ids:
-            left_by_method[payment.payment_method_id] += payment.amount
+        left_by_method = refunded_order._client_refund_get_left_by_method(self)
         shares = defaultdict(float)
         for method, amount in left_by_method.items():
             if currency.compare_amounts(amount, 0.0) <= 0:

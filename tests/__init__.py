@@ -8,3 +8,4 @@ from . import test_client_refund_approval
 from . import test_client_refund_receipt
 from . import test_client_refund_tour
 from . import test_client_refund_receipt_pdf
+from . import test_stripe_refund

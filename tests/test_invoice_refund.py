@@ -4,8 +4,7 @@ from odoo.tests import Form, tagged
 from .common import ClientRefundCommon
 
 
-@tagged("post_install", "-at_install")
-class TestInvoiceRefund(ClientRefundCommon):
+class InvoiceRefundCommon(ClientRefundCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -93,6 +92,10 @@ class TestInvoiceRefund(ClientRefundCommon):
             self.env["account.payment"].search_count([]),
             self.env["client.refund"].search_count([]),
         )
+
+
+@tagged("post_install", "-at_install")
+class TestInvoiceRefund(InvoiceRefundCommon):
 
     def _liquidity_balance(self, payments):
         return sum(payments.mapped(lambda p: sum(p._seek_for_lines()[0].mapped("balance"))))

@@ -1,3 +1,5 @@
+from markupsafe import Markup
+
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
@@ -74,6 +76,21 @@ class ClientRefundWizard(models.TransientModel):
         compute="_compute_refundable",
         help="Paid or invoiced and not refunded yet, counting every earlier refund.",
     )
+    tender_summary = fields.Html(
+        string="Paid By",
+        compute="_compute_refundable",
+        help="How the client paid, and what each tender has left to give back.",
+    )
+    card_transaction_id = fields.Many2one(
+        comodel_name="payment.transaction",
+        string="Card Payment",
+        compute="_compute_refundable",
+    )
+    amount_card_refundable = fields.Monetary(
+        string="Left on the Card",
+        compute="_compute_refundable",
+        help="Captured by Stripe and not refunded yet, the Stripe Dashboard's refunds included.",
+    )
     refund_mode = fields.Selection(
         selection=[
             ("full", "Everything left"),
@@ -120,6 +137,7 @@ class ClientRefundWizard(models.TransientModel):
     payout_method = fields.Selection(
         selection=[
             ("journal", "Cash / Bank"),
+            ("card", "Back to the card (Stripe)"),
             ("credit", "Keep as client credit"),
             ("pos", "Point of Sale till"),
         ],
@@ -169,10 +187,15 @@ class ClientRefundWizard(models.TransientModel):
         for wizard in self:
             wizard.pos_config_id = wizard.pos_order_id.config_id
 
-    @api.depends("source_type")
+    @api.depends("source_type", "card_transaction_id")
     def _compute_payout_method(self):
         for wizard in self:
-            wizard.payout_method = "pos" if wizard.source_type == "pos_order" else "journal"
+            if wizard.source_type == "pos_order":
+                wizard.payout_method = "pos"
+            elif wizard.card_transaction_id:
+                wizard.payout_method = "card"
+            else:
+                wizard.payout_method = "journal"
 
     @api.depends("move_id", "payment_id", "pos_order_id")
     def _compute_partner_id(self):
@@ -185,9 +208,27 @@ class ClientRefundWizard(models.TransientModel):
     def _compute_refundable(self):
         for wizard in self:
             source = wizard._get_source()
-            wizard.currency_id = source.currency_id or wizard.company_id.currency_id
+            currency = source.currency_id or wizard.company_id.currency_id
+            wizard.currency_id = currency
             wizard.amount_refundable = (
                 source._client_refund_get_refundable_amount() if source else 0.0
+            )
+            card_payment = (
+                source._client_refund_get_card_transaction()
+                if source
+                else self.env["payment.transaction"]
+            )
+            wizard.card_transaction_id = card_payment
+            wizard.amount_card_refundable = (
+                card_payment._client_refund_get_card_refundable_amount() if card_payment else 0.0
+            )
+            wizard.tender_summary = (
+                Markup("<br/>").join(
+                    Markup("%s: <b>%s</b>") % (label, currency.format(amount))
+                    for label, amount in source._client_refund_get_tenders()
+                )
+                if source
+                else False
             )
 
     @api.depends("move_id", "pos_order_id", "source_type", "refund_mode")
@@ -292,6 +333,10 @@ class ClientRefundWizard(models.TransientModel):
             raise UserError(_("Choose the lines and quantities to refund."))
         if (self.payout_method == "pos") != (self.source_type == "pos_order"):
             raise UserError(_("Only Point of Sale orders are paid back through a till."))
+        if self.payout_method == "card" and not self.card_transaction_id:
+            raise UserError(
+                _("%s was not paid online with Stripe: pay it back another way.", source.display_name)
+            )
         # checked before the register takes a number
         source._client_refund_check_request(self.env["client.refund"].new(refund_vals))
         refund = self.env["client.refund"].create(refund_vals)

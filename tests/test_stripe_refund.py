@@ -1,0 +1,431 @@
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from unittest.mock import patch
+
+import stripe
+
+from odoo import Command
+from odoo.tests import Form, HttpCase, tagged
+
+from .test_invoice_refund import InvoiceRefundCommon
+
+WEBHOOK_SECRET = "whsec_client_refund_tests"
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@tagged("post_install", "-at_install")
+class TestStripeRefund(InvoiceRefundCommon, HttpCase):
+    """Card refunds through the official SDK, over real HTTP, to localstripe."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stripe_url = cls._start_localstripe()
+        cls.env["ir.config_parameter"].sudo().set_param(
+            "client_refund.stripe_api_base", cls.stripe_url
+        )
+        cls.stripe = stripe.StripeClient(
+            "sk_test_client_refund",
+            base_addresses={"api": cls.stripe_url},
+            stripe_version="2019-05-16",
+        )
+        # sudo: the stock provider belongs to the main company, not the test one
+        stripe_provider = cls.env.ref("payment.payment_provider_stripe").sudo()
+        cls.provider = stripe_provider.copy(
+            {
+                "company_id": cls.company.id,
+                "state": "test",
+                "stripe_secret_key": "sk_test_client_refund",
+                "stripe_publishable_key": "pk_test_client_refund",
+                "stripe_webhook_secret": WEBHOOK_SECRET,
+                "journal_id": cls.bank_journal.id,
+            }
+        ).sudo(False)
+        cls.card_method = cls.env.ref("payment.payment_method_card")
+        cls.provider.payment_method_ids = [Command.link(cls.card_method.id)]
+        cls.client.email = "alice@example.com"
+
+    @classmethod
+    def _start_localstripe(cls):
+        port = _free_port()
+        script = os.path.join(os.path.dirname(__file__), "localstripe_server.py")
+        server = subprocess.Popen(
+            [sys.executable, script, str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        cls.addClassCleanup(server.wait, timeout=10)
+        cls.addClassCleanup(server.terminate)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return f"http://127.0.0.1:{port}"
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("localstripe did not start")
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+
+    def _paid_by_card(self, lines=None):
+        """An invoice paid online: a PaymentIntent captured at Stripe, and its
+        transaction and payment in Odoo, as core's flow leaves them."""
+        invoice = self._invoice(lines or [(self.haircut, 1, 100.0)])
+        intent = self.stripe.v1.payment_intents.create(
+            params={
+                "amount": round(invoice.amount_total * 100),
+                "currency": invoice.currency_id.name.lower(),
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            }
+        )
+        self.assertEqual(intent.status, "succeeded")
+        transaction = self.env["payment.transaction"].create(
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.card_method.id,
+                "amount": invoice.amount_total,
+                "currency_id": invoice.currency_id.id,
+                "partner_id": self.client.id,
+                "operation": "online_direct",
+                "invoice_ids": [Command.set(invoice.ids)],
+                "provider_reference": intent.id,
+            }
+        )
+        transaction._set_done()
+        transaction._post_process()
+        self.assertTrue(transaction.payment_id)
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        return invoice, transaction
+
+    def _stripe_refunds(self, transaction):
+        return self.stripe.v1.refunds.list(
+            params={"payment_intent": transaction.provider_reference, "limit": 100}
+        ).data
+
+    def _card_refund(self, invoice, mode="full", **values):
+        refund = self._refund(invoice, mode=mode, **values)
+        self.assertEqual(refund.payout_method, "card")
+        self.assertEqual(refund.state, "pending")
+        return refund
+
+    def _post_event(self, stripe_refund, status, secret=WEBHOOK_SECRET):
+        event = {
+            "id": f"evt_{stripe_refund['id']}_{status}",
+            "object": "event",
+            "type": "charge.refund.updated",
+            "data": {"object": {**stripe_refund, "status": status}},
+        }
+        payload = json.dumps(event)
+        timestamp = int(time.time())
+        signature = hmac.new(
+            secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
+        ).hexdigest()
+        return self.url_open(
+            "/client_refund/stripe/webhook",
+            data=payload,
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": f"t={timestamp},v1={signature}",
+            },
+        )
+
+    # ------------------------------------------------------------------
+    # refunds sent and booked
+    # ------------------------------------------------------------------
+
+    def test_full_card_refund(self):
+        invoice, transaction = self._paid_by_card()
+        wizard = self._wizard_form(invoice)
+        self.assertEqual(wizard.payout_method, "card")
+        self.assertEqual(wizard.card_transaction_id, transaction)
+        self.assertEqual(wizard.amount_card_refundable, 115.0)
+        self.assertIn("115.00", wizard.tender_summary)
+        refund = self._card_refund(invoice)
+        # nothing is booked until Stripe has made the refund
+        self.assertFalse(refund.credit_note_ids)
+        self.assertFalse(self._stripe_refunds(transaction))
+        self.assertEqual(invoice._client_refund_get_refundable_amount(), 0.0)
+
+        self.env["client.refund"]._cron_sync_card_refunds()
+
+        self.assertEqual(refund.state, "done")
+        stripe_refunds = self._stripe_refunds(transaction)
+        self.assertEqual(len(stripe_refunds), 1)
+        sent = stripe_refunds[0].to_dict()
+        self.assertEqual(sent["amount"], 11500)
+        self.assertEqual(sent["reason"], "requested_by_customer")
+        self.assertEqual(sent["metadata"]["client_refund"], refund.name)
+        self.assertEqual(sent["metadata"]["database"], self.env.cr.dbname)
+        self.assertEqual(sent["metadata"]["company"], self.company.name)
+        refund_tx = refund.payment_transaction_id
+        self.assertEqual(refund_tx.source_transaction_id, transaction)
+        self.assertEqual(refund_tx.provider_reference, sent["id"])
+        self.assertEqual(refund_tx.state, "done")
+        self.assertEqual(refund.card_last4, "4242")
+        self.assertEqual(invoice.payment_state, "reversed")
+        payout = refund.payment_ids
+        self.assertEqual(payout, refund_tx.payment_id)
+        self.assertEqual(payout.payment_type, "outbound")
+        self.assertEqual(payout.amount, 115.0)
+        self.assertEqual(payout.source_payment_id, transaction.payment_id)
+        self.assertTrue(payout.is_reconciled)
+        self.assertEqual(refund.amount_paid_back, 115.0)
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+        self.assertEqual(transaction.payment_id.amount_available_for_refund, 0.0)
+        self.assertIn(
+            f"115.00 to the card ending in 4242, Stripe reference {sent['id']}",
+            " ".join(refund.message_ids.mapped("body")),
+        )
+        self.assertIn(refund.name, " ".join(invoice.message_ids.mapped("body")))
+
+    def test_partial_card_refund_reconciled_with_credit_note(self):
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=40.0)
+        refund.action_send_card_refund()
+        self.assertEqual(refund.state, "done")
+        credit_note = refund.credit_note_ids
+        self.assertEqual(credit_note.amount_total, 40.0)
+        self.assertEqual(credit_note.payment_state, "paid")
+        payout = refund.payment_ids
+        self.assertEqual(payout.amount, 40.0)
+        reconciled = payout.move_id.line_ids.matched_credit_ids.credit_move_id.move_id
+        self.assertEqual(reconciled, credit_note)
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertEqual([r.amount for r in self._stripe_refunds(transaction)], [4000])
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+
+    def test_two_partial_card_refunds(self):
+        invoice, transaction = self._paid_by_card()
+        first = self._card_refund(invoice, mode="amount", amount=40.0)
+        second = self._card_refund(invoice, mode="amount", amount=50.0)
+        self.assertEqual(invoice._client_refund_get_refundable_amount(), 25.0)
+        self.env["client.refund"]._cron_sync_card_refunds()
+        self.assertEqual((first + second).mapped("state"), ["done", "done"])
+        self.assertEqual(
+            sorted(r.amount for r in self._stripe_refunds(transaction)), [4000, 5000]
+        )
+        self.assertEqual(transaction.payment_id.amount_available_for_refund, 25.0)
+        self.assertEqual(invoice._client_refund_get_refundable_amount(), 25.0)
+        wizard = self._wizard_form(invoice)
+        self.assertEqual(wizard.amount_card_refundable, 25.0)
+
+    def test_bad_input_more_than_the_card_has_left_is_refused_before_stripe(self):
+        invoice, transaction = self._paid_by_card()
+        self._card_refund(invoice, mode="amount", amount=100.0)
+        counts = self._counts()
+        with self.assertRefused(r"Only .+15\.00 of invoice"):
+            self._refund(invoice, mode="amount", amount=20.0)
+        self.assertEqual(self._counts(), counts)
+        self.assertFalse(self._stripe_refunds(transaction))
+
+    def test_bad_input_card_payout_of_a_cash_paid_invoice(self):
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        self._pay(invoice)
+        counts = self._counts()
+        with self.assertRefused("not paid online with Stripe"):
+            self._refund(invoice, payout_method="card")
+        self.assertEqual(self._counts(), counts)
+
+    def test_refund_of_an_unused_card_payment(self):
+        """A card payment that paid no invoice: the client's credit goes back."""
+        intent = self.stripe.v1.payment_intents.create(
+            params={
+                "amount": 5000,
+                "currency": self.company.currency_id.name.lower(),
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            }
+        )
+        transaction = self.env["payment.transaction"].create(
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.card_method.id,
+                "amount": 50.0,
+                "currency_id": self.company.currency_id.id,
+                "partner_id": self.client.id,
+                "operation": "online_direct",
+                "provider_reference": intent.id,
+            }
+        )
+        transaction._set_done()
+        transaction._post_process()
+        payment = transaction.payment_id
+        with Form(
+            self.env["client.refund.wizard"]
+            .with_user(self.refund_user)
+            .with_context(default_source_type="payment", default_payment_id=payment.id)
+        ) as wizard:
+            self.assertEqual(wizard.payout_method, "card")
+            wizard.reason_id = self.reason
+        refund = self._confirm(wizard)
+        self.assertEqual(refund.state, "pending")
+        refund.action_send_card_refund()
+        self.assertEqual(refund.state, "done")
+        self.assertTrue(payment.is_reconciled)
+        self.assertEqual([r.amount for r in self._stripe_refunds(transaction)], [5000])
+
+    # ------------------------------------------------------------------
+    # what localstripe cannot do: idempotency, failures, webhooks, recovery
+    # ------------------------------------------------------------------
+
+    def test_idempotent_retry_after_timeout_sends_the_same_key(self):
+        """Stands for a request that timed out before Stripe got it: the SDK raises
+        APIConnectionError. The retry sends the same idempotency key."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        keys = []
+        create = stripe.RefundService.create
+
+        def lost(service, params=None, options=None):
+            keys.append(options["idempotency_key"])
+            raise stripe.APIConnectionError("Request timed out")
+
+        def delivered(service, params=None, options=None):
+            keys.append(options["idempotency_key"])
+            return create(service, params, options)
+
+        counts = self._counts()
+        with patch.object(stripe.RefundService, "create", lost):
+            action = refund.action_send_card_refund()
+        self.assertIn("could not be reached", action["params"]["message"])
+        self.assertEqual(refund.state, "pending")
+        self.assertFalse(refund.payment_transaction_id)
+        self.assertEqual(self._counts(), counts, "nothing is booked")
+        self.assertIn("could not be reached", " ".join(refund.message_ids.mapped("body")))
+
+        with patch.object(stripe.RefundService, "create", delivered):
+            refund.action_send_card_refund()
+        self.assertEqual(keys, [refund._get_stripe_idempotency_key()] * 2)
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1)
+        self.assertEqual(refund.state, "done")
+
+    def test_idempotent_timeout_after_stripe_made_it_is_found_not_resent(self):
+        """Stands for a request Stripe made whose answer was lost: the SDK raises
+        APIConnectionError after the refund exists. The retry finds it by its
+        metadata and sends nothing."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        create = stripe.RefundService.create
+        calls = []
+
+        def made_then_lost(service, params=None, options=None):
+            calls.append(options["idempotency_key"])
+            create(service, params, options)
+            raise stripe.APIConnectionError("Read timed out")
+
+        with patch.object(stripe.RefundService, "create", made_then_lost):
+            refund.action_send_card_refund()
+        self.assertEqual(refund.state, "pending")
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1)
+
+        with patch.object(stripe.RefundService, "create", made_then_lost):
+            self.env["client.refund"]._cron_sync_card_refunds()
+        self.assertEqual(calls, [refund._get_stripe_idempotency_key()], "not sent again")
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1)
+        self.assertEqual(refund.payment_ids.amount, 30.0)
+
+    def test_recovery_when_the_odoo_transaction_did_not_commit(self):
+        """Stripe made the refund, then the database transaction that sent it
+        failed (a crash after the call): the scheduled job books it once."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
+            refund.action_send_card_refund()
+            self.assertEqual(refund.state, "done")
+            raise RuntimeError("the worker died before COMMIT")
+        self.env.invalidate_all()
+        self.assertEqual(refund.state, "pending")
+        self.assertFalse(refund.payment_transaction_id)
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1)
+
+        self.env["client.refund"]._cron_sync_card_refunds()
+
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1, "no second refund")
+        self.assertEqual(len(refund.payment_ids), 1)
+        self.assertEqual(refund.credit_note_ids.amount_total, 30.0)
+
+    def test_invalid_request_fails_the_refund_and_books_nothing(self):
+        """Stands for Stripe refusing the refund (charge disputed, say): the SDK
+        raises InvalidRequestError."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        counts = self._counts()
+        error = stripe.InvalidRequestError("Charge ch_1 has been disputed.", param=None)
+        with patch.object(stripe.RefundService, "create", side_effect=error):
+            refund.action_send_card_refund()
+        self.assertEqual(refund.state, "failed")
+        self.assertEqual(refund.amount_paid_back, 0.0)
+        self.assertEqual(self._counts(), counts, "nothing is booked")
+        self.assertIn("has been disputed", " ".join(refund.message_ids.mapped("body")))
+        self.assertEqual(
+            set(refund.activity_ids.user_id.ids), set(refund._get_managers().ids)
+        )
+        self.assertEqual(invoice._client_refund_get_refundable_amount(), 115.0)
+
+    def test_webhook_failed_refund_reverses_the_payout(self):
+        """Stands for Stripe failing a refund it had accepted (card closed): a
+        signed charge.refund.updated with status failed."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        refund.action_send_card_refund()
+        self.assertEqual(refund.state, "done")
+        stripe_refund = self._stripe_refunds(transaction)[0].to_dict()
+        payout = refund.payment_ids
+
+        response = self._post_event(stripe_refund, "failed", secret="whsec_wrong")
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(refund.state, "done")
+        self.assertIn(payout.state, ("in_process", "paid"))
+
+        response = self._post_event(stripe_refund, "failed")
+        self.assertEqual(response.status_code, 200)
+        self.env.invalidate_all()
+        self.assertEqual(refund.state, "failed")
+        self.assertEqual(refund.payment_transaction_id.state, "error")
+        self.assertEqual(payout.state, "canceled")
+        self.assertEqual(refund.amount_paid_back, 0.0)
+        credit_note = refund.credit_note_ids
+        self.assertEqual(credit_note.amount_residual, 30.0, "open as the client's credit")
+        self.assertEqual(self._balance(self.receivable, self.client), -30.0)
+        self.assertTrue(refund.activity_ids)
+        messages = len(refund.message_ids)
+
+        response = self._post_event(stripe_refund, "failed")
+        self.assertEqual(response.status_code, 200)
+        self.env.invalidate_all()
+        self.assertEqual(len(refund.message_ids), messages, "a replay changes nothing")
+        self.assertEqual(refund.state, "failed")
+
+    def test_webhook_ignores_unknown_refunds(self):
+        response = self._post_event({"id": "re_unknown", "object": "refund"}, "failed")
+        self.assertEqual(response.status_code, 200)
+
+    def test_receipt_mail_on_success(self):
+        invoice, __ = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=40.0)
+        refund.action_send_card_refund()
+        mail = self.env["mail.mail"].search(
+            [("model", "=", "client.refund"), ("res_id", "=", refund.id)]
+        )
+        self.assertEqual(len(mail), 1)
+        self.assertEqual(mail.recipient_ids, self.client)
+        self.assertIn("40.00", mail.body_html)
+        self.assertIn("ending in 4242", mail.body_html)
+        self.assertIn(refund.stripe_refund_reference, mail.body_html)
+        self.assertIn("5 to 10 business days", mail.body_html)
