@@ -113,6 +113,10 @@ class AccountMove(models.Model):
             paid.append((_("Still owed"), self.amount_residual))
         return paid
 
+    def _client_refund_get_card_refundable_amount(self):
+        card_payment = self._client_refund_get_card_transaction()
+        return card_payment._client_refund_get_card_refundable_amount() if card_payment else 0.0
+
     def _client_refund_get_card_transaction(self):
         """The Stripe payment of the invoice that has the most left to refund."""
         self.ensure_one()

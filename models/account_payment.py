@@ -147,6 +147,10 @@ class AccountPayment(models.Model):
         self.ensure_one()
         return [(self.journal_id.name, self._client_refund_get_refundable_amount())]
 
+    def _client_refund_get_card_refundable_amount(self):
+        card_payment = self._client_refund_get_card_transaction()
+        return card_payment._client_refund_get_card_refundable_amount() if card_payment else 0.0
+
     def _client_refund_get_card_transaction(self):
         self.ensure_one()
         # sudo: transactions are read by payment administrators only

@@ -126,9 +126,34 @@ class PosOrder(models.Model):
             if not self.currency_id.is_zero(amount)
         ]
 
+    def _client_refund_get_terminal_payment(self):
+        """The order's payment on a Stripe terminal, which holds its PaymentIntent."""
+        self.ensure_one()
+        return self.payment_ids.filtered(
+            lambda payment: payment.payment_method_id.use_payment_terminal == "stripe"
+            and payment.transaction_id
+            and payment.amount > 0
+        )[:1]
+
+    def _client_refund_get_card_refundable_amount(self):
+        terminal_payment = self._client_refund_get_terminal_payment()
+        if not terminal_payment:
+            return 0.0
+        left = self._client_refund_get_left_by_method()[terminal_payment.payment_method_id]
+        return self.currency_id.round(max(left, 0.0))
+
     def _client_refund_get_card_transaction(self):
-        # Stripe terminal payments are paid back through the till (see the README)
-        return self.env["payment.transaction"]
+        """The transaction of the order's Stripe terminal payment. Core keeps only
+        the PaymentIntent on the POS payment: the transaction is recorded on the
+        first card refund, so that refunds go through the payment machinery."""
+        terminal_payment = self._client_refund_get_terminal_payment()
+        # sudo: transactions are kept for payment administrators
+        transactions = self.env["payment.transaction"].sudo()
+        if not terminal_payment:
+            return transactions
+        return transactions.search(
+            [("client_refund_pos_payment_id", "=", terminal_payment.id)], limit=1
+        ) or transactions.create(self._prepare_client_refund_card_transaction_vals(terminal_payment))
 
     def _client_refund_check_request(self, refund):
         self.ensure_one()
@@ -198,7 +223,40 @@ class PosOrder(models.Model):
                     asked=currency.format(refund.amount),
                 ),
             )
-        self._client_refund_get_session(refund.pos_config_id)
+        session = self._client_refund_get_session(refund.pos_config_id)
+        if self.env["client.refund"]._get_amount_waiting_for_card(self):
+            raise UserError(
+                _(
+                    "A card refund of order %s is waiting for Stripe: refund more once "
+                    "it is done.",
+                    self.display_name,
+                )
+            )
+        if refund.payout_method == "card":
+            self._client_refund_check_card_request(refund, session)
+
+    def _client_refund_check_card_request(self, refund, session):
+        terminal_payment = self._client_refund_get_terminal_payment()
+        card_left = self._client_refund_get_card_refundable_amount()
+        if self.currency_id.compare_amounts(refund.amount, card_left) > 0:
+            raise UserError(
+                _(
+                    "The card paid %(left)s of order %(order)s that is not refunded yet, "
+                    "not %(asked)s: pay the rest back at the till.",
+                    left=self.currency_id.format(card_left),
+                    order=self.display_name,
+                    asked=self.currency_id.format(refund.amount),
+                )
+            )
+        if terminal_payment.payment_method_id not in session.payment_method_ids:
+            raise UserError(
+                _(
+                    "%(pos)s does not take %(method)s: pay the refund out at a Point of "
+                    "Sale that does.",
+                    pos=session.config_id.display_name,
+                    method=terminal_payment.payment_method_id.name,
+                )
+            )
 
     def _client_refund_get_session(self, config=None):
         """The open session that pays the refund out: the chosen POS's, by default
@@ -236,7 +294,13 @@ class PosOrder(models.Model):
         self._client_refund_check_request(refund)
         session = self._client_refund_get_session(refund.pos_config_id)
         refund_order = self._client_refund_create_refund_order(refund, session)
-        refund_order._client_refund_pay_out(self, full=refund.scope == "full")
+        if refund.payout_method == "card":
+            refund_order._client_refund_pay_out_to_card(self, refund)
+        else:
+            # a full refund that names its lines (a card's sale) pays back those lines only
+            refund_order._client_refund_pay_out(
+                self, full=refund.scope == "full" and not refund.line_ids
+            )
         # core's _process_saved_order only logs an order that does not add up
         refund_order.action_pos_order_paid()
         refund_order._process_saved_order(False)
@@ -266,7 +330,7 @@ class PosOrder(models.Model):
                     lambda payment: payment.payment_method_id.type != "pay_later"
                 ).mapped("amount")
             ),
-            "payout_method": "pos",
+            "payout_method": "card" if refund.payout_method == "card" else "pos",
         }
 
     def _client_refund_create_refund_order(self, refund, session):
@@ -344,6 +408,44 @@ class PosOrder(models.Model):
             ]
         )
         self.amount_paid = sum(self.payment_ids.mapped("amount"))
+
+    def _client_refund_pay_out_to_card(self, refunded_order, refund):
+        """The refund order is paid with the terminal that took the card, for the
+        refund Stripe made: the session's closing books it with the method."""
+        terminal_payment = refunded_order._client_refund_get_terminal_payment()
+        self.env["pos.payment"].create(
+            {
+                "pos_order_id": self.id,
+                "payment_method_id": terminal_payment.payment_method_id.id,
+                "amount": self.amount_total,
+                "name": _("Refund"),
+                "payment_date": fields.Datetime.now(),
+                "transaction_id": refund.stripe_refund_reference,
+                "card_type": terminal_payment.card_type,
+            }
+        )
+        self.amount_paid = self.amount_total
+
+    def _prepare_client_refund_card_transaction_vals(self, terminal_payment):
+        provider = terminal_payment.payment_method_id.with_company(
+            self.company_id
+        )._get_stripe_payment_provider()
+        transactions = self.env["payment.transaction"]
+        return {
+            "provider_id": provider.id,
+            "payment_method_id": self.env.ref("payment.payment_method_card").id,
+            "reference": transactions._compute_reference(provider.code, prefix=self.name),
+            "amount": terminal_payment.amount,
+            "currency_id": self.currency_id.id,
+            # a walk-in client's card: the transaction still needs a customer
+            "partner_id": (self.partner_id.commercial_partner_id or self.company_id.partner_id).id,
+            "operation": "offline",
+            "provider_reference": terminal_payment.transaction_id,
+            "client_refund_pos_payment_id": terminal_payment.id,
+            "state": "done",
+            # the POS session books the payment: no account.payment for it
+            "is_post_processed": True,
+        }
 
     def _prepare_client_refund_lines(self, refund, refund_order):
         """Values of the refund order lines, from core _prepare_refund_data.

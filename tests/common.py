@@ -1,4 +1,11 @@
+import os
+import socket
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
+
+import stripe
 
 from odoo import Command
 from odoo.exceptions import UserError
@@ -16,6 +23,79 @@ class QueryCountMixin:
         function()
         self.env.flush_all()
         return self.env.cr.sql_log_count - before
+
+
+class LocalStripeMixin:
+    """localstripe on 127.0.0.1 and a free port for the test class, with a
+    Stripe provider of `company` whose API base URL points at it."""
+
+    WEBHOOK_SECRET = "whsec_client_refund_tests"
+
+    @classmethod
+    def _setup_local_stripe(cls, company, journal):
+        url = cls._start_localstripe()
+        cls.env["ir.config_parameter"].sudo().set_param("client_refund.stripe_api_base", url)
+        cls.stripe = stripe.StripeClient(
+            "sk_test_client_refund", base_addresses={"api": url}, stripe_version="2019-05-16"
+        )
+        # sudo: the stock provider belongs to the main company, not the test one
+        cls.provider = (
+            cls.env.ref("payment.payment_provider_stripe")
+            .sudo()
+            .copy(
+                {
+                    "company_id": company.id,
+                    "state": "test",
+                    "stripe_secret_key": "sk_test_client_refund",
+                    "stripe_publishable_key": "pk_test_client_refund",
+                    "stripe_webhook_secret": cls.WEBHOOK_SECRET,
+                    "journal_id": journal.id,
+                }
+            )
+            .sudo(False)
+        )
+        cls.card_method = cls.env.ref("payment.payment_method_card")
+        cls.provider.payment_method_ids = [Command.link(cls.card_method.id)]
+
+    @classmethod
+    def _start_localstripe(cls):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        script = os.path.join(os.path.dirname(__file__), "localstripe_server.py")
+        server = subprocess.Popen(
+            [sys.executable, script, str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        cls.addClassCleanup(server.wait, timeout=10)
+        cls.addClassCleanup(server.terminate)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return f"http://127.0.0.1:{port}"
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("localstripe did not start")
+
+    def _captured_intent(self, amount, currency):
+        """A card payment captured at Stripe: its PaymentIntent."""
+        intent = self.stripe.v1.payment_intents.create(
+            params={
+                "amount": round(amount * 100),
+                "currency": currency.name.lower(),
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            }
+        )
+        self.assertEqual(intent.status, "succeeded")
+        return intent
+
+    def _stripe_refunds(self, payment_intent_id):
+        return self.stripe.v1.refunds.list(
+            params={"payment_intent": payment_intent_id, "limit": 100}
+        ).data
 
 
 class ClientRefundCommon(QueryCountMixin, AccountTestInvoicingCommon):

@@ -1,12 +1,13 @@
+from odoo import Command
+from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
 
 from odoo.addons.point_of_sale.tests.common import TestPoSCommon
 
-from .common import QueryCountMixin
+from .common import LocalStripeMixin, QueryCountMixin
 
 
-@tagged("post_install", "-at_install")
-class TestPosRefund(QueryCountMixin, TestPoSCommon):
+class PosRefundCommon(QueryCountMixin, TestPoSCommon):
     @classmethod
     def default_env_context(cls):
         # the chatter is part of the outcome
@@ -103,6 +104,10 @@ class TestPosRefund(QueryCountMixin, TestPoSCommon):
             warehouse_id=self.config.picking_type_id.warehouse_id.id
         ).qty_available
 
+
+
+@tagged("post_install", "-at_install")
+class TestPosRefund(PosRefundCommon):
     # ------------------------------------------------------------------
     # full, lines, amount
     # ------------------------------------------------------------------
@@ -480,3 +485,89 @@ class TestPosRefund(QueryCountMixin, TestPoSCommon):
         self.assertLessEqual(
             extra[30], extra[1] + 5, f"the addon's extra queries grow with the lines: {extra}"
         )
+
+
+@tagged("post_install", "-at_install")
+class TestPosStripeTerminalRefund(LocalStripeMixin, PosRefundCommon):
+    """Orders paid on a Stripe terminal go back to the card, through the SDK and
+    localstripe over real HTTP, and the refund order pays with the terminal."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_local_stripe(cls.company, cls.company_data["default_journal_bank"])
+        cls.stripe_pm = cls.env["pos.payment.method"].create(
+            {
+                "name": "Stripe terminal",
+                "journal_id": cls.company_data["default_journal_bank"].id,
+                "use_payment_terminal": "stripe",
+                "stripe_serial_number": "WSC513105011295",
+                "company_id": cls.company.id,
+            }
+        )
+        cls.basic_config.payment_method_ids = [Command.link(cls.stripe_pm.id)]
+
+    def _paid_on_terminal(self, lines, total, cash=0.0):
+        intent = self._captured_intent(total - cash, self.company.currency_id)
+        order = self._order(
+            lines,
+            payments=[(self.cash_pm1, cash), (self.stripe_pm, total - cash)]
+            if cash
+            else [(self.stripe_pm, total)],
+        )
+        order.payment_ids.filtered(
+            lambda payment: payment.payment_method_id == self.stripe_pm
+        ).transaction_id = intent.id
+        return order, intent
+
+    def test_terminal_payment_refunded_to_the_card(self):
+        self.open_new_session(opening_cash=0.0)
+        order, intent = self._paid_on_terminal([(self.haircut, 1)], 107.0)
+        form = self._wizard(order)
+        self.assertEqual(form.payout_method, "card")
+        self.assertAlmostEqual(form.amount_card_refundable, 107.0)
+        payments_before = self.env["account.payment"].search_count([])
+        refund = self._refund(order)
+        self.assertEqual(refund.state, "pending")
+        self.assertFalse(refund.pos_order_ids)
+
+        self.env["client.refund"]._cron_sync_card_refunds()
+
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.payout_method, "card")
+        sent = [r.to_dict() for r in self._stripe_refunds(intent.id)]
+        self.assertEqual([r["amount"] for r in sent], [10700])
+        self.assertEqual(sent[0]["metadata"]["client_refund"], refund.name)
+        refund_order = refund.pos_order_ids
+        self.assertEqual(refund_order.refunded_order_id, order)
+        self.assertEqual(refund_order.payment_ids.payment_method_id, self.stripe_pm)
+        self.assertAlmostEqual(refund_order.payment_ids.amount, -107.0)
+        self.assertEqual(refund_order.payment_ids.transaction_id, sent[0]["id"])
+        self.assertEqual(
+            self.env["account.payment"].search_count([]),
+            payments_before,
+            "the session books the card refund, not an account.payment",
+        )
+        self.assertEqual(order._client_refund_get_card_refundable_amount(), 0.0)
+
+        session = self.pos_session
+        session.post_closing_cash_details(0.0)
+        session.invalidate_recordset()
+        session.close_session_from_ui()
+        self.assertEqual(session.state, "closed")
+        self.assertAlmostEqual(session.cash_register_difference, 0.0)
+        move = session.move_id
+        self.assertAlmostEqual(
+            sum(move.line_ids.mapped("debit")), sum(move.line_ids.mapped("credit"))
+        )
+        sales = move.line_ids.filtered(lambda line: line.account_id == self.sales_account)
+        self.assertAlmostEqual(sum(sales.mapped("balance")), 0.0)
+
+    def test_bad_input_more_than_the_card_paid(self):
+        self.open_new_session(opening_cash=0.0)
+        order, intent = self._paid_on_terminal([(self.haircut, 1)], 107.0, cash=57.0)
+        counts = self._counts()
+        with self.assertRaisesRegex(UserError, "The card paid .*50.00 of order"):
+            self._refund(order, refund_mode="amount", amount=60.0, payout_method="card")
+        self.assertEqual(self._counts(), counts)
+        self.assertFalse(self._stripe_refunds(intent.id))

@@ -81,11 +81,6 @@ class ClientRefundWizard(models.TransientModel):
         compute="_compute_refundable",
         help="How the client paid, and what each tender has left to give back.",
     )
-    card_transaction_id = fields.Many2one(
-        comodel_name="payment.transaction",
-        string="Card Payment",
-        compute="_compute_refundable",
-    )
     amount_card_refundable = fields.Monetary(
         string="Left on the Card",
         compute="_compute_refundable",
@@ -187,13 +182,13 @@ class ClientRefundWizard(models.TransientModel):
         for wizard in self:
             wizard.pos_config_id = wizard.pos_order_id.config_id
 
-    @api.depends("source_type", "card_transaction_id")
+    @api.depends("source_type", "amount_card_refundable")
     def _compute_payout_method(self):
         for wizard in self:
-            if wizard.source_type == "pos_order":
-                wizard.payout_method = "pos"
-            elif wizard.card_transaction_id:
+            if wizard.amount_card_refundable:
                 wizard.payout_method = "card"
+            elif wizard.source_type == "pos_order":
+                wizard.payout_method = "pos"
             else:
                 wizard.payout_method = "journal"
 
@@ -213,14 +208,8 @@ class ClientRefundWizard(models.TransientModel):
             wizard.amount_refundable = (
                 source._client_refund_get_refundable_amount() if source else 0.0
             )
-            card_payment = (
-                source._client_refund_get_card_transaction()
-                if source
-                else self.env["payment.transaction"]
-            )
-            wizard.card_transaction_id = card_payment
             wizard.amount_card_refundable = (
-                card_payment._client_refund_get_card_refundable_amount() if card_payment else 0.0
+                source._client_refund_get_card_refundable_amount() if source else 0.0
             )
             wizard.tender_summary = (
                 Markup("<br/>").join(
@@ -331,9 +320,11 @@ class ClientRefundWizard(models.TransientModel):
             and not any(self.line_ids.mapped("quantity"))
         ):
             raise UserError(_("Choose the lines and quantities to refund."))
-        if (self.payout_method == "pos") != (self.source_type == "pos_order"):
+        if self.payout_method == "pos" and self.source_type != "pos_order":
             raise UserError(_("Only Point of Sale orders are paid back through a till."))
-        if self.payout_method == "card" and not self.card_transaction_id:
+        if self.payout_method in ("journal", "credit") and self.source_type == "pos_order":
+            raise UserError(_("Point of Sale orders are paid back through a till or to the card."))
+        if self.payout_method == "card" and not self.amount_card_refundable:
             raise UserError(
                 _("%s was not paid online with Stripe: pay it back another way.", source.display_name)
             )
