@@ -9,6 +9,8 @@ import stripe
 from odoo import Command
 from odoo.tests import Form, HttpCase, tagged
 
+from odoo.addons.payment_stripe.controllers.main import StripeController
+
 from .common import LocalStripeMixin
 from .test_invoice_refund import InvoiceRefundCommon
 
@@ -58,11 +60,11 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(refund.state, "pending")
         return refund
 
-    def _post_event(self, stripe_refund, status, secret=None):
+    def _post_event(self, stripe_refund, status, secret=None, event_type="charge.refund.updated"):
         event = {
             "id": f"evt_{stripe_refund['id']}_{status}",
             "object": "event",
-            "type": "charge.refund.updated",
+            "type": event_type,
             "data": {"object": {**stripe_refund, "status": status}},
         }
         payload = json.dumps(event)
@@ -341,9 +343,62 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(len(refund.message_ids), messages, "a replay changes nothing")
         self.assertEqual(refund.state, "failed")
 
-    def test_webhook_ignores_unknown_refunds(self):
+    def test_webhook_ignores_unknown_refunds_and_events(self):
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        refund.action_send_card_refund()
+        messages = len(refund.message_ids)
         response = self._post_event({"id": "re_unknown", "object": "refund"}, "failed")
         self.assertEqual(response.status_code, 200)
+        stripe_refund = self._stripe_refunds(transaction)[0].to_dict()
+        response = self._post_event(stripe_refund, "failed", event_type="customer.updated")
+        self.assertEqual(response.status_code, 200)
+        self.env.invalidate_all()
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(len(refund.message_ids), messages)
+
+    def test_pending_refund_followed_by_the_scheduled_check(self):
+        """Stands for Stripe answering `pending` (some card networks confirm
+        later): nothing is booked until the scheduled check reads `succeeded`."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        create = stripe.RefundService.create
+
+        def answered_pending(service, params=None, options=None):
+            stripe_refund = create(service, params, options)
+            stripe_refund["status"] = "pending"
+            return stripe_refund
+
+        counts = self._counts()
+        with patch.object(stripe.RefundService, "create", answered_pending):
+            refund.action_send_card_refund()
+        self.assertEqual(refund.state, "pending")
+        self.assertEqual(refund.payment_transaction_id.state, "pending")
+        self.assertEqual(self._counts(), counts, "nothing booked while pending")
+        self.assertEqual(invoice._client_refund_get_refundable_amount(), 85.0)
+
+        self.env["client.refund"]._cron_sync_card_refunds()
+
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.credit_note_ids.amount_total, 30.0)
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1)
+
+    def test_bad_input_stripe_dashboard_refunds_count(self):
+        """A refund made in the Stripe Dashboard, mirrored by core's webhook as a
+        refund transaction, leaves less on the card."""
+        invoice, transaction = self._paid_by_card()
+        dashboard_refund = self.stripe.v1.refunds.create(
+            params={"payment_intent": transaction.provider_reference, "amount": 5000}
+        ).to_dict()
+        StripeController._create_refund_tx_from_refund(
+            transaction.sudo(), dashboard_refund
+        )._handle_notification_data("stripe", {"refund": dashboard_refund})
+        self.assertEqual(self._wizard_form(invoice).amount_card_refundable, 65.0)
+        counts = self._counts()
+        with self.assertRefused("can take back at most .*65.00"):
+            self._refund(invoice)
+        self.assertEqual(self._counts(), counts)
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1)
 
     def test_receipt_mail_on_success(self):
         invoice, __ = self._paid_by_card()
