@@ -417,6 +417,14 @@ class ClientRefund(models.Model):
         for refund in self:
             if refund.state == "cancel":
                 continue
+            if refund.state == "pending" and refund.payment_transaction_id:
+                raise UserError(
+                    _(
+                        "Refund %s has been sent to Stripe: a card refund cannot be "
+                        "taken back.",
+                        refund.name,
+                    )
+                )
             if refund.state in ("done", "failed") and not is_manager:
                 raise AccessError(
                     _("Only a refund manager can cancel refund %s.", refund.name)
@@ -659,13 +667,15 @@ class ClientRefund(models.Model):
                 self.env.cr.commit()  # pylint: disable=invalid-commit
 
     def _sync_card_refund(self):
-        """Returns a message when Stripe could not be reached."""
+        """Returns a message when the refund could not move on."""
         self.ensure_one()
         if self.state != "pending":
             return None
         refund_tx = self.payment_transaction_id
         try:
             with self.env.cr.savepoint():
+                # one sender at a time, and no cancelling while it is sent
+                self._lock_for_refund(self)
                 if not refund_tx:
                     self._send_card_refund()
                 elif refund_tx.state in ("draft", "pending"):
@@ -689,6 +699,15 @@ class ClientRefund(models.Model):
             self._fail_card_refund(
                 _("Stripe refused the refund: %s", error.user_message or error)
             )
+        except UserError as error:
+            # Stripe may have made it: the next try finds it by its metadata
+            message = _(
+                "%(refund)s could not be completed: %(error)s",
+                refund=self.name,
+                error=error.args[0],
+            )
+            self._message_log(body=message)
+            return message
         return None
 
     def _send_card_refund(self):
@@ -730,15 +749,25 @@ class ClientRefund(models.Model):
         paid.action_cancel()
         self._write_record({"state": "failed", "amount_paid_back": 0.0})
         message = _(
-            "%(refund)s failed at Stripe: %(why)s Nothing is booked as paid back.",
+            "%(refund)s failed at Stripe: %(why)s",
             refund=self._get_html_link(),
             why=why or "",
         )
-        if self.credit_note_ids:
+        if self.pos_order_ids:
+            # a paid POS order cannot be undone: its session books the card refund
             message += " " + _(
-                "Credit note %s stays open as the client's credit: pay it back another way.",
-                ", ".join(self.credit_note_ids.mapped("name")),
+                "POS refund order %s stays booked on the card terminal: pay the client "
+                "back at the till and have the session's closing corrected.",
+                ", ".join(self.pos_order_ids.mapped("name")),
             )
+        else:
+            message += " " + _("Nothing is booked as paid back.")
+            if self.credit_note_ids:
+                message += " " + _(
+                    "Credit note %s stays open as the client's credit: pay it back "
+                    "another way.",
+                    ", ".join(self.credit_note_ids.mapped("name")),
+                )
         self._log_on_documents(message)
         self._schedule_manager_activities(
             self._get_managers(), _("Card refund %s failed", self.name), note=message

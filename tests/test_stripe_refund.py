@@ -376,6 +376,8 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(refund.payment_transaction_id.state, "pending")
         self.assertEqual(self._counts(), counts, "nothing booked while pending")
         self.assertEqual(invoice._client_refund_get_refundable_amount(), 85.0)
+        with self.assertRefused("cannot be taken back"):
+            refund.with_user(self.refund_manager).action_cancel()
 
         self.env["client.refund"]._cron_sync_card_refunds()
 
