@@ -90,7 +90,7 @@ class TestClientRefundApproval(ClientRefundCommon):
                 f"no rejection message on {document}",
             )
 
-    def test_nobody_approves_their_own_refund(self):
+    def test_bad_input_approve_own_refund(self):
         refund = self._refund(self._invoice(500.0), self.refund_manager)
         self.assertEqual(refund.state, "to_approve", "managers too wait for approval")
         self.assertNotIn(self.refund_manager, refund.activity_ids.user_id)
@@ -100,7 +100,7 @@ class TestClientRefundApproval(ClientRefundCommon):
         refund.with_user(self.other_manager).action_approve()
         self.assertEqual(refund.state, "done")
 
-    def test_refund_user_cannot_approve_or_reject(self):
+    def test_access_refund_user_cannot_approve_or_reject(self):
         refund = self._refund(self._invoice(500.0), self.refund_user)
         with self.assertRaises(AccessError):
             refund.with_user(self.refund_user).action_approve()
@@ -130,7 +130,7 @@ class TestClientRefundApproval(ClientRefundCommon):
         with self.assertRefused("Nobody approves their own refund"):
             refund.with_user(self.refund_manager).action_approve()
 
-    def test_no_other_manager_to_approve_is_said_at_once(self):
+    def test_bad_input_no_other_manager_to_approve(self):
         studio = self.setup_other_company(name="Lone studio")["company"]
         studio.client_refund_approval_threshold = 100.0
         invoice = self.init_invoice(

@@ -24,7 +24,7 @@ class TestClientRefundRegister(ClientRefundCommon):
             {self.company.id, self.company_2.id},
         )
 
-    def test_done_refund_cannot_be_deleted(self):
+    def test_bad_input_delete_of_a_done_refund(self):
         refund = self._create_register_entry(state="done")
         with self.assertRefused("Only draft refunds can be deleted"):
             refund.with_user(self.refund_manager).unlink()
@@ -52,13 +52,13 @@ class TestClientRefundRegister(ClientRefundCommon):
         refund.with_user(self.refund_manager).unlink()
         self.assertFalse(refund.exists())
 
-    def test_only_manager_cancels_done_refund(self):
+    def test_access_only_manager_cancels_done_refund(self):
         refund = self._create_register_entry(state="done")
         with self.assertRaises(AccessError):
             refund.with_user(self.refund_user).action_cancel()
         self.assertEqual(refund.state, "done")
 
-    def test_done_refund_with_posted_credit_note_cannot_be_cancelled(self):
+    def test_bad_input_cancel_of_a_refund_with_a_posted_credit_note(self):
         invoice = self.init_invoice("out_invoice", partner=self.client, amounts=[100.0], post=True)
         credit_note = invoice._reverse_moves(cancel=True)
         refund = self._create_register_entry(

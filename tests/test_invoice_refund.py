@@ -405,7 +405,7 @@ class TestInvoiceRefund(InvoiceRefundCommon):
             self._refund(invoice, mode="amount", amount=115.01)
         self.assertEqual(self._counts(), counts)
 
-    def test_core_credit_note_beyond_the_invoice_is_refused(self):
+    def test_bad_input_core_credit_note_beyond_the_invoice(self):
         invoice = self._invoice([(self.haircut, 1, 100.0)])
         self._refund(invoice, mode="amount", amount=50.0)
         reversal = (
@@ -416,6 +416,8 @@ class TestInvoiceRefund(InvoiceRefundCommon):
         core_credit_note = self.env["account.move"].browse(reversal.refund_moves()["res_id"])
         with self.assertRefused("more than its total"):
             core_credit_note.action_post()
+        self.assertEqual(core_credit_note.state, "draft")
+        self.assertAlmostEqual(invoice._client_refund_get_credited_amount(), 50.0)
 
     # ------------------------------------------------------------------
     # void a payment
@@ -744,16 +746,18 @@ class TestInvoiceRefund(InvoiceRefundCommon):
         self.assertEqual(other.payment_state, "partial")
         self.assertAlmostEqual(self._balance(self.receivable, self.client), 31.0)
 
-    def test_void_refused_once_the_payment_was_paid_back(self):
+    def test_bad_input_void_of_a_payment_paid_back(self):
         invoice = self._invoice([(self.haircut, 1, 100.0)])
         payment = self._pay(invoice)
         self._refund(invoice)
         self.assertFalse(payment.client_refund_can_void)
+        counts = self._counts()
         with self.assertRefused("paid back or used otherwise"):
             payment.action_client_refund_void()
         self.assertNotEqual(payment.state, "canceled")
+        self.assertEqual(self._counts(), counts)
 
-    def test_void_refused_for_an_invoice(self):
+    def test_bad_input_void_of_an_invoice(self):
         invoice = self._invoice([(self.haircut, 1, 100.0)])
         counts = self._counts()
         with self.assertRefused("Only a payment can be voided"):
@@ -822,7 +826,7 @@ class TestInvoiceRefund(InvoiceRefundCommon):
             self.shampoo.with_context(warehouse_id=warehouse.id).qty_available, 10.0
         )
 
-    def test_register_cannot_be_tampered_with(self):
+    def test_bad_input_edit_of_a_confirmed_refund(self):
         invoice = self._invoice([(self.haircut, 1, 100.0)])
         self._pay(invoice)
         refund = self._refund(invoice).with_user(self.refund_manager)
@@ -839,6 +843,7 @@ class TestInvoiceRefund(InvoiceRefundCommon):
             refund.with_context(client_refund_register=True).write({"amount": 1.0})
         refund.write({"note": "Client called back: all fine."})
         self.assertAlmostEqual(refund.amount, 115.0)
+        counts = self._counts()
         with self.assertRefused("recorded as done by confirming it"):
             self.env["client.refund"].with_user(self.refund_user).create(
                 {
@@ -849,6 +854,7 @@ class TestInvoiceRefund(InvoiceRefundCommon):
                     "state": "done",
                 }
             )
+        self.assertEqual(self._counts(), counts)
 
     # ------------------------------------------------------------------
     # speed

@@ -178,7 +178,7 @@ class TestPosRefund(PosRefundCommon):
     # no over-refund
     # ------------------------------------------------------------------
 
-    def test_refunds_made_in_the_till_are_counted(self):
+    def test_bad_input_quantity_refunded_at_the_till_is_counted(self):
         order = self._order([(self.shampoo, 2)])
         # core refund, as the till screen makes it
         till_refund = order._refund()
@@ -270,7 +270,7 @@ class TestPosRefund(PosRefundCommon):
     # sessions and the till
     # ------------------------------------------------------------------
 
-    def test_refund_paid_in_a_later_session_and_error_without_one(self):
+    def test_bad_input_no_open_session_then_paid_in_a_later_one(self):
         order = self._order([(self.shampoo, 1)])
         first_session = self.pos_session
         first_session.post_closing_cash_details(first_session.cash_register_balance_end)
