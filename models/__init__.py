@@ -11,3 +11,7 @@ from . import res_config_settings
 from . import res_partner
 from . import payment_provider
 from . import payment_transaction
+from . import client_refund_balance_source
+from . import loyalty_program
+from . import loyalty_card
+from . import membership_membership_line

@@ -183,6 +183,7 @@ class ClientRefund(models.Model):
             ("card", "Card (Stripe)"),
             ("pos", "Point of Sale"),
             ("credit", "Client Credit"),
+            ("refund_account", "Cash / Bank, on the Refund Account"),
             ("none", "No Money Moved"),
         ],
         string="Paid Back By",

@@ -1,6 +1,6 @@
 from dateutil.relativedelta import relativedelta
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class ResPartner(models.Model):
@@ -39,6 +39,36 @@ class ResPartner(models.Model):
         compute="_compute_client_refund_documents",
         groups="point_of_sale.group_pos_user",
     )
+    client_refund_card_ids = fields.Many2many(
+        comodel_name="loyalty.card",
+        string="Refundable Cards",
+        compute="_compute_client_refund_balances",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_membership_line_ids = fields.Many2many(
+        comodel_name="membership.membership_line",
+        string="Refundable Memberships",
+        compute="_compute_client_refund_balances",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    @api.depends(
+        "member_lines.account_invoice_line",
+        "member_lines.account_invoice_line.move_id.state",
+        "member_lines.account_invoice_line.move_id.payment_state",
+        "member_lines.account_invoice_line.move_id.partner_id",
+        "free_member",
+        "member_lines.date_to",
+        "member_lines.date_from",
+        "associate_member",
+        "associate_member.membership_state",
+        "member_lines.state",
+        "member_lines.date_cancel",
+    )
+    def _compute_membership_state(self):
+        """Core's, also when a membership line is cancelled or changes state: core
+        misses a credit note on a paid invoice and a refund that cancels it."""
+        return super()._compute_membership_state()
 
     def _compute_client_refund_count(self):
         groups = self.env["client.refund"]._read_group(
@@ -101,6 +131,37 @@ class ResPartner(models.Model):
                 order="date_order desc, id desc",
                 limit=20,
             ).filtered("has_refundable_lines")
+
+    def _compute_client_refund_balances(self):
+        """The client's gift cards, eWallets, visit packs and memberships that a
+        refund can start from."""
+        for partner in self:
+            commercial = partner.commercial_partner_id
+            if not commercial.id:
+                partner.client_refund_card_ids = False
+                partner.client_refund_membership_line_ids = False
+                continue
+            partner.client_refund_card_ids = self.env["loyalty.card"].search(
+                [
+                    ("partner_id", "child_of", commercial.id),
+                    ("points", ">", 0),
+                    "|",
+                    ("program_id.client_refund_is_visit_pack", "=", True),
+                    ("program_id.program_type", "in", ("gift_card", "ewallet")),
+                ],
+                limit=20,
+            )
+            partner.client_refund_membership_line_ids = self.env[
+                "membership.membership_line"
+            ].search(
+                [
+                    ("partner", "child_of", commercial.id),
+                    ("date_cancel", "=", False),
+                    ("account_invoice_line", "!=", False),
+                    ("state", "in", ("invoiced", "paid")),
+                ],
+                limit=20,
+            )
 
     def action_client_refund(self):
         self.ensure_one()

@@ -9,3 +9,6 @@ from . import test_client_refund_receipt
 from . import test_client_refund_tour
 from . import test_client_refund_receipt_pdf
 from . import test_stripe_refund
+from . import test_loyalty_refund
+from . import test_membership_refund
+from . import test_reliability

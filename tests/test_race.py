@@ -223,3 +223,69 @@ class TestRefundRace(TransactionCase):
                 self.assertEqual(len(order.lines.refund_orderline_ids), 1)
                 refund_orders = order.lines.refund_orderline_ids.order_id
                 self.assertAlmostEqual(sum(refund_orders.mapped("amount_paid")), -50.0)
+
+    def test_race_on_the_same_card(self):
+        def build(env, created):
+            partner = env["res.partner"].create({"name": "Racing card holder"})
+            product = env["product.product"].create(
+                {"name": "Race gift card", "type": "service", "taxes_id": [Command.clear()]}
+            )
+            invoice = env["account.move"].create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partner.id,
+                    "invoice_line_ids": [
+                        Command.create({"product_id": product.id, "price_unit": 50.0})
+                    ],
+                }
+            )
+            invoice.action_post()
+            program = env["loyalty.program"].create(
+                {
+                    "name": "Race gift cards",
+                    "program_type": "gift_card",
+                    "client_refund_allow_balance": True,
+                    "rule_ids": [
+                        Command.create(
+                            {"reward_point_mode": "money", "product_ids": product.ids}
+                        )
+                    ],
+                    "reward_ids": [
+                        Command.create({"discount_mode": "per_point", "discount": 1.0})
+                    ],
+                }
+            )
+            card = env["loyalty.card"].create(
+                {"program_id": program.id, "partner_id": partner.id, "points": 50.0}
+            )
+            created.update(
+                card=card.id, partner=partner.id, line=invoice.invoice_line_ids.id
+            )
+            created["cleanup"] = [
+                ("res.partner", partner.ids),
+                ("product.product", product.ids),
+                ("loyalty.program", program.ids),
+                ("loyalty.card", card.ids),
+                ("account.move", invoice.ids),
+            ]
+
+        with self._committed(build) as created:
+            values = {
+                "partner_id": created["partner"],
+                "source_type": "gift_card",
+                "scope": "full",
+                "amount": 50.0,
+                "payout_method": "credit",
+                "line_ids": [Command.create({"move_line_id": created["line"], "quantity": 1.0})],
+            }
+            made = self._race("source_card_id", created["card"], values, "is closed")
+            created["cleanup"] += [
+                ("account.move", made["account.move"]),
+                ("client.refund", made["client.refund"]),
+            ]
+            with self.registry.cursor() as cr:
+                card = api.Environment(cr, api.SUPERUSER_ID, {})["loyalty.card"].browse(
+                    created["card"]
+                )
+                self.assertEqual(card.points, 0.0)
+                self.assertEqual(len(card.history_ids), 1, "emptied once")

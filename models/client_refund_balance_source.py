@@ -1,0 +1,206 @@
+from odoo import Command, _, models
+from odoo.exceptions import UserError
+from odoo.tools import float_compare
+
+# The refund line field that names the sale line a refund cancels
+SALE_LINE_FIELDS = {"account.move.line": "move_line_id", "pos.order.line": "pos_order_line_id"}
+LIABILITY_TYPES = ("liability_current", "liability_non_current")
+
+
+class ClientRefundBalanceSource(models.AbstractModel):
+    """A balance a client bought: a loyalty card (gift card, eWallet, visit pack)
+    or a membership. A refund of it goes one of three ways, read from the refund:
+
+    * cancel the sale (scope full, the sale line in the refund's lines): the
+      invoice or Point of Sale refund hooks reverse the sale line;
+    * credit note (scope partial, no lines): the amount is credited against the
+      sale by the same hooks;
+    * refund expense (payout method ``refund_account``): the amount is paid out of
+      cash or bank, booked on the company's Refund expense account, or on the
+      liability account the balance was sold on.
+
+    The models say what sold them (``_client_refund_get_sales``), what is left
+    (``_client_refund_get_refundable_amount``) and what the refund changes on
+    them (``_client_refund_prepare_change`` / ``_client_refund_apply_change``).
+    """
+
+    _name = "client.refund.balance.source"
+    _description = "Refundable Balance (card or membership)"
+
+    def _client_refund_get_paid_back_amount(self, amount):
+        return amount
+
+    def _client_refund_get_mode(self, refund):
+        if refund.payout_method == "refund_account":
+            return "expense"
+        return "cancel_sale" if refund.scope == "full" else "credit_note"
+
+    def _client_refund_get_suggested_amount(self):
+        """What the wizard proposes to refund; the models prorate it."""
+        return self._client_refund_get_refundable_amount()
+
+    def _client_refund_get_sale(self, refund):
+        """The sale the refund reverses: the line the refund names when the sale is
+        cancelled, the newest sale left to refund when an amount is credited."""
+        self.ensure_one()
+        sales = self._client_refund_get_sales()
+        if not refund.line_ids:
+            if not sales:
+                raise UserError(
+                    _(
+                        "No sale of %s is left to refund: pay the amount out on the "
+                        "Refund account instead.",
+                        self.display_name,
+                    )
+                )
+            return sales[0]
+        refund_line = refund.line_ids
+        if len(refund_line) > 1:
+            raise UserError(_("Cancel one sale at a time."))
+        line = refund_line.move_line_id or refund_line.pos_order_line_id
+        sale = next((sale for sale in sales if sale["line"] == line), None)
+        if not sale:
+            raise UserError(
+                _(
+                    "%(line)s did not sell %(what)s, or has been refunded already.",
+                    line=line.display_name,
+                    what=self.display_name,
+                )
+            )
+        if float_compare(
+            refund_line.quantity,
+            sale["quantity"],
+            precision_rounding=line.product_uom_id.rounding or 0.01,
+        ):
+            raise UserError(
+                _(
+                    "Cancelling the sale of %(what)s refunds %(quantity)s of %(line)s, "
+                    "not %(asked)s.",
+                    what=self.display_name,
+                    quantity=sale["quantity"],
+                    line=sale["name"],
+                    asked=refund_line.quantity,
+                )
+            )
+        return sale
+
+    def _client_refund_get_sale_document(self, sale):
+        """The invoice or Point of Sale order of a sale, with the user's rights."""
+        line = sale["line"]
+        document = line.move_id if line._name == "account.move.line" else line.order_id
+        return document.with_env(self.env)
+
+    def _client_refund_prepare_sale_line_vals(self, sale):
+        """The refund line that names the sale a refund cancels."""
+        line = sale["line"]
+        return {
+            SALE_LINE_FIELDS[line._name]: line.id,
+            "product_id": line.product_id.id,
+            "name": sale["name"],
+            "quantity": sale["quantity"],
+            "amount": sale["amount"],
+        }
+
+    def _client_refund_get_payout_account(self, company):
+        """The company's Refund expense account, or the liability account the
+        balance was sold on: a balance sold as a debt is paid back out of it."""
+        # sudo: the accounts of the products are read for front-desk staff, who
+        # may have no accounting rights
+        for product in self._client_refund_get_products().sudo():
+            account = product.product_tmpl_id.with_company(company)._get_product_accounts()["income"]
+            if account.account_type in LIABILITY_TYPES:
+                return account
+        account = company.sudo().client_refund_account_id
+        if not account:
+            raise UserError(
+                _(
+                    "%s has no Refund account: set it in the accounting settings first.",
+                    company.name,
+                )
+            )
+        return account
+
+    def _client_refund_check_balance_request(self, refund):
+        """The checks every balance shares, once the model has checked its own.
+        Returns the sale the refund reverses, if it reverses one."""
+        self.ensure_one()
+        if refund.scope == "void":
+            raise UserError(_("Only a payment can be voided, not %s.", self.display_name))
+        mode = self._client_refund_get_mode(refund)
+        if mode == "expense":
+            self._client_refund_check_amount(refund)
+            self._client_refund_get_payout_account(refund.company_id)
+            return None
+        if mode == "cancel_sale" and not refund.line_ids:
+            self._client_refund_get_sale(refund)  # says so when no sale is known
+            raise UserError(_("Choose the sale of %s to cancel.", self.display_name))
+        if mode == "credit_note" and refund.line_ids:
+            raise UserError(_("A credit note for part of %s names no sale line.", self.display_name))
+        sale = self._client_refund_get_sale(refund)
+        document = self._client_refund_get_sale_document(sale)
+        if (refund.payout_method == "pos") != (document._name == "pos.order"):
+            raise UserError(
+                _(
+                    "%s is reversed where it was sold: through a Point of Sale till for "
+                    "an order, by credit note for an invoice.",
+                    sale["document"],
+                )
+            )
+        if mode == "credit_note":
+            self._client_refund_check_amount(refund)
+            currency = document.currency_id
+            if currency.compare_amounts(
+                document._client_refund_get_refundable_amount(), sale["amount"]
+            ) > 0:
+                raise UserError(
+                    _(
+                        "%(document)s also bills other things than %(what)s: a credit "
+                        "note for part of it would credit them too. Pay the amount out "
+                        "on the Refund account instead.",
+                        document=document.display_name,
+                        what=self.display_name,
+                    )
+                )
+        document._client_refund_check_request(refund)
+        return sale
+
+    def _client_refund_check_amount(self, refund):
+        refundable = self._client_refund_get_refundable_amount()
+        currency = refund.currency_id
+        if currency.is_zero(refundable):
+            raise UserError(_("%s has nothing left to refund.", self.display_name))
+        refund._check_amount_within(
+            refundable,
+            currency,
+            _(
+                "Only %(left)s of %(what)s is left to refund, not %(asked)s.",
+                left=currency.format(refundable),
+                what=self.display_name,
+                asked=currency.format(refund.amount),
+            ),
+        )
+
+    def _client_refund_execute(self, refund):
+        """Pay the amount out on the Refund account, or let the invoice or Point of
+        Sale order that sold the balance reverse its sale; then change the balance."""
+        self.ensure_one()
+        refund._lock_for_refund(self)
+        self._client_refund_check_request(refund)
+        mode = self._client_refund_get_mode(refund)
+        # what the refund takes off is read before the sale is reversed
+        change = self._client_refund_prepare_change(refund, mode)
+        if mode == "expense":
+            payment = refund._pay_out_of_journal(
+                refund.amount,
+                refund.currency_id,
+                account=self._client_refund_get_payout_account(refund.company_id),
+            )
+            results = {
+                "payment_ids": [Command.link(payment.id)],
+                "amount_paid_back": payment.amount,
+            }
+        else:
+            sale = self._client_refund_get_sale(refund)
+            results = self._client_refund_get_sale_document(sale)._client_refund_execute(refund)
+        self._client_refund_apply_change(refund, change)
+        return results

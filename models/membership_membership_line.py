@@ -1,0 +1,184 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+
+class MembershipLine(models.Model):
+    _name = "membership.membership_line"
+    _inherit = [
+        "membership.membership_line",
+        "mail.thread",
+        "client.refund.balance.source",
+    ]
+
+    client_refund_ids = fields.One2many(
+        comodel_name="client.refund",
+        inverse_name="source_membership_line_id",
+        string="Client Refunds",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    @api.depends("membership_id", "partner")
+    def _compute_display_name(self):
+        for line in self:
+            line.display_name = _(
+                "%(membership)s of %(client)s",
+                membership=line.membership_id.display_name,
+                client=line.partner.display_name,
+            )
+
+    @api.depends(
+        "account_invoice_id.state",
+        "account_invoice_id.amount_residual",
+        "account_invoice_id.payment_state",
+        "account_invoice_id.reversal_move_ids.state",
+        "date_cancel",
+    )
+    def _compute_state(self):
+        """Core's state, except that core cancels a paid membership at its first
+        credit note, even a partial one, and forgets a membership whose invoice
+        is credited in full: a membership is cancelled when it has been cancelled
+        (``date_cancel``) or its invoice credited in full, and stays paid when
+        only part of it was credited."""
+        result = super()._compute_state()
+        for line in self:
+            invoice = line.account_invoice_id
+            if invoice.state != "posted" and not line.date_cancel:
+                continue
+            if line.date_cancel or invoice.currency_id.compare_amounts(
+                invoice._client_refund_get_credited_amount(), invoice.amount_total
+            ) >= 0:
+                line.state = "canceled"
+            elif line.state == "canceled" and invoice.payment_state in ("paid", "in_payment"):
+                line.state = "paid"
+        return result
+
+    def action_client_refund(self):
+        self.ensure_one()
+        self._client_refund_check_refundable()
+        return self.env["client.refund.balance.wizard"]._get_launch_action(
+            {"default_membership_line_id": self.id}
+        )
+
+    # ------------------------------------------------------------------
+    # What can be refunded
+    # ------------------------------------------------------------------
+
+    def _client_refund_get_source_type(self):
+        return "membership"
+
+    def _client_refund_get_currency(self):
+        return self.account_invoice_id.currency_id or self.env.company.currency_id
+
+    def _client_refund_get_products(self):
+        return self.membership_id
+
+    def _client_refund_check_refundable(self):
+        for line in self:
+            if line.date_cancel or line.state == "canceled":
+                raise UserError(_("Membership %s is cancelled already.", line.display_name))
+            if not line.account_invoice_line:
+                raise UserError(
+                    _("Membership %s was not invoiced: nothing was paid.", line.display_name)
+                )
+            if line.account_invoice_id.state != "posted":
+                raise UserError(
+                    _(
+                        "The invoice of membership %s is not posted: only posted invoices "
+                        "can be refunded.",
+                        line.display_name,
+                    )
+                )
+
+    def _client_refund_get_sales(self):
+        """The membership's invoice line, when it is left to refund."""
+        self.ensure_one()
+        invoice_line = self.account_invoice_line
+        invoice = self.account_invoice_id
+        if not invoice_line or invoice.state != "posted":
+            return []
+        # sudo: the invoice is read for front-desk staff, who may have no Invoicing
+        # rights; crediting it checks their rights
+        balance = invoice.sudo()._client_refund_get_line_balances().get(invoice_line)
+        if not balance or balance["quantity"] <= 0:
+            return []
+        return [
+            {
+                "line": invoice_line,
+                "name": invoice_line.name,
+                "document": invoice.display_name,
+                "date": invoice.invoice_date,
+                "quantity": balance["quantity"],
+                "amount": balance["amount"],
+            }
+        ]
+
+    def _client_refund_get_refundable_amount(self):
+        """What the membership's invoice line has left to refund."""
+        self.ensure_one()
+        return sum(sale["amount"] for sale in self._client_refund_get_sales())
+
+    def _client_refund_get_suggested_amount(self):
+        """The price of the days left after today, ending the membership today."""
+        self.ensure_one()
+        price = self._client_refund_get_refundable_amount()
+        if not (self.date_from and self.date_to):
+            return price
+        today = fields.Date.context_today(self)
+        total_days = (self.date_to - self.date_from).days + 1
+        used_days = min(max((today - self.date_from).days + 1, 0), total_days)
+        return self._client_refund_get_currency().round(
+            price * (total_days - used_days) / total_days
+        )
+
+    def _client_refund_check_request(self, refund):
+        self.ensure_one()
+        self._client_refund_check_refundable()
+        if refund.company_id != self.company_id:
+            raise UserError(
+                _(
+                    "Membership %(membership)s belongs to %(company)s, not to %(other)s.",
+                    membership=self.display_name,
+                    company=self.company_id.name,
+                    other=refund.company_id.name,
+                )
+            )
+        if refund.source_type != "membership":
+            raise UserError(
+                _("%s is not what this refund says it refunds.", self.display_name)
+            )
+        refund._check_client_of(self.account_invoice_id)
+        if self._client_refund_get_mode(refund) != "cancel_sale":
+            today = fields.Date.context_today(self)
+            if self.date_from and self.date_from > today:
+                raise UserError(
+                    _(
+                        "Membership %(membership)s starts on %(date)s: nothing of it was "
+                        "used. Cancel its sale instead.",
+                        membership=self.display_name,
+                        date=self.date_from,
+                    )
+                )
+            if self.date_to and self.date_to < today:
+                raise UserError(
+                    _(
+                        "Membership %(membership)s ended on %(date)s: no day of it is "
+                        "left to refund.",
+                        membership=self.display_name,
+                        date=self.date_to,
+                    )
+                )
+        self._client_refund_check_balance_request(refund)
+
+    # ------------------------------------------------------------------
+    # Doing it
+    # ------------------------------------------------------------------
+
+    def _client_refund_prepare_change(self, refund, mode):
+        """A cancelled sale cancels the membership; a partial refund ends it today."""
+        today = fields.Date.context_today(self)
+        return {"date_cancel": today} if mode == "cancel_sale" else {"date_to": today}
+
+    def _client_refund_apply_change(self, refund, change):
+        # sudo: only partner managers may write membership lines; ending the
+        # membership is part of the refund the user may make
+        self.sudo().write(change)

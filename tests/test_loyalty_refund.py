@@ -1,0 +1,698 @@
+from datetime import timedelta
+
+from odoo import Command, fields
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import Form, tagged
+
+from odoo.addons.point_of_sale.tests.common import TestPoSCommon
+
+from .common import ClientRefundCommon
+
+
+class LoyaltyRefundMixin:
+    """Programs as a salon sets them up, and the refund wizard as staff use it."""
+
+    @classmethod
+    def _program(cls, name, program_type, product, allow=True, visit_pack=False, points=1.0):
+        """A program whose product gives `points` per unit of money (or per unit
+        bought, for a visit pack), refunds allowed by default."""
+        return cls.env["loyalty.program"].create(
+            {
+                "name": name,
+                "program_type": program_type,
+                "applies_on": "future" if program_type != "loyalty" else "both",
+                "trigger": "auto",
+                "client_refund_is_visit_pack": visit_pack,
+                "client_refund_allow_balance": allow,
+                "rule_ids": [
+                    Command.create(
+                        {
+                            "reward_point_mode": "unit" if visit_pack else "money",
+                            "reward_point_amount": points,
+                            "product_ids": [Command.set(product.ids)],
+                        }
+                    )
+                ],
+                "reward_ids": [
+                    Command.create(
+                        {
+                            "reward_type": "discount",
+                            "discount_mode": "per_point",
+                            "discount": 1.0,
+                            "discount_applicability": "order",
+                            "required_points": 1.0,
+                        }
+                    )
+                ],
+            }
+        )
+
+    def _wizard(self, card=None, membership_line=None, user=None, **values):
+        form = Form(
+            self.env["client.refund.balance.wizard"]
+            .with_user(user or self.env.user)
+            .with_context(
+                default_card_id=card and card.id,
+                default_membership_line_id=membership_line and membership_line.id,
+            )
+        )
+        form.reason_id = self.reason
+        for name, value in values.items():
+            setattr(form, name, value)
+        return form
+
+    def _refund(self, card=None, membership_line=None, user=None, **values):
+        wizard = self._wizard(card, membership_line, user=user, **values).save()
+        action = wizard.action_confirm()
+        return self.env["client.refund"].browse(action["res_id"])
+
+    def _assert_balance_refunded(self, refund, card, points_left, closed, points_taken):
+        """The card, its history and the register say what the refund did."""
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.source_card_id, card)
+        self.assertAlmostEqual(card.points, points_left)
+        self.assertEqual(card.active, not closed)
+        history = self.env["loyalty.history"].search([("card_id", "=", card.id)], limit=1)
+        self.assertAlmostEqual(history.used, points_taken)
+        self.assertFalse(history.issued)
+        self.assertIn(refund.name, history.description)
+        self.assertIn(refund.user_id.name, history.description)
+        self.assertIn(refund.reason_id.name, history.description)
+        for document in (refund, card, refund.partner_id):
+            if document:
+                self.assertTrue(
+                    any(refund.name in (m.body or "") for m in document.message_ids),
+                    f"no refund message on {document}",
+                )
+
+
+@tagged("post_install", "-at_install")
+class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.cash_journal = cls.company_data["default_journal_cash"]
+        cls.company.client_refund_journal_id = cls.cash_journal
+        cls.receivable = cls.company_data["default_account_receivable"]
+        cls.revenue = cls.company_data["default_account_revenue"]
+        cls.refund_account = cls.company.client_refund_account_id
+        cls.client.property_account_receivable_id = cls.receivable
+        cls.deposits = cls.env["account.account"].create(
+            {"name": "Client deposits", "code": "DEP01", "account_type": "liability_current"}
+        )
+        cls.gift_card_product = cls._create_product(
+            name="Gift Card", type="service", lst_price=50.0, taxes_id=[Command.clear()]
+        )
+        cls.top_up = cls._create_product(
+            name="Top-up", type="service", lst_price=100.0, taxes_id=[Command.clear()]
+        )
+        cls.deposit_top_up = cls._create_product(
+            name="Deposit", type="service", lst_price=100.0, taxes_id=[Command.clear()],
+            property_account_income_id=cls.deposits.id,
+        )
+        # 10 yoga classes, 200 + 15% tax
+        cls.pack_product = cls._create_product(name="10 Yoga Classes", type="service", lst_price=200.0)
+        cls.haircut = cls._create_product(name="Haircut", type="service", lst_price=100.0)
+        cls.gift_cards = cls._program("Gift Cards", "gift_card", cls.gift_card_product)
+        cls.ewallet = cls._program("eWallet", "ewallet", cls.top_up)
+        cls.deposit_wallet = cls._program("Deposits", "ewallet", cls.deposit_top_up)
+        cls.yoga_pack = cls._program(
+            "Yoga pack", "loyalty", cls.pack_product, visit_pack=True, points=10.0
+        )
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+
+    def _sell(self, lines, invoice_date=None, pay=True):
+        """An invoice to the client, paid in cash. lines: [(product, price)]."""
+        invoice = self.init_invoice(
+            "out_invoice",
+            partner=self.client,
+            invoice_date=invoice_date or fields.Date.today(),
+            products=[product for product, __ in lines],
+            post=False,
+        )
+        for line, (__, price) in zip(invoice.invoice_line_ids, lines):
+            line.price_unit = price
+        invoice.action_post()
+        if pay:
+            self.env["account.payment.register"].with_context(
+                active_model="account.move", active_ids=invoice.ids
+            ).create({"journal_id": self.cash_journal.id})._create_payments()
+        return invoice
+
+    def _issue(self, program, points, partner=None):
+        """A card given out with core's generate wizard, history included."""
+        self.env["loyalty.generate.wizard"].create(
+            {
+                "program_id": program.id,
+                "mode": "selected",
+                "customer_ids": [Command.set((partner or self.client).ids)],
+                "points_granted": points,
+            }
+        ).generate_coupons()
+        return program.coupon_ids.sorted("id")[-1:]
+
+    def _change_balance(self, card, new_balance, description="Visit"):
+        """A use or a top-up, through core's Update Balance wizard."""
+        self.env["loyalty.card.update.balance"].create(
+            {"card_id": card.id, "new_balance": new_balance, "description": description}
+        ).action_update_card_point()
+
+    def _account_balance(self, account):
+        groups = self.env["account.move.line"]._read_group(
+            [("account_id", "=", account.id), ("parent_state", "=", "posted")],
+            aggregates=["balance:sum"],
+        )
+        return self.company.currency_id.round(groups[0][0])
+
+    def _cash(self):
+        """What the cash and bank payments moved in and out."""
+        payments = self.env["account.payment"].search([("state", "in", ("in_process", "paid"))])
+        return self.company.currency_id.round(
+            sum(sum(payment._seek_for_lines()[0].mapped("balance")) for payment in payments)
+        )
+
+    def _written(self):
+        """Everything a refund writes, to check that a refused one wrote nothing."""
+        return (
+            self.env["account.move"].search_count([]),
+            self.env["account.payment"].search_count([]),
+            self.env["client.refund"].search_count([]),
+            self.env["loyalty.history"].search_count([]),
+            self.env["loyalty.card"].search_count([]),
+        )
+
+    def _assert_refused(self, pattern, card, **values):
+        written = self._written()
+        points = card.points
+        with self.assertRefused(pattern):
+            self._refund(card, user=self.refund_user, **values)
+        self.assertEqual(self._written(), written)
+        self.assertEqual(card.points, points)
+
+    def _assert_paid_out_on(self, refund, account, amount):
+        """An outbound client payment dated today, out of cash, booked on `account`."""
+        payment = refund.payment_ids
+        self.assertEqual(len(payment), 1)
+        self.assertEqual(payment.payment_type, "outbound")
+        self.assertEqual(payment.partner_type, "customer")
+        self.assertEqual(payment.partner_id, self.client)
+        self.assertEqual(payment.date, fields.Date.today())
+        self.assertEqual(payment.journal_id, self.cash_journal)
+        self.assertIn(refund.name, payment.memo)
+        self.assertIn(refund.reason_id.name, payment.memo)
+        self.assertAlmostEqual(payment.amount, amount)
+        debit = payment.move_id.line_ids.filtered(lambda line: line.debit)
+        credit = payment.move_id.line_ids.filtered(lambda line: line.credit)
+        self.assertEqual(debit.account_id, account)
+        self.assertAlmostEqual(debit.debit, amount)
+        self.assertEqual(credit.account_id, payment.outstanding_account_id)
+        self.assertAlmostEqual(credit.credit, amount)
+        self.assertEqual(refund.payout_method, "refund_account")
+        self.assertAlmostEqual(refund.amount_paid_back, amount)
+        self.assertFalse(refund.credit_note_ids)
+
+    # ------------------------------------------------------------------
+    # gift cards
+    # ------------------------------------------------------------------
+
+    def test_gift_card_cancel_the_sale(self):
+        invoice = self._sell([(self.gift_card_product, 50.0)])
+        card = self._issue(self.gift_cards, 50.0)
+        cash_before = self._cash()
+        wizard = self._wizard(card, user=self.refund_user)
+        self.assertEqual(wizard.refund_option, "cancel_sale")
+        self.assertEqual(wizard.partner_id, self.client)
+        self.assertEqual(wizard.payout_method, "journal")
+        self.assertAlmostEqual(wizard.amount, 50.0)
+        self.assertAlmostEqual(wizard.amount_refundable, 50.0)
+        self.assertEqual(wizard.sale_date, fields.Date.today())
+        self.assertFalse(wizard.sale_warning, "sold today: no till to warn about")
+        self.assertFalse(wizard.cancel_blocker)
+        refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
+
+        self._assert_balance_refunded(refund, card, 0.0, closed=True, points_taken=50.0)
+        self.assertEqual((refund.source_type, refund.scope), ("gift_card", "full"))
+        self.assertAlmostEqual(refund.amount, 50.0)
+        self.assertEqual(refund.line_ids.move_line_id, invoice.invoice_line_ids)
+        credit_note = refund.credit_note_ids
+        self.assertEqual(credit_note.reversed_entry_id, invoice)
+        self.assertEqual(credit_note.state, "posted")
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertTrue(refund.payment_ids.is_reconciled)
+        self.assertAlmostEqual(refund.amount_paid_back, 50.0)
+        self.assertEqual(self._account_balance(self.revenue), 0.0)
+        self.assertEqual(self._account_balance(self.receivable), 0.0)
+        self.assertAlmostEqual(self._cash() - cash_before, -50.0)
+        # closed: the Point of Sale and the card lists no longer find it
+        self.assertFalse(self.env["loyalty.card"].search([("code", "=", card.code)]))
+        with self.assertRefused("is closed"):
+            card.action_client_refund()
+
+    def test_gift_card_cancel_the_sale_of_another_day_warns_about_the_tills(self):
+        self._sell([(self.gift_card_product, 50.0)], invoice_date=fields.Date.today() - timedelta(days=3))
+        card = self._issue(self.gift_cards, 50.0)
+        wizard = self._wizard(card, user=self.refund_user)
+        self.assertEqual(wizard.refund_option, "cancel_sale")
+        self.assertIn("over by", wizard.sale_warning)
+        self.assertIn("short", wizard.sale_warning)
+        wizard.refund_option = "expense"
+        self.assertFalse(wizard.sale_warning)
+
+    def test_gift_card_refund_expense(self):
+        self._sell([(self.gift_card_product, 50.0)])
+        card = self._issue(self.gift_cards, 50.0)
+        revenue_before = self._account_balance(self.revenue)
+        cash_before = self._cash()
+        refund = self._refund(card, user=self.refund_user, refund_option="expense")
+
+        self._assert_balance_refunded(refund, card, 0.0, closed=True, points_taken=50.0)
+        self.assertEqual(refund.scope, "full")
+        self._assert_paid_out_on(refund, self.refund_account, 50.0)
+        self.assertEqual(self._account_balance(self.refund_account), 50.0)
+        self.assertEqual(self._account_balance(self.revenue), revenue_before, "the sale stands")
+        self.assertAlmostEqual(self._cash() - cash_before, -50.0)
+        self.assertFalse(refund.line_ids)
+
+    def test_gift_card_partial_refund(self):
+        card = self._issue(self.gift_cards, 50.0)
+        self._change_balance(card, 30.0)
+        wizard = self._wizard(card, user=self.refund_user)
+        # used: its sale cannot be cancelled, the partial refund is offered
+        self.assertEqual(wizard.refund_option, "expense")
+        self.assertIn("has been used", wizard.cancel_blocker)
+        self.assertAlmostEqual(wizard.amount, 30.0)
+        wizard.amount = 25.0
+        refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
+
+        self._assert_balance_refunded(refund, card, 0.0, closed=True, points_taken=30.0)
+        self.assertEqual(refund.scope, "partial")
+        self.assertAlmostEqual(refund.amount, 25.0)
+        self._assert_paid_out_on(refund, self.refund_account, 25.0)
+
+    # ------------------------------------------------------------------
+    # eWallet
+    # ------------------------------------------------------------------
+
+    def test_ewallet_cancel_the_top_up(self):
+        self._sell([(self.top_up, 50.0)], invoice_date=fields.Date.today() - timedelta(days=10))
+        wallet = self._issue(self.ewallet, 50.0)
+        invoice = self._sell([(self.top_up, 100.0)])
+        self._change_balance(wallet, 150.0, "Top-up")
+        cash_before = self._cash()
+        wizard = self._wizard(wallet, user=self.refund_user)
+        self.assertEqual(wizard.refund_option, "cancel_sale")
+        self.assertAlmostEqual(wizard.amount, 100.0, msg="the last top-up")
+        refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
+
+        self._assert_balance_refunded(refund, wallet, 50.0, closed=False, points_taken=100.0)
+        self.assertEqual((refund.source_type, refund.scope), ("ewallet", "full"))
+        self.assertEqual(refund.credit_note_ids.reversed_entry_id, invoice)
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertAlmostEqual(refund.amount_paid_back, 100.0)
+        self.assertAlmostEqual(self._cash() - cash_before, -100.0)
+        self.assertEqual(self._account_balance(self.revenue), -50.0, "the first top-up stands")
+
+    def test_ewallet_partial_refund(self):
+        self._sell([(self.top_up, 100.0)])
+        wallet = self._issue(self.ewallet, 100.0)
+        cash_before = self._cash()
+        refund = self._refund(wallet, user=self.refund_user, refund_option="expense", amount=40.0)
+
+        self._assert_balance_refunded(refund, wallet, 60.0, closed=False, points_taken=40.0)
+        self.assertEqual(refund.scope, "partial")
+        self._assert_paid_out_on(refund, self.refund_account, 40.0)
+        self.assertAlmostEqual(self._cash() - cash_before, -40.0)
+        # profit and loss: the 40 paid out nets out 40 of the top-up, the rest
+        # stays what the wallet still holds
+        self.assertAlmostEqual(
+            self._account_balance(self.revenue) + self._account_balance(self.refund_account),
+            -60.0,
+        )
+
+    def test_ewallet_sold_on_a_liability_is_paid_back_out_of_it(self):
+        self._sell([(self.deposit_top_up, 100.0)])
+        wallet = self._issue(self.deposit_wallet, 100.0)
+        self.assertEqual(self._account_balance(self.deposits), -100.0)
+        refund = self._refund(wallet, user=self.refund_user, refund_option="expense", amount=40.0)
+
+        self._assert_paid_out_on(refund, self.deposits, 40.0)
+        self.assertEqual(self._account_balance(self.deposits), -60.0)
+        self.assertEqual(self._account_balance(self.refund_account), 0.0)
+        self.assertEqual(self._account_balance(self.revenue), 0.0, "no effect on profit and loss")
+        self.assertAlmostEqual(wallet.points, 60.0)
+
+    # ------------------------------------------------------------------
+    # visit packs
+    # ------------------------------------------------------------------
+
+    def test_visit_pack_cancel_the_sale(self):
+        invoice = self._sell([(self.pack_product, 200.0)])
+        pack = self._issue(self.yoga_pack, 10.0)
+        wizard = self._wizard(pack, user=self.refund_user)
+        self.assertEqual(wizard.source_type, "visit_pack")
+        self.assertEqual(wizard.refund_option, "cancel_sale")
+        self.assertAlmostEqual(wizard.amount, 230.0)
+        refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
+
+        self._assert_balance_refunded(refund, pack, 0.0, closed=True, points_taken=10.0)
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertAlmostEqual(refund.amount_paid_back, 230.0)
+        self.assertEqual(self._account_balance(self.revenue), 0.0)
+        self.assertEqual(self._account_balance(self.receivable), 0.0)
+
+    def test_visit_pack_partial_refund_by_credit_note(self):
+        invoice = self._sell([(self.pack_product, 200.0)])
+        pack = self._issue(self.yoga_pack, 10.0)
+        self._change_balance(pack, 6.0, "4 classes")
+        cash_before = self._cash()
+        wizard = self._wizard(pack, user=self.refund_user)
+        self.assertIn("has been used", wizard.cancel_blocker)
+        self.assertEqual(wizard.refund_option, "credit_note", "the default")
+        # price paid × unused visits / visits bought
+        self.assertAlmostEqual(wizard.amount_suggested, 138.0)
+        self.assertAlmostEqual(wizard.amount, 138.0)
+        wizard.amount = 115.0
+        refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
+
+        self._assert_balance_refunded(refund, pack, 0.0, closed=True, points_taken=6.0)
+        self.assertEqual(refund.scope, "partial")
+        credit_note = refund.credit_note_ids
+        self.assertEqual(credit_note.reversed_entry_id, invoice)
+        self.assertAlmostEqual(credit_note.amount_total, 115.0)
+        self.assertAlmostEqual(credit_note.amount_untaxed, 100.0)
+        self.assertEqual(invoice.payment_state, "paid", "the rest stays paid")
+        self.assertTrue(refund.payment_ids.is_reconciled)
+        self.assertAlmostEqual(self._cash() - cash_before, -115.0)
+        self.assertEqual(self._account_balance(self.receivable), 0.0)
+        self.assertEqual(self._account_balance(self.revenue), -100.0)
+
+    def test_visit_pack_partial_refund_paid_out_on_the_refund_account(self):
+        self._sell([(self.pack_product, 200.0)])
+        pack = self._issue(self.yoga_pack, 10.0)
+        self._change_balance(pack, 6.0, "4 classes")
+        refund = self._refund(pack, user=self.refund_user, refund_option="expense")
+
+        self._assert_balance_refunded(refund, pack, 0.0, closed=True, points_taken=6.0)
+        self._assert_paid_out_on(refund, self.refund_account, 138.0)
+        self.assertEqual(self._account_balance(self.revenue), -200.0, "the sale stands")
+
+    # ------------------------------------------------------------------
+    # from the client, approval
+    # ------------------------------------------------------------------
+
+    def test_refund_from_the_client(self):
+        card = self._issue(self.gift_cards, 50.0)
+        client = self.client.with_user(self.refund_user)
+        self.assertIn(card, client.client_refund_card_ids)
+        action = client.client_refund_card_ids.filtered(lambda c: c == card).action_client_refund()
+        self.assertEqual(action["res_model"], "client.refund.balance.wizard")
+        self.assertEqual(action["context"]["default_card_id"], card.id)
+        refund = self._refund(card, user=self.refund_user, refund_option="expense")
+        self.assertEqual(self.client.client_refund_count, 1)
+        self.assertNotIn(card, client.client_refund_card_ids, "closed")
+        self.assertEqual(card.with_user(self.refund_user).client_refund_ids, refund)
+
+    def test_above_the_threshold_waits_for_a_manager(self):
+        self.company.client_refund_approval_threshold = 20.0
+        card = self._issue(self.gift_cards, 50.0)
+        refund = self._refund(card, user=self.refund_user, refund_option="expense")
+        self.assertEqual(refund.state, "to_approve")
+        self.assertAlmostEqual(card.points, 50.0)
+        self.assertFalse(refund.payment_ids)
+        refund.with_user(self.refund_manager).action_approve()
+        self._assert_balance_refunded(refund, card, 0.0, closed=True, points_taken=50.0)
+
+    # ------------------------------------------------------------------
+    # bad input: a clear error, nothing written
+    # ------------------------------------------------------------------
+
+    def test_bad_input_amount_above_the_balance_or_what_was_paid(self):
+        card = self._issue(self.gift_cards, 50.0)
+        self._assert_refused(
+            "Only .*50.00.* left to refund, not .*50.01", card, refund_option="expense", amount=50.01
+        )
+        self._assert_refused("must be positive", card, refund_option="expense", amount=0.0)
+        self._assert_refused("must be positive", card, refund_option="expense", amount=-5.0)
+        self._sell([(self.pack_product, 200.0)])
+        pack = self._issue(self.yoga_pack, 10.0)
+        self._assert_refused(
+            "Only .*230.00.* left to refund, not .*230.01",
+            pack,
+            refund_option="credit_note",
+            amount=230.01,
+        )
+
+    def test_bad_input_program_without_the_flag(self):
+        card = self._issue(self.gift_cards, 50.0)
+        self.gift_cards.client_refund_allow_balance = False
+        with self.assertRefused("Refunds May Change Balances"):
+            card.with_user(self.refund_user).action_client_refund()
+        self._assert_refused("Refunds May Change Balances", card, refund_option="expense")
+
+    def test_bad_input_expired_or_closed_card(self):
+        card = self._issue(self.gift_cards, 50.0)
+        card.expiration_date = fields.Date.today() - timedelta(days=1)
+        self._assert_refused("expired on", card, refund_option="expense")
+        card.expiration_date = fields.Date.today()
+        self._refund(card, user=self.refund_user, refund_option="expense")
+        self._assert_refused("is closed", card, refund_option="expense")
+
+    def test_bad_input_cancel_the_sale_of_a_used_card(self):
+        self._sell([(self.gift_card_product, 50.0)])
+        card = self._issue(self.gift_cards, 50.0)
+        self._change_balance(card, 49.0)
+        self._assert_refused("has been used: its sale cannot be cancelled", card, refund_option="cancel_sale")
+        self._sell([(self.pack_product, 200.0)])
+        pack = self._issue(self.yoga_pack, 10.0)
+        self._change_balance(pack, 9.0)
+        self._assert_refused("has been used", pack, refund_option="cancel_sale")
+        self._sell([(self.top_up, 100.0)])
+        wallet = self._issue(self.ewallet, 100.0)
+        self._change_balance(wallet, 99.0)
+        self._assert_refused("less than the top-up", wallet, refund_option="cancel_sale")
+
+    def test_bad_input_card_of_another_company(self):
+        program = self._program("Other gift cards", "gift_card", self.gift_card_product)
+        program.company_id = self.company_2
+        card = self._issue(program, 50.0)
+        written = self._written()
+        with self.assertRefused("Incompatible companies"):
+            self.env["client.refund.balance.wizard"].create(
+                {
+                    "card_id": card.id,
+                    "refund_option": "expense",
+                    "payout_journal_id": self.cash_journal.id,
+                    "reason_id": self.reason.id,
+                }
+            ).action_confirm()
+        refund = self.env["client.refund"].new(
+            {
+                "company_id": self.company.id,
+                "source_type": "gift_card",
+                "source_card_id": card.id,
+                "amount": 50.0,
+                "payout_method": "refund_account",
+                "payout_journal_id": self.cash_journal.id,
+                "reason_id": self.reason.id,
+            }
+        )
+        with self.assertRefused("belongs to .*, not to"):
+            card._client_refund_check_request(refund)
+        self.assertEqual(self._written(), written)
+        # nor can a user of the other company see it
+        with self.assertRaises(AccessError):
+            self.env["client.refund.balance.wizard"].with_user(self.company_2_user).create(
+                {"card_id": self._issue(self.gift_cards, 10.0).id, "reason_id": self.reason.id}
+            )
+
+    def test_bad_input_credit_note_or_cancel_where_it_does_not_apply(self):
+        self._sell([(self.gift_card_product, 50.0)])
+        card = self._issue(self.gift_cards, 50.0)
+        self._assert_refused(
+            "only visit packs are credited", card, refund_option="credit_note", amount=10.0
+        )
+        # a pack sold with other things: part of it cannot be credited alone
+        self._sell([(self.pack_product, 200.0), (self.haircut, 100.0)])
+        pack = self._issue(self.yoga_pack, 10.0)
+        self._assert_refused("also bills other things", pack, refund_option="credit_note")
+        # no sale known: nothing to cancel, the expense is offered
+        gift = self._issue(self.gift_cards, 20.0, partner=self.env["res.partner"].create({"name": "Bob"}))
+        wizard = self._wizard(gift, user=self.refund_user)
+        self.assertEqual(wizard.refund_option, "expense")
+        self.assertIn("No sale of", wizard.cancel_blocker)
+        self._assert_refused("No sale of", gift, refund_option="cancel_sale")
+
+    def test_bad_input_not_a_refundable_card(self):
+        loyalty = self._program("Points", "loyalty", self.haircut)
+        card = self._issue(loyalty, 30.0)
+        with self.assertRefused("neither a gift card, an eWallet nor a visit pack"):
+            card.with_user(self.refund_user).action_client_refund()
+        with self.assertRaises(AccessError):
+            self.env["client.refund.balance.wizard"].with_user(self.internal_user).create(
+                {"card_id": card.id, "reason_id": self.reason.id}
+            )
+
+    def test_bad_input_a_visit_pack_cannot_be_a_gift_card(self):
+        with self.assertRefused("cannot be a visit pack"):
+            self.gift_cards.client_refund_is_visit_pack = True
+
+
+@tagged("post_install", "-at_install")
+class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
+    """Cards sold at the till: their sale is reversed through a till."""
+
+    @classmethod
+    def default_env_context(cls):
+        # the chatter is part of the outcome
+        return {}
+
+    def setUp(self):
+        super().setUp()
+        self.config = self.basic_config
+        self.reason = self.env.ref("client_refund.reason_client_request")
+        self.haircut = self.create_product(
+            "Haircut", self.categ_basic, 100.0, tax_ids=self.taxes["tax7"].ids
+        )
+        self.gift_card_product = self.create_product("Gift Card", self.categ_basic, 50.0)
+        self.top_up = self.create_product("Top-up", self.categ_basic, 50.0)
+        # 200 + 7% tax
+        self.pack_product = self.create_product(
+            "10 Yoga Classes", self.categ_basic, 200.0, tax_ids=self.taxes["tax7"].ids
+        )
+        (self.haircut | self.gift_card_product | self.top_up | self.pack_product).write(
+            {"is_storable": False, "type": "service"}
+        )
+        self.gift_cards = self._program("Gift Cards", "gift_card", self.gift_card_product)
+        # what the till needs to sell gift cards
+        self.gift_cards.write(
+            {
+                "mail_template_id": self.env.ref("loyalty.mail_template_gift_card").id,
+                "pos_report_print_id": self.env.ref("loyalty.report_gift_card").id,
+            }
+        )
+        self.ewallet = self._program("eWallet", "ewallet", self.top_up)
+        self.yoga_pack = self._program(
+            "Yoga pack", "loyalty", self.pack_product, visit_pack=True, points=10.0
+        )
+        self.open_new_session()
+
+    def _order(self, lines):
+        params = {"pos_order_lines_ui_args": lines, "customer": self.customer}
+        return next(iter(self._create_orders([params]).values()))
+
+    def _confirm_cards(self, order, program, points, card=None):
+        """What the till sends once the order is paid (pos_loyalty): the card it
+        made or topped up, and its history line when the program is nominative."""
+        key = card.id if card else -1
+        order.confirm_coupon_programs(
+            {
+                key: {
+                    "points": points,
+                    "program_id": program.id,
+                    "coupon_id": key,
+                    "barcode": False,
+                    "partner_id": self.customer.id if program.is_nominative else False,
+                }
+            }
+        )
+        card = card or self.env["loyalty.card"].search([("source_pos_order_id", "=", order.id)])
+        if program.is_nominative:
+            order.add_loyalty_history_lines(
+                [{"card_id": str(card.id), "won": points, "spent": 0}], []
+            )
+        return card
+
+    def _written(self):
+        return (
+            self.env["pos.order"].search_count([]),
+            self.env["pos.payment"].search_count([]),
+            self.env["client.refund"].search_count([]),
+            self.env["loyalty.history"].search_count([]),
+            self.env["account.move"].search_count([]),
+        )
+
+    def test_gift_card_sold_at_the_till_cancelled_at_the_till(self):
+        order = self._order([(self.gift_card_product, 1), (self.haircut, 1)])
+        card = self._confirm_cards(order, self.gift_cards, 50.0)
+        self.assertFalse(card.partner_id, "an anonymous gift card")
+        gift_line = order.lines.filtered(lambda line: line.product_id == self.gift_card_product)
+        wizard = self._wizard(card)
+        self.assertEqual(wizard.refund_option, "cancel_sale")
+        self.assertEqual(wizard.partner_id, self.customer, "who bought it")
+        self.assertEqual(wizard.payout_method, "pos")
+        self.assertEqual(wizard.pos_config_id, self.config)
+        self.assertAlmostEqual(wizard.amount, 50.0)
+        refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
+
+        self._assert_balance_refunded(refund, card, 0.0, closed=True, points_taken=50.0)
+        self.assertEqual((refund.scope, refund.payout_method), ("full", "pos"))
+        self.assertEqual(refund.line_ids.pos_order_line_id, gift_line)
+        refund_order = refund.pos_order_ids
+        self.assertEqual(refund_order.lines.refunded_orderline_id, gift_line)
+        self.assertEqual(refund_order.session_id, self.pos_session)
+        self.assertAlmostEqual(refund_order.amount_total, -50.0)
+        self.assertAlmostEqual(refund_order.amount_paid, -50.0, msg="the card only, not the haircut")
+        self.assertEqual(refund_order.payment_ids.payment_method_id, self.cash_pm1)
+        self.assertAlmostEqual(refund.amount, 50.0)
+        self.assertAlmostEqual(refund.amount_paid_back, 50.0)
+        self.assertTrue(order.has_refundable_lines, "the haircut stays refundable")
+        # the till closes balanced: 157 in, 50 out
+        session = self.pos_session
+        self.assertAlmostEqual(session.cash_register_balance_end, 107.0)
+        session.post_closing_cash_details(107.0)
+        session.invalidate_recordset()
+        session.close_session_from_ui()
+        self.assertEqual(session.state, "closed")
+        self.assertAlmostEqual(session.cash_register_difference, 0.0)
+        move = session.move_id
+        self.assertAlmostEqual(sum(move.line_ids.mapped("debit")), sum(move.line_ids.mapped("credit")))
+
+    def test_ewallet_top_up_at_the_till_cancelled_at_the_till(self):
+        first = self._order([(self.top_up, 2)])
+        wallet = self._confirm_cards(first, self.ewallet, 100.0)
+        second = self._order([(self.top_up, 1)])
+        self._confirm_cards(second, self.ewallet, 50.0, card=wallet)
+        self.assertAlmostEqual(wallet.points, 150.0)
+        refund = self._refund(wallet)
+
+        self._assert_balance_refunded(refund, wallet, 100.0, closed=False, points_taken=50.0)
+        self.assertEqual(refund.pos_order_ids.refunded_order_id, second, "the last top-up")
+        self.assertAlmostEqual(refund.pos_order_ids.amount_paid, -50.0)
+        self.assertEqual(refund.partner_id, self.customer)
+
+    def test_visit_pack_partial_credit_at_the_till(self):
+        order = self._order([(self.pack_product, 1)])
+        pack = self._confirm_cards(order, self.yoga_pack, 10.0)
+        self.env["loyalty.card.update.balance"].create(
+            {"card_id": pack.id, "new_balance": 6.0, "description": "4 classes"}
+        ).action_update_card_point()
+        wizard = self._wizard(pack)
+        self.assertEqual(wizard.refund_option, "credit_note")
+        self.assertAlmostEqual(wizard.amount, 128.4, msg="214 × 6 / 10")
+        refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
+
+        self._assert_balance_refunded(refund, pack, 0.0, closed=True, points_taken=6.0)
+        self.assertEqual((refund.scope, refund.payout_method), ("partial", "pos"))
+        refund_order = refund.pos_order_ids
+        self.assertEqual(refund_order.refunded_order_id, order)
+        self.assertAlmostEqual(refund_order.amount_total, -128.4)
+        self.assertAlmostEqual(refund_order.amount_paid, -128.4)
+
+    def test_bad_input_no_open_session(self):
+        order = self._order([(self.gift_card_product, 1)])
+        card = self._confirm_cards(order, self.gift_cards, 50.0)
+        session = self.pos_session
+        session.post_closing_cash_details(session.cash_register_balance_end)
+        result = session.close_session_from_ui()
+        self.assertEqual(session.state, "closed", result)
+        written = self._written()
+        self.assertIn("No session of PoS Shop Test is open", self._wizard(card).cancel_blocker)
+        with self.assertRaises(UserError) as caught:
+            self._refund(card, refund_option="cancel_sale")
+        self.assertIn("No session of PoS Shop Test is open", str(caught.exception))
+        self.assertEqual(self._written(), written)
+        self.assertAlmostEqual(card.points, 50.0)
+        self.assertTrue(card.active)

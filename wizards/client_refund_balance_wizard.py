@@ -1,0 +1,265 @@
+from odoo import Command, _, api, fields, models
+from odoo.exceptions import UserError
+
+
+class ClientRefundBalanceWizard(models.TransientModel):
+    """Collects what to refund of a gift card, eWallet, visit pack or membership
+    and how; the card or membership line does the refund (see
+    client.refund.balance.source)."""
+
+    _name = "client.refund.balance.wizard"
+    _inherit = "client.refund.wizard.mixin"
+    _description = "Refund a Card or Membership"
+
+    card_id = fields.Many2one(
+        comodel_name="loyalty.card",
+        check_company=True,
+        help="Gift card, eWallet or visit pack refunded.",
+    )
+    membership_line_id = fields.Many2one(
+        comodel_name="membership.membership_line",
+        string="Membership",
+        check_company=True,
+    )
+    source_type = fields.Selection(
+        selection=[
+            ("gift_card", "Gift Card"),
+            ("ewallet", "eWallet Deposit"),
+            ("visit_pack", "Visit Pack"),
+            ("membership", "Membership"),
+        ],
+        string="Refund",
+        compute="_compute_source",
+    )
+    currency_id = fields.Many2one(comodel_name="res.currency", compute="_compute_source")
+    balance = fields.Char(related="card_id.points_display", string="Balance")
+    amount_refundable = fields.Monetary(
+        string="Left to Refund",
+        compute="_compute_source",
+        help="The balance of a gift card or eWallet; what was paid for a visit pack "
+        "or a membership and not refunded yet.",
+    )
+    amount_suggested = fields.Monetary(
+        string="Pro Rata",
+        compute="_compute_source",
+        help="What the visits or days not used are worth: price paid × visits left / "
+        "visits bought, or price × days left after today / days.",
+    )
+    sale_description = fields.Char(string="Sold By", compute="_compute_source")
+    sale_date = fields.Date(string="Sold On", compute="_compute_source")
+    cancel_blocker = fields.Char(
+        compute="_compute_source", help="Why the sale cannot be cancelled."
+    )
+    refund_option = fields.Selection(
+        selection=[
+            ("cancel_sale", "Cancel the sale"),
+            ("credit_note", "Credit note for part of it"),
+            ("expense", "Refund expense"),
+        ],
+        string="How",
+        required=True,
+        compute="_compute_refund_option",
+        store=True,
+        precompute=True,
+        readonly=False,
+        help="Cancel the sale: a credit note or Point of Sale refund of the line that "
+        "sold it. Credit note: that amount credited against the sale (visit packs "
+        "and memberships). Refund expense: the amount is paid out of cash or bank, "
+        "booked on the Refund expense account.",
+    )
+    amount = fields.Monetary(
+        string="Amount to Refund",
+        compute="_compute_amount",
+        store=True,
+        precompute=True,
+        readonly=False,
+    )
+    sale_warning = fields.Char(compute="_compute_sale_warning")
+    @api.depends("card_id", "membership_line_id")
+    def _compute_company_id(self):
+        for wizard in self:
+            source = wizard._get_source()
+            wizard.company_id = source.company_id or wizard.company_id or self.env.company
+
+    @api.depends("card_id", "membership_line_id")
+    def _compute_partner_id(self):
+        for wizard in self:
+            card = wizard.card_id
+            sale = card and wizard._get_sale()
+            # an anonymous gift card goes back to who bought it; sudo: the order or
+            # invoice is read for staff who may not read it
+            buyer = (
+                card.sudo()._client_refund_get_sale_document(sale).partner_id.with_env(self.env)
+                if sale
+                else self.env["res.partner"]
+            )
+            wizard.partner_id = (
+                wizard.membership_line_id.partner or card.partner_id or buyer
+            ).commercial_partner_id
+
+    @api.depends("card_id", "membership_line_id", "company_id")
+    def _compute_source(self):
+        for wizard in self:
+            source = wizard._get_source()
+            if not source:
+                wizard.update(
+                    {
+                        "source_type": False,
+                        "currency_id": wizard.company_id.currency_id,
+                        "amount_refundable": 0.0,
+                        "amount_suggested": 0.0,
+                        "sale_description": False,
+                        "sale_date": False,
+                        "cancel_blocker": False,
+                    }
+                )
+                continue
+            sale = wizard._get_sale()
+            wizard.update(
+                {
+                    "source_type": source._client_refund_get_source_type(),
+                    "currency_id": source._client_refund_get_currency(),
+                    "amount_refundable": source._client_refund_get_refundable_amount(),
+                    "amount_suggested": source._client_refund_get_suggested_amount(),
+                    "sale_description": sale
+                    and _(
+                        "%(document)s: %(quantity)s × %(line)s",
+                        document=sale["document"],
+                        quantity=sale["quantity"],
+                        line=sale["name"],
+                    ),
+                    "sale_date": sale and sale["date"],
+                    "cancel_blocker": wizard._get_cancel_blocker(),
+                }
+            )
+
+    @api.depends("card_id", "membership_line_id")
+    def _compute_refund_option(self):
+        today = fields.Date.context_today(self)
+        for wizard in self:
+            source = wizard._get_source()
+            partial_option = (
+                "credit_note"
+                if wizard.source_type in ("membership", "visit_pack")
+                else "expense"
+            )
+            started = source and source._name == "membership.membership_line" and (
+                not source.date_from or source.date_from <= today
+            )
+            wizard.refund_option = (
+                "cancel_sale"
+                if source and not started and not wizard.cancel_blocker
+                else partial_option
+            )
+
+    @api.depends("refund_option", "card_id", "membership_line_id")
+    def _compute_amount(self):
+        for wizard in self:
+            sale = wizard._get_sale()
+            if wizard.refund_option == "cancel_sale":
+                wizard.amount = sale["amount"] if sale else 0.0
+            else:
+                wizard.amount = wizard.amount_suggested
+
+    @api.depends("refund_option", "amount", "card_id", "membership_line_id")
+    def _compute_sale_warning(self):
+        today = fields.Date.context_today(self)
+        for wizard in self:
+            sold_on = wizard.sale_date
+            wizard.sale_warning = (
+                wizard.refund_option == "cancel_sale"
+                and sold_on
+                and sold_on != today
+                and _(
+                    "Sold on %(date)s: cancelling the sale today leaves the till of "
+                    "%(date)s over by %(amount)s and today's short by as much. A "
+                    "refund expense keeps both tills right.",
+                    date=sold_on,
+                    amount=wizard.currency_id.format(wizard.amount),
+                )
+            )
+
+    @api.depends("card_id", "membership_line_id")
+    def _compute_payout_method(self):
+        """A sale made at the Point of Sale is reversed through a till."""
+        for wizard in self:
+            wizard.payout_method = "pos" if wizard._get_sale_order() else "journal"
+
+    @api.depends("card_id", "membership_line_id")
+    def _compute_pos_config_id(self):
+        for wizard in self:
+            wizard.pos_config_id = wizard._get_sale_order().config_id.with_env(self.env)
+
+    def _get_source(self):
+        self.ensure_one()
+        return self.card_id or self.membership_line_id
+
+    def _get_sale(self):
+        """The sale a refund of the source reverses: its newest sale left to refund."""
+        source = self._get_source()
+        sales = source._client_refund_get_sales() if source else []
+        return sales[0] if sales else None
+
+    def _get_sale_order(self):
+        """The Point of Sale order of the sale, if it was made at the till; read
+        for staff who may have no Point of Sale rights (the sale's lines are read
+        in sudo)."""
+        sale = self._get_sale()
+        if sale and sale["line"]._name == "pos.order.line":
+            return sale["line"].order_id
+        return self.env["pos.order"]
+
+    def _get_cancel_blocker(self):
+        """Why the source's sale cannot be cancelled, said by the source's own
+        checks, or False."""
+        try:
+            self._get_source()._client_refund_check_request(
+                self.env["client.refund"].new(self._prepare_refund_vals("cancel_sale"))
+            )
+        except UserError as error:
+            return error.args[0]
+        return False
+
+    def action_confirm(self):
+        self.ensure_one()
+        source = self._get_source()
+        if not source:
+            raise UserError(_("Choose the card or membership to refund."))
+        return self._confirm_refund(source, self._prepare_refund_vals())
+
+    def _prepare_refund_vals(self, option=None):
+        self.ensure_one()
+        option = option or self.refund_option
+        source = self._get_source()
+        sale = self._get_sale() if option == "cancel_sale" else None
+        refundable = source._client_refund_get_refundable_amount()
+        currency = source._client_refund_get_currency()
+        expense = option == "expense"
+        full = option == "cancel_sale" or (
+            expense
+            and self.card_id
+            and self.card_id._client_refund_get_source_type() in ("gift_card", "ewallet")
+            and not currency.compare_amounts(self.amount, refundable)
+        )
+        payout_method = "refund_account" if expense else self.payout_method
+        return {
+            "partner_id": self.partner_id.id,
+            "company_id": self.company_id.id,
+            "currency_id": currency.id,
+            "source_type": source._client_refund_get_source_type(),
+            "scope": "full" if full else "partial",
+            "source_card_id": self.card_id.id,
+            "source_membership_line_id": self.membership_line_id.id,
+            "amount": (sale["amount"] if sale else 0.0) if option == "cancel_sale" else self.amount,
+            "line_ids": [Command.create(source._client_refund_prepare_sale_line_vals(sale))]
+            if sale
+            else [],
+            "payout_method": payout_method,
+            "payout_journal_id": self.payout_journal_id.id
+            if payout_method in ("journal", "refund_account")
+            else False,
+            "pos_config_id": self.pos_config_id.id if payout_method == "pos" else False,
+            "reason_id": self.reason_id.id,
+            "note": self.note,
+            "send_receipt": self.send_receipt,
+        }

@@ -1,0 +1,111 @@
+from odoo import _, api, fields, models
+
+
+class ClientRefundWizardMixin(models.AbstractModel):
+    """What every refund wizard asks besides what is refunded: the client, how
+    the money goes back (cash or bank journal, client credit, a till), the
+    reason, a note and the receipt; and how it records the refund once the
+    source has checked it. The wizards compute their company, client, payout
+    method and till from what they refund."""
+
+    _name = "client.refund.wizard.mixin"
+    _description = "Refund Wizard"
+    _check_company_auto = True
+
+    company_id = fields.Many2one(
+        comodel_name="res.company",
+        required=True,
+        compute="_compute_company_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+    )
+    partner_id = fields.Many2one(
+        comodel_name="res.partner",
+        string="Client",
+        compute="_compute_partner_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+        check_company=True,
+    )
+    payout_method = fields.Selection(
+        selection=[
+            ("journal", "Cash / Bank"),
+            ("credit", "Keep as client credit"),
+            ("pos", "Point of Sale till"),
+        ],
+        string="Pay Back By",
+        required=True,
+        compute="_compute_payout_method",
+        store=True,
+        precompute=True,
+        readonly=False,
+    )
+    pos_config_id = fields.Many2one(
+        comodel_name="pos.config",
+        string="Pay Out At",
+        check_company=True,
+        compute="_compute_pos_config_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+        help="Point of Sale whose open session pays the refund out of its till.",
+    )
+    payout_journal_id = fields.Many2one(
+        comodel_name="account.journal",
+        check_company=True,
+        domain="[('type', 'in', ('cash', 'bank'))]",
+        compute="_compute_payout_journal_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+    )
+    reason_id = fields.Many2one(
+        comodel_name="client.refund.reason",
+        required=True,
+        check_company=True,
+    )
+    note = fields.Text()
+    send_receipt = fields.Boolean(
+        string="E-mail the Receipt",
+        compute="_compute_send_receipt",
+        store=True,
+        precompute=True,
+        readonly=False,
+    )
+
+    @api.depends("company_id")
+    def _compute_payout_journal_id(self):
+        Journal = self.env["account.journal"]
+        for wizard in self:
+            company = wizard.company_id
+            wizard.payout_journal_id = company.client_refund_journal_id or Journal.search(
+                [*Journal._check_company_domain(company), ("type", "=", "cash")], limit=1
+            )
+
+    @api.depends("partner_id")
+    def _compute_send_receipt(self):
+        for wizard in self:
+            wizard.send_receipt = bool(wizard.partner_id.email)
+
+    @api.model
+    def _get_launch_action(self, context):
+        return {
+            "name": _("Refund"),
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": context,
+        }
+
+    def _confirm_refund(self, source, refund_vals):
+        """Let `source` check the refund before the register takes a number, then
+        record it and confirm it."""
+        self.ensure_one()
+        source._client_refund_check_request(self.env["client.refund"].new(refund_vals))
+        refund = self.env["client.refund"].create(refund_vals)
+        refund.action_confirm()
+        return refund._action_view_refunds(refund)
