@@ -72,7 +72,7 @@ class LoyaltyCard(models.Model):
         quantity and amount being this card's share of the line (one unit per gift
         card). A card made by the Point of Sale was sold by its orders (the one that
         made it, those whose history issued points on it); any other card of a
-        client, by the client's invoices."""
+        client, by the client's invoices (those of Point of Sale orders aside)."""
         self.ensure_one()
         products = self._client_refund_get_products()
         if not products:
@@ -97,6 +97,8 @@ class LoyaltyCard(models.Model):
                         ("state", "=", "posted"),
                         ("commercial_partner_id", "=", card.partner_id.commercial_partner_id.id),
                         ("invoice_line_ids.product_id", "in", products.ids),
+                        # an invoiced Point of Sale order is refunded as the order
+                        ("pos_order_ids", "=", False),
                     ],
                     order="invoice_date desc, id desc",
                     limit=INVOICE_SALES_LIMIT,

@@ -17,6 +17,16 @@ class MembershipLine(models.Model):
         groups="client_refund.group_client_refund_user",
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # the chatter is there for the refunds that end a membership: invoicing one
+        # logs nothing and adds no follower
+        lines = super(
+            MembershipLine,
+            self.with_context(mail_create_nolog=True, mail_create_nosubscribe=True),
+        ).create(vals_list)
+        return lines.with_env(self.env)
+
     @api.depends("membership_id", "partner")
     def _compute_display_name(self):
         for line in self:

@@ -97,7 +97,7 @@ class ClientRefundBalanceWizard(models.TransientModel):
                 wizard.membership_line_id.partner or card.partner_id or buyer
             ).commercial_partner_id
 
-    @api.depends("card_id", "membership_line_id", "company_id")
+    @api.depends("card_id", "membership_line_id", "company_id", "pos_config_id")
     def _compute_source(self):
         for wizard in self:
             source = wizard._get_source()
