@@ -52,7 +52,7 @@ class ClientRefundStripeController(http.Controller):
                 limit=1,
             )
             if refund_tx:
-                refund_tx._handle_notification_data(
+                refund_tx.with_company(refund_tx.company_id)._handle_notification_data(
                     "stripe", {"reference": refund_tx.reference, "refund": stripe_refund}
                 )
         return request.make_json_response("")

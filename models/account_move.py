@@ -100,6 +100,9 @@ class AccountMove(models.Model):
             self.amount_total
             - self._client_refund_get_credited_amount()
             - self.env["client.refund"]._get_amount_waiting_for_card(self)
+            - self._get_reconciled_payments()._client_refund_get_refunded_outside(
+                self.currency_id
+            )
         )
 
     def _client_refund_get_tenders(self):
@@ -124,6 +127,7 @@ class AccountMove(models.Model):
             lambda tx: tx.provider_code == "stripe"
             and tx.operation != "refund"
             and tx.state == "done"
+            and tx.currency_id == self.currency_id
         ).sorted(lambda tx: tx._client_refund_get_card_refundable_amount(), reverse=True)[:1]
 
     def _client_refund_get_paid_back_amount(self, amount):
@@ -169,7 +173,10 @@ class AccountMove(models.Model):
 
     def _client_refund_check_not_over_credited(self):
         for invoice in self.filtered(lambda m: m.move_type == "out_invoice"):
-            credited = invoice._client_refund_get_credited_amount()
+            # card refunds on their way count: Stripe makes them whatever is posted
+            credited = invoice._client_refund_get_credited_amount() + self.env[
+                "client.refund"
+            ]._get_amount_waiting_for_card(invoice)
             if invoice.currency_id.compare_amounts(credited, invoice.amount_total) > 0:
                 raise UserError(
                     _(

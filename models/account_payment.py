@@ -141,6 +141,23 @@ class AccountPayment(models.Model):
         return self.currency_id.round(
             -sum(self._client_refund_get_open_credit_lines().mapped("amount_residual_currency"))
             - self.env["client.refund"]._get_amount_waiting_for_card(self)
+            - self._client_refund_get_refunded_outside(self.currency_id)
+        )
+
+    def _client_refund_get_refunded_outside(self, currency):
+        """Card refunds of these payments made outside the register (the Stripe
+        Dashboard, core's Refund button) and not settled by a credit note: money
+        already gone back, in `currency`."""
+        # sudo: transactions are kept for payment administrators
+        refunds = self.sudo().payment_transaction_id.child_transaction_ids.filtered(
+            lambda tx: tx.operation == "refund"
+            and tx.state not in ("cancel", "error")
+            and not tx.client_refund_ids
+            and not tx.payment_id.is_reconciled
+        )
+        today = fields.Date.context_today(self)
+        return -sum(
+            tx.currency_id._convert(tx.amount, currency, tx.company_id, today) for tx in refunds
         )
 
     def _client_refund_get_tenders(self):

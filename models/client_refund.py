@@ -418,7 +418,7 @@ class ClientRefund(models.Model):
         for refund in self:
             if refund.state == "cancel":
                 continue
-            if refund.state == "pending" and refund.payment_transaction_id:
+            if refund.state == "pending" and refund._is_at_stripe():
                 raise UserError(
                     _(
                         "Refund %s has been sent to Stripe: a card refund cannot be "
@@ -493,21 +493,57 @@ class ClientRefund(models.Model):
             self.company_currency_id.compare_amounts(self.amount_company_currency, threshold) > 0
         )
 
-    def _request_approval(self):
+    def _check_request(self):
+        """Everything that refuses the refund, checked before anything is written:
+        also on the unsaved refund of a wizard, before it takes a number."""
         self.ensure_one()
-        # the refund is checked now, so that a manager only approves what can be done
-        self._get_source()._client_refund_check_request(self)
-        # who the managers are is read for the requester, who may not read groups
-        managers = self._get_managers() - self.user_id
-        if not managers:
+        source = self._get_source()
+        source._client_refund_check_request(self)
+        if self.payout_method == "card":
+            self._check_card_request(source)
+        if (
+            self.state == "draft"
+            and self._needs_approval()
+            and not self._get_managers() - self.env.user
+        ):
             raise UserError(
                 _(
-                    "Refund %(refund)s is above the approval threshold of %(company)s, and "
-                    "no other refund manager of the company can approve it.",
-                    refund=self.name,
+                    "This refund is above the approval threshold of %(company)s, and no "
+                    "other refund manager of the company can approve it.",
                     company=self.company_id.name,
                 )
             )
+
+    def _check_card_request(self, source):
+        currency = self.currency_id
+        card_left = source._client_refund_get_card_refundable_amount()
+        if currency.is_zero(card_left):
+            raise UserError(
+                _("%s was not paid online with Stripe: pay it back another way.", source.display_name)
+            )
+        to_card = source._client_refund_get_paid_back_amount(self.amount)
+        if currency.is_zero(to_card):
+            raise UserError(
+                _(
+                    "The refund only settles what the client still owes: nothing goes "
+                    "back to the card. Keep it as client credit."
+                )
+            )
+        if currency.compare_amounts(to_card, card_left) > 0:
+            raise UserError(
+                _(
+                    "The card can take back at most %(left)s, not %(asked)s: pay the "
+                    "rest back another way.",
+                    left=currency.format(card_left),
+                    asked=currency.format(to_card),
+                )
+            )
+
+    def _request_approval(self):
+        self.ensure_one()
+        # the refund is checked now, so that a manager only approves what can be done
+        self._check_request()
+        managers = self._get_managers() - self.user_id
         self._write_record({"state": "to_approve"})
         self._schedule_manager_activities(managers, _("Approve refund %s", self.name))
         self._log_on_documents(
@@ -548,7 +584,11 @@ class ClientRefund(models.Model):
         )
         # sudo: every refund of the document counts, whoever made it
         waiting = self.sudo().search(
-            [(source_field, "=", source.id), ("state", "=", "pending")]
+            [
+                (source_field, "=", source.id),
+                ("state", "=", "pending"),
+                ("id", "!=", self.env.context.get("client_refund_sending_id")),
+            ]
         ).filtered(lambda refund: refund.payment_transaction_id.state != "done")
         return sum(waiting.mapped("amount"))
 
@@ -575,41 +615,10 @@ class ClientRefund(models.Model):
         so that a request Stripe made is never lost with a rolled-back refund."""
         source = self._get_source()
         self._lock_for_refund(source)
-        source._client_refund_check_request(self)
+        self._check_request()
         card_payment = source._client_refund_get_card_transaction()
-        if not card_payment:
-            raise UserError(
-                _("%s was not paid online with Stripe: pay it back another way.", source.display_name)
-            )
-        currency = self.currency_id
-        if card_payment.currency_id != currency:
-            raise UserError(
-                _(
-                    "The card was charged in %(card)s, the refund is in %(refund)s: "
-                    "pay it back another way.",
-                    card=card_payment.currency_id.name,
-                    refund=currency.name,
-                )
-            )
         to_card = source._client_refund_get_paid_back_amount(self.amount)
-        if currency.is_zero(to_card):
-            raise UserError(
-                _(
-                    "The refund only settles what the client still owes: nothing goes "
-                    "back to the card. Keep it as client credit."
-                )
-            )
-        card_left = card_payment._client_refund_get_card_refundable_amount()
-        if currency.compare_amounts(to_card, card_left) > 0:
-            raise UserError(
-                _(
-                    "Card payment %(payment)s can take back at most %(left)s, not "
-                    "%(asked)s: pay the rest back another way.",
-                    payment=card_payment.reference,
-                    left=currency.format(card_left),
-                    asked=currency.format(to_card),
-                )
-            )
+        currency = self.currency_id
         self._write_record(
             {
                 "state": "pending",
@@ -628,6 +637,30 @@ class ClientRefund(models.Model):
             )
         )
         self.env.ref("client_refund.ir_cron_client_refund_card")._trigger()
+
+    def _is_at_stripe(self):
+        """Whether Stripe has the refund, even when the answer was lost."""
+        self.ensure_one()
+        if self.payment_transaction_id:
+            return True
+        self._lock_for_refund(self)
+        # sudo: see _sync_card_refund
+        card_payment = self.card_transaction_id.sudo()
+        try:
+            return bool(
+                card_payment.provider_id._client_refund_find_stripe_refund(
+                    self, card_payment.provider_reference
+                )
+            )
+        except stripe.StripeError as error:
+            raise UserError(
+                _(
+                    "Stripe cannot tell whether it has refund %(refund)s (%(error)s): try "
+                    "again later.",
+                    refund=self.name,
+                    error=error.user_message or error,
+                )
+            ) from error
 
     def _get_stripe_idempotency_key(self):
         """The same refund always sends the same key: a retry after a timeout, a
@@ -662,17 +695,20 @@ class ClientRefund(models.Model):
     def _cron_sync_card_refunds(self):
         refunds = self.search([("state", "=", "pending")])
         for refund in refunds:
-            refund._sync_card_refund()
+            refund.with_company(refund.company_id)._sync_card_refund()
             if not modules.module.current_test:
                 # each refund is its own unit: Stripe's answer must stay booked
                 self.env.cr.commit()  # pylint: disable=invalid-commit
 
     def _sync_card_refund(self):
-        """Returns a message when the refund could not move on."""
+        """Send the refund or ask Stripe where it stands. Returns a message when
+        the refund could not move on; it is tried again later."""
         self.ensure_one()
         if self.state != "pending":
             return None
-        refund_tx = self.payment_transaction_id
+        # sudo: transactions and providers are kept for payment administrators;
+        # the refund user may send the refund the register holds
+        refund_tx = self.payment_transaction_id.sudo()
         try:
             with self.env.cr.savepoint():
                 # one sender at a time, and no cancelling while it is sent
@@ -686,47 +722,63 @@ class ClientRefund(models.Model):
                     refund_tx._handle_notification_data(
                         "stripe", {"reference": refund_tx.reference, "refund": stripe_refund}
                     )
+                else:
+                    self._update_from_card_refund()
+        except (stripe.InvalidRequestError, stripe.CardError) as error:
+            if refund_tx:
+                return self._log_card_refund_delay(error.user_message or error)
+            # Stripe refused to make it: nothing was refunded
+            self._fail_card_refund(_("Stripe refused the refund: %s", error.user_message or error))
         except stripe.APIConnectionError as error:
-            message = _(
-                "%(refund)s: Stripe could not be reached (%(error)s). Nothing was booked; "
-                "it is tried again with the same idempotency key, so the client cannot be "
-                "paid twice.",
-                refund=self.name,
-                error=error.user_message or error,
+            return self._log_card_refund_delay(
+                _("Stripe could not be reached (%s).", error.user_message or error)
             )
-            self._message_log(body=message)
-            return message
         except stripe.StripeError as error:
-            self._fail_card_refund(
-                _("Stripe refused the refund: %s", error.user_message or error)
+            # a rate-limit or Stripe-side error: the same key is sent again
+            return self._log_card_refund_delay(
+                _("Stripe answered: %s", error.user_message or error)
             )
         except UserError as error:
-            # Stripe may have made it: the next try finds it by its metadata
-            message = _(
-                "%(refund)s could not be completed: %(error)s",
-                refund=self.name,
-                error=error.args[0],
-            )
-            self._message_log(body=message)
-            return message
+            return self._log_card_refund_delay(error.args[0], alert=True)
         return None
 
-    def _send_card_refund(self):
-        card_payment = self.card_transaction_id
-        # this refund is counted among those waiting: it may use its own amount
-        card_left = card_payment._client_refund_get_card_refundable_amount() + (
-            self.amount_paid_back
+    def _log_card_refund_delay(self, why, alert=False):
+        message = _(
+            "%(refund)s could not move on: %(why)s Nothing more is booked; it is tried "
+            "again with the same idempotency key, so the client cannot be paid twice.",
+            refund=self.name,
+            why=why,
         )
-        if self.currency_id.compare_amounts(self.amount_paid_back, card_left) > 0:
-            self._fail_card_refund(
-                _(
-                    "Card payment %(payment)s has only %(left)s left to refund: it was "
-                    "refunded elsewhere meanwhile (Stripe Dashboard?).",
-                    payment=card_payment.reference,
-                    left=self.currency_id.format(card_left),
-                )
+        self._message_log(body=message)
+        if alert and not self.activity_ids:
+            self._schedule_manager_activities(
+                self._get_managers(), _("Card refund %s is stuck", self.name), note=message
+            )
+        return message
+
+    def _send_card_refund(self):
+        # the refund being sent does not wait for itself
+        self = self.with_context(client_refund_sending_id=self.id)
+        # sudo: see _sync_card_refund
+        card_payment = self.card_transaction_id.sudo()
+        provider = card_payment.provider_id
+        made = provider._client_refund_find_stripe_refund(self, card_payment.provider_reference)
+        mirrored = card_payment.child_transaction_ids.filtered(
+            lambda tx: made and tx.operation == "refund" and tx.provider_reference == made["id"]
+        )[:1]
+        if mirrored:
+            # core's webhook recorded it while the transaction that sent it rolled back
+            self._write_record({"payment_transaction_id": mirrored.id})
+            mirrored._handle_notification_data(
+                "stripe", {"reference": mirrored.reference, "refund": made}
             )
             return
+        if not made:
+            source = self._get_source()
+            self._lock_for_refund(source)
+            # the document may have been refunded otherwise since the request
+            source._client_refund_check_request(self)
+            self._check_card_request(source)
         if card_payment.token_id.payment_details:
             self._write_record({"card_last4": card_payment.token_id.payment_details})
         card_payment.with_context(client_refund_id=self.id)._send_refund_request(
@@ -736,9 +788,20 @@ class ClientRefund(models.Model):
     def _update_from_card_refund(self):
         """Book the refund when Stripe made it; undo it when Stripe failed it."""
         for refund in self:
+            refund = refund.with_company(refund.company_id)
             refund_tx = refund.payment_transaction_id
             if refund_tx.state == "done" and refund.state == "pending":
                 refund._execute()
+            elif refund_tx.state == "done" and refund.state == "failed":
+                refund._schedule_manager_activities(
+                    refund._get_managers(),
+                    _("Card refund %s succeeded after it failed", refund.name),
+                    note=_(
+                        "Stripe now says refund %s succeeded: nothing is booked for it. "
+                        "Book the refund by hand.",
+                        refund.name,
+                    ),
+                )
             elif refund_tx.state in ("error", "cancel") and refund.state in ("pending", "done"):
                 refund._fail_card_refund(refund_tx.state_message)
 
@@ -947,7 +1010,7 @@ class ClientRefund(models.Model):
             _(
                 "%(refund)s: %(user)s %(what)s of %(document)s. Reason: %(reason)s.",
                 refund=self._get_html_link(),
-                user=self.env.user.name,
+                user=self.user_id.name,
                 what=what,
                 document=self.source_reference,
                 reason=self.reason_id.name,

@@ -43,45 +43,54 @@ class PaymentProvider(models.Model):
             max_network_retries=0,
         )
 
-    def _client_refund_send_stripe_refund(self, refund, payload):
-        """Send the refund, unless Stripe already has it: a request that timed out,
-        or whose database transaction did not commit, is found by its metadata
-        rather than sent again."""
-        client = self._client_refund_get_stripe_client()
+    def _client_refund_find_stripe_refund(self, refund, payment_intent):
+        """The Stripe refund sent for `refund`, found by its metadata: a request
+        that timed out, or whose database transaction did not commit, is not
+        sent again."""
+        self.ensure_one()
         key = refund._get_stripe_idempotency_key()
-        known = client.v1.refunds.list(
-            params={"payment_intent": payload["payment_intent"], "limit": 100}
+        known = self._client_refund_get_stripe_client().v1.refunds.list(
+            params={"payment_intent": payment_intent, "limit": 100}
         )
-        stripe_refund = next(
-            (
-                known_refund
-                for known_refund in known.data
-                if known_refund.to_dict().get("metadata", {}).get("client_refund_key") == key
-            ),
-            None,
-        ) or client.v1.refunds.create(
+        for stripe_refund in known.data:
+            stripe_refund = stripe_refund.to_dict()
+            if stripe_refund.get("metadata", {}).get("client_refund_key") == key:
+                return stripe_refund
+        return None
+
+    def _client_refund_send_stripe_refund(self, refund, payload):
+        stripe_refund = self._client_refund_find_stripe_refund(
+            refund, payload["payment_intent"]
+        ) or self._client_refund_get_stripe_client().v1.refunds.create(
             params={
                 **payload,
                 "reason": refund.reason_id.stripe_reason,
                 "metadata": refund._prepare_stripe_metadata(),
             },
-            options={"idempotency_key": key},
-        )
+            options={"idempotency_key": refund._get_stripe_idempotency_key()},
+        ).to_dict()
         if not refund.card_last4:
-            refund._write_record(
-                {"card_last4": self._client_refund_get_card_last4(stripe_refund.charge)}
-            )
-        return stripe_refund.to_dict()
+            refund._write_record({"card_last4": self._client_refund_get_card_last4(stripe_refund)})
+        return stripe_refund
 
     def _client_refund_get_stripe_refund(self, stripe_refund_id):
         self.ensure_one()
         return self._client_refund_get_stripe_client().v1.refunds.retrieve(stripe_refund_id).to_dict()
 
-    def _client_refund_get_card_last4(self, charge_id):
+    def _client_refund_get_card_last4(self, stripe_refund):
+        """The card's last four digits, when Stripe tells them: the refund goes on
+        without them."""
         self.ensure_one()
         client = self._client_refund_get_stripe_client()
-        charge = client.v1.charges.retrieve(charge_id).to_dict()
-        card = (charge.get("payment_method_details") or {}).get("card")
-        if not card and charge.get("payment_method"):
-            card = client.v1.payment_methods.retrieve(charge["payment_method"]).to_dict().get("card")
+        try:
+            charge = client.v1.charges.retrieve(stripe_refund["charge"]).to_dict()
+            card = (charge.get("payment_method_details") or {}).get("card")
+            if not card and charge.get("payment_method"):
+                card = (
+                    client.v1.payment_methods.retrieve(charge["payment_method"])
+                    .to_dict()
+                    .get("card")
+                )
+        except stripe.StripeError:
+            return False
         return (card or {}).get("last4")

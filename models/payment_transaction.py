@@ -58,6 +58,7 @@ class PaymentTransaction(models.Model):
                 ("card_transaction_id", "=", self.id),
                 ("state", "=", "pending"),
                 ("payment_transaction_id", "=", False),
+                ("id", "!=", self.env.context.get("client_refund_sending_id")),
             ]
         )
         return self.currency_id.round(

@@ -133,7 +133,9 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
     def test_partial_card_refund_reconciled_with_credit_note(self):
         invoice, transaction = self._paid_by_card()
         refund = self._card_refund(invoice, mode="amount", amount=40.0)
-        refund.action_send_card_refund()
+        # the front desk sends it, without payment rights, as a new request would
+        self.env.invalidate_all()
+        refund.with_user(self.refund_user).action_send_card_refund()
         self.assertEqual(refund.state, "done")
         credit_note = refund.credit_note_ids
         self.assertEqual(credit_note.amount_total, 40.0)
@@ -162,13 +164,33 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(wizard.amount_card_refundable, 25.0)
 
     def test_bad_input_more_than_the_card_has_left_is_refused_before_stripe(self):
-        invoice, transaction = self._paid_by_card()
-        self._card_refund(invoice, mode="amount", amount=100.0)
+        """Paid 50.00 by card and 65.00 in cash: the card takes back 50.00 at most."""
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        intent = self._captured_intent(50.0, invoice.currency_id)
+        transaction = self.env["payment.transaction"].create(
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.card_method.id,
+                "amount": 50.0,
+                "currency_id": invoice.currency_id.id,
+                "partner_id": self.client.id,
+                "operation": "online_direct",
+                "invoice_ids": [Command.set(invoice.ids)],
+                "provider_reference": intent.id,
+            }
+        )
+        transaction._set_done()
+        transaction._post_process()
+        self._pay(invoice)
+        self.assertEqual(self._wizard_form(invoice).amount_card_refundable, 50.0)
         counts = self._counts()
-        with self.assertRefused(r"Only .+15\.00 of invoice"):
-            self._refund(invoice, mode="amount", amount=20.0)
+        with self.assertRefused(r"The card can take back at most .+50\.00, not .+115\.00"):
+            self._refund(invoice, payout_method="card")
         self.assertEqual(self._counts(), counts)
         self.assertFalse(self._stripe_refunds(transaction))
+        refund = self._card_refund(invoice, mode="amount", amount=50.0)
+        refund.action_send_card_refund()
+        self.assertEqual(refund.state, "done")
 
     def test_bad_input_card_payout_of_a_cash_paid_invoice(self):
         invoice = self._invoice([(self.haircut, 1, 100.0)])
@@ -262,6 +284,8 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
             refund.action_send_card_refund()
         self.assertEqual(refund.state, "pending")
         self.assertEqual(len(self._stripe_refunds(transaction)), 1)
+        with self.assertRefused("has been sent to Stripe"):
+            refund.with_user(self.refund_manager).action_cancel()
 
         with patch.object(stripe.RefundService, "create", made_then_lost):
             self.env["client.refund"]._cron_sync_card_refunds()
@@ -290,6 +314,61 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(len(self._stripe_refunds(transaction)), 1, "no second refund")
         self.assertEqual(len(refund.payment_ids), 1)
         self.assertEqual(refund.credit_note_ids.amount_total, 30.0)
+
+    def test_recovery_after_core_webhook_recorded_the_refund(self):
+        """The transaction that sent the refund rolled back, and Stripe's
+        charge.refunded reached core's webhook, which recorded the refund as one
+        of the Dashboard: the scheduled check adopts it, nothing is booked twice."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
+            refund.action_send_card_refund()
+            raise RuntimeError("the worker died before COMMIT")
+        self.env.invalidate_all()
+        made = self._stripe_refunds(transaction)[0].to_dict()
+        mirrored = StripeController._create_refund_tx_from_refund(transaction.sudo(), made)
+        mirrored._handle_notification_data("stripe", {"refund": made})
+        mirrored._post_process()
+        self.assertTrue(mirrored.payment_id)
+
+        self.env["client.refund"]._cron_sync_card_refunds()
+
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.payment_transaction_id, mirrored)
+        self.assertEqual(refund.payment_ids, mirrored.payment_id)
+        refund_txs = transaction.child_transaction_ids.filtered(
+            lambda tx: tx.operation == "refund"
+        )
+        self.assertEqual(refund_txs, mirrored)
+        live_payouts = self.env["account.payment"].search(
+            [("source_payment_id", "=", transaction.payment_id.id), ("state", "!=", "canceled")]
+        )
+        self.assertEqual(live_payouts, mirrored.payment_id)
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1)
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+        self.assertEqual(invoice._client_refund_get_refundable_amount(), 85.0)
+
+    def test_transient_stripe_error_is_retried_not_failed(self):
+        """Stands for Stripe answering 429 (rate limit) on the status check of a
+        pending refund: the refund keeps waiting and is booked when it succeeds."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        create = stripe.RefundService.create
+
+        def answered_pending(service, params=None, options=None):
+            stripe_refund = create(service, params, options)
+            stripe_refund["status"] = "pending"
+            return stripe_refund
+
+        with patch.object(stripe.RefundService, "create", answered_pending):
+            refund.action_send_card_refund()
+        error = stripe.RateLimitError("Too many requests")
+        with patch.object(stripe.RefundService, "retrieve", side_effect=error):
+            action = refund.action_send_card_refund()
+        self.assertIn("Too many requests", action["params"]["message"])
+        self.assertEqual(refund.state, "pending")
+        refund.action_send_card_refund()
+        self.assertEqual(refund.state, "done")
 
     def test_invalid_request_fails_the_refund_and_books_nothing(self):
         """Stands for Stripe refusing the refund (charge disputed, say): the SDK
@@ -395,11 +474,17 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         StripeController._create_refund_tx_from_refund(
             transaction.sudo(), dashboard_refund
         )._handle_notification_data("stripe", {"refund": dashboard_refund})
-        self.assertEqual(self._wizard_form(invoice).amount_card_refundable, 65.0)
+        wizard = self._wizard_form(invoice)
+        self.assertEqual(wizard.amount_card_refundable, 65.0)
+        self.assertEqual(wizard.amount_refundable, 65.0)
         counts = self._counts()
-        with self.assertRefused("can take back at most .*65.00"):
-            self._refund(invoice)
+        with self.assertRefused(r"Only .+65\.00 of invoice"):
+            self._refund(invoice, mode="amount", amount=70.0, payout_method="journal")
         self.assertEqual(self._counts(), counts)
+        # paid back in cash, the rest only: the Dashboard gave back 50.00
+        refund = self._refund(invoice, payout_method="journal")
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.amount_paid_back, 65.0)
         self.assertEqual(len(self._stripe_refunds(transaction)), 1)
 
     def test_receipt_mail_on_success(self):

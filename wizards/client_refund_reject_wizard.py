@@ -10,5 +10,9 @@ class ClientRefundRejectWizard(models.TransientModel):
 
     def action_reject(self):
         self.ensure_one()
-        self.refund_ids.action_reject(self.reason)
+        # sudo: every refund asked for, so that one the manager may not read
+        # (another company's) is refused rather than silently skipped
+        refunds = self.sudo().refund_ids.with_env(self.env)
+        refunds.check_access("write")
+        refunds.action_reject(self.reason)
         return {"type": "ir.actions.act_window_close"}

@@ -329,7 +329,7 @@ class ClientRefundWizard(models.TransientModel):
                 _("%s was not paid online with Stripe: pay it back another way.", source.display_name)
             )
         # checked before the register takes a number
-        source._client_refund_check_request(self.env["client.refund"].new(refund_vals))
+        self.env["client.refund"].new(refund_vals)._check_request()
         refund = self.env["client.refund"].create(refund_vals)
         refund.action_confirm()
         return refund._action_view_refunds(refund)
