@@ -30,13 +30,13 @@ class ResPartner(models.Model):
     client_refund_invoice_ids = fields.Many2many(
         comodel_name="account.move",
         string="Refundable Invoices",
-        compute="_compute_client_refund_documents",
+        compute="_compute_client_refund_invoice_ids",
         groups="account.group_account_invoice",
     )
     client_refund_pos_order_ids = fields.Many2many(
         comodel_name="pos.order",
         string="Refundable POS Orders",
-        compute="_compute_client_refund_documents",
+        compute="_compute_client_refund_pos_order_ids",
         groups="point_of_sale.group_pos_user",
     )
     client_refund_card_ids = fields.Many2many(
@@ -103,15 +103,11 @@ class ResPartner(models.Model):
             )
             partner.client_refund_currency_id = self.env.company.currency_id
 
-    def _compute_client_refund_documents(self):
-        """The client's recent documents that a refund can start from."""
+    def _compute_client_refund_invoice_ids(self):
+        """The client's recent invoices that a refund can start from."""
         for partner in self:
             commercial = partner.commercial_partner_id
-            if not commercial.id:
-                partner.client_refund_invoice_ids = False
-                partner.client_refund_pos_order_ids = False
-                continue
-            partner.client_refund_invoice_ids = self.env["account.move"].search(
+            partner.client_refund_invoice_ids = commercial.id and self.env["account.move"].search(
                 [
                     ("commercial_partner_id", "=", commercial.id),
                     ("move_type", "=", "out_invoice"),
@@ -122,7 +118,13 @@ class ResPartner(models.Model):
                 order="invoice_date desc, id desc",
                 limit=20,
             )
-            partner.client_refund_pos_order_ids = self.env["pos.order"].search(
+
+    def _compute_client_refund_pos_order_ids(self):
+        """The client's recent POS orders that a refund can start from; computed
+        apart, for the Point of Sale users only the field is shown to."""
+        for partner in self:
+            commercial = partner.commercial_partner_id
+            partner.client_refund_pos_order_ids = commercial.id and self.env["pos.order"].search(
                 [
                     ("partner_id", "child_of", commercial.id),
                     ("state", "in", ("paid", "done", "invoiced")),

@@ -897,3 +897,16 @@ class TestInvoiceRefund(InvoiceRefundCommon):
             extra[1] + 5,
             f"the addon's extra queries grow with the lines: {extra}",
         )
+
+    def test_access_client_form_of_a_refund_user_without_pos_rights(self):
+        """The client's Refunds page lists the invoices to a refund user with
+        Billing rights only: the POS orders are computed apart, for POS users."""
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        self._pay(invoice)
+        self.assertFalse(self.refund_user.has_group("point_of_sale.group_pos_user"))
+        self.env.invalidate_all()
+        client = self.client.with_user(self.refund_user)
+        values = client.web_read(
+            {"client_refund_invoice_ids": {"fields": {"display_name": {}}}}
+        )[0]
+        self.assertEqual(values["client_refund_invoice_ids"][0]["id"], invoice.id)
