@@ -3,8 +3,11 @@
 #      oca-checks-odoo-module, the harness's own unit tests;
 #   2. the Odoo suite (tools/harness.py suite) when an Odoo 18 is found in
 #      ODOO_HOME or importable; without one it says so loudly and passes.
+# `make bench` (tools/bench.py) measures the addon against Odoo core: queries
+# and time of refunds, and the refund register at 100,000 records.
 # Variables: ODOO_HOME=/opt/odoo  FAST=1 (skip demo install + uninstall)
 #            PYTEST_ARGS="-k invoice"  ADDON_DIR=path (another copy of the addon)
+#            BENCH_ARGS="--runs 7 --log-sql --explain" (tools/bench.py --help)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,6 +19,7 @@ ODOO_HOME ?= /opt/odoo
 ADDON_DIR ?= $(CURDIR)
 FAST ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 export PYTHON ODOO_HOME ADDON_DIR FAST PYTEST_ARGS
 
 BUILD := $(CURDIR)/.build
@@ -26,7 +30,7 @@ HARNESS := tools/harness.py
 # upgrades what Odoo needs (requests, urllib3, Werkzeug, ...).
 ODOO_CONSTRAINTS := $(wildcard $(ODOO_HOME)/requirements.txt)
 
-.PHONY: test deps check odoo-suite run clean
+.PHONY: test deps check odoo-suite run bench clean
 
 # The Odoo suite runs even when a check fails, so that one run shows everything.
 test: deps
@@ -84,6 +88,11 @@ odoo-suite: deps
 # to start afresh).
 run: $(BUILD)/deps-test.stamp
 	$(PYTHON) $(HARNESS) run
+
+# The addon against Odoo core on a throw-away copy of the template database
+# (a few minutes; not part of `make test` nor of CI).
+bench: $(BUILD)/deps-test.stamp
+	$(PYTHON) tools/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)
