@@ -225,7 +225,7 @@ class ClientRefundBalanceWizard(models.TransientModel):
         source = self._get_source()
         if not source:
             raise UserError(_("Choose the card or membership to refund."))
-        return self._confirm_refund(source, self._prepare_refund_vals())
+        return self._confirm_refund(self._prepare_refund_vals())
 
     def _prepare_refund_vals(self, option=None):
         self.ensure_one()

@@ -10,17 +10,9 @@ LINE_FIELDS = {"account.move": "move_line_id", "pos.order": "pos_order_line_id"}
 
 class ClientRefundWizard(models.TransientModel):
     _name = "client.refund.wizard"
+    _inherit = "client.refund.wizard.mixin"
     _description = "Refund a Client"
-    _check_company_auto = True
 
-    company_id = fields.Many2one(
-        comodel_name="res.company",
-        required=True,
-        compute="_compute_company_id",
-        store=True,
-        precompute=True,
-        readonly=False,
-    )
     source_type = fields.Selection(
         selection=[
             ("invoice", "Invoice"),
@@ -30,15 +22,6 @@ class ClientRefundWizard(models.TransientModel):
         string="Refund",
         required=True,
         default="invoice",
-    )
-    partner_id = fields.Many2one(
-        comodel_name="res.partner",
-        string="Client",
-        compute="_compute_partner_id",
-        store=True,
-        precompute=True,
-        readonly=False,
-        check_company=True,
     )
     move_id = fields.Many2one(
         comodel_name="account.move",
@@ -56,16 +39,6 @@ class ClientRefundWizard(models.TransientModel):
         comodel_name="pos.order",
         string="POS Order",
         check_company=True,
-    )
-    pos_config_id = fields.Many2one(
-        comodel_name="pos.config",
-        string="Pay Out At",
-        check_company=True,
-        compute="_compute_pos_config_id",
-        store=True,
-        precompute=True,
-        readonly=False,
-        help="Point of Sale whose open session pays the refund out of its till.",
     )
     commercial_partner_id = fields.Many2one(related="partner_id.commercial_partner_id")
     currency_id = fields.Many2one(
@@ -130,40 +103,8 @@ class ClientRefundWizard(models.TransientModel):
         "is paid back.",
     )
     payout_method = fields.Selection(
-        selection=[
-            ("journal", "Cash / Bank"),
-            ("card", "Back to the card (Stripe)"),
-            ("credit", "Keep as client credit"),
-            ("pos", "Point of Sale till"),
-        ],
-        string="Pay Back By",
-        required=True,
-        compute="_compute_payout_method",
-        store=True,
-        precompute=True,
-        readonly=False,
-    )
-    payout_journal_id = fields.Many2one(
-        comodel_name="account.journal",
-        check_company=True,
-        domain="[('type', 'in', ('cash', 'bank'))]",
-        compute="_compute_payout_journal_id",
-        store=True,
-        precompute=True,
-        readonly=False,
-    )
-    reason_id = fields.Many2one(
-        comodel_name="client.refund.reason",
-        required=True,
-        check_company=True,
-    )
-    note = fields.Text()
-    send_receipt = fields.Boolean(
-        string="E-mail the Receipt",
-        compute="_compute_send_receipt",
-        store=True,
-        precompute=True,
-        readonly=False,
+        selection_add=[("card", "Back to the card (Stripe)"), ("credit",)],
+        ondelete={"card": "cascade"},
     )
 
     @api.depends("move_id", "payment_id", "pos_order_id")
@@ -171,11 +112,6 @@ class ClientRefundWizard(models.TransientModel):
         for wizard in self:
             source = wizard._get_source()
             wizard.company_id = source.company_id or wizard.company_id or self.env.company
-
-    @api.depends("partner_id")
-    def _compute_send_receipt(self):
-        for wizard in self:
-            wizard.send_receipt = bool(wizard.partner_id.email)
 
     @api.depends("pos_order_id")
     def _compute_pos_config_id(self):
@@ -260,22 +196,6 @@ class ClientRefundWizard(models.TransientModel):
                 else 0.0
             )
 
-    @api.depends("company_id")
-    def _compute_payout_journal_id(self):
-        for wizard in self:
-            wizard.payout_journal_id = (
-                wizard.company_id.client_refund_journal_id
-                or self.env["account.journal"].search(
-                    [
-                        *self.env["account.journal"]._check_company_domain(
-                            wizard.company_id
-                        ),
-                        ("type", "=", "cash"),
-                    ],
-                    limit=1,
-                )
-            )
-
     @api.onchange("amount")
     def _onchange_amount(self):
         if self.partial_by == "amount" and self.amount_refundable:
@@ -295,18 +215,6 @@ class ClientRefundWizard(models.TransientModel):
             self.discount_percent = (
                 self.amount / self.amount_refundable * 100 if self.amount_refundable else 0.0
             )
-
-    @api.model
-    def _get_launch_action(self, context):
-        return {
-            "name": _("Refund"),
-            "type": "ir.actions.act_window",
-            "res_model": self._name,
-            "view_mode": "form",
-            "views": [(False, "form")],
-            "target": "new",
-            "context": context,
-        }
 
     def action_confirm(self):
         self.ensure_one()
@@ -328,11 +236,7 @@ class ClientRefundWizard(models.TransientModel):
             raise UserError(
                 _("%s was not paid online with Stripe: pay it back another way.", source.display_name)
             )
-        # checked before the register takes a number
-        self.env["client.refund"].new(refund_vals)._check_request()
-        refund = self.env["client.refund"].create(refund_vals)
-        refund.action_confirm()
-        return refund._action_view_refunds(refund)
+        return self._confirm_refund(refund_vals)
 
     def _get_source(self):
         self.ensure_one()

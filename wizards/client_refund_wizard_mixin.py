@@ -101,11 +101,11 @@ class ClientRefundWizardMixin(models.AbstractModel):
             "context": context,
         }
 
-    def _confirm_refund(self, source, refund_vals):
-        """Let `source` check the refund before the register takes a number, then
-        record it and confirm it."""
+    def _confirm_refund(self, refund_vals):
+        """Check the refund before the register takes a number, then record it and
+        confirm it."""
         self.ensure_one()
-        source._client_refund_check_request(self.env["client.refund"].new(refund_vals))
+        self.env["client.refund"].new(refund_vals)._check_request()
         refund = self.env["client.refund"].create(refund_vals)
         refund.action_confirm()
         return refund._action_view_refunds(refund)
