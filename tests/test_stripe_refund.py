@@ -28,26 +28,30 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
     # helpers
     # ------------------------------------------------------------------
 
-    def _paid_by_card(self, lines=None):
-        """An invoice paid online: a PaymentIntent captured at Stripe, and its
+    def _card_payment(self, amount, invoice=None):
+        """A payment online: a PaymentIntent captured at Stripe, and its
         transaction and payment in Odoo, as core's flow leaves them."""
-        invoice = self._invoice(lines or [(self.haircut, 1, 100.0)])
-        intent = self._captured_intent(invoice.amount_total, invoice.currency_id)
+        intent = self._captured_intent(amount, self.company.currency_id)
         transaction = self.env["payment.transaction"].create(
             {
                 "provider_id": self.provider.id,
                 "payment_method_id": self.card_method.id,
-                "amount": invoice.amount_total,
-                "currency_id": invoice.currency_id.id,
+                "amount": amount,
+                "currency_id": self.company.currency_id.id,
                 "partner_id": self.client.id,
                 "operation": "online_direct",
-                "invoice_ids": [Command.set(invoice.ids)],
+                "invoice_ids": [Command.set(invoice.ids)] if invoice else [],
                 "provider_reference": intent.id,
             }
         )
         transaction._set_done()
         transaction._post_process()
         self.assertTrue(transaction.payment_id)
+        return transaction
+
+    def _paid_by_card(self, lines=None):
+        invoice = self._invoice(lines or [(self.haircut, 1, 100.0)])
+        transaction = self._card_payment(invoice.amount_total, invoice)
         self.assertIn(invoice.payment_state, ("paid", "in_payment"))
         return invoice, transaction
 
@@ -166,21 +170,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
     def test_bad_input_more_than_the_card_has_left_is_refused_before_stripe(self):
         """Paid 50.00 by card and 65.00 in cash: the card takes back 50.00 at most."""
         invoice = self._invoice([(self.haircut, 1, 100.0)])
-        intent = self._captured_intent(50.0, invoice.currency_id)
-        transaction = self.env["payment.transaction"].create(
-            {
-                "provider_id": self.provider.id,
-                "payment_method_id": self.card_method.id,
-                "amount": 50.0,
-                "currency_id": invoice.currency_id.id,
-                "partner_id": self.client.id,
-                "operation": "online_direct",
-                "invoice_ids": [Command.set(invoice.ids)],
-                "provider_reference": intent.id,
-            }
-        )
-        transaction._set_done()
-        transaction._post_process()
+        transaction = self._card_payment(50.0, invoice)
         self._pay(invoice)
         self.assertEqual(self._wizard_form(invoice).amount_card_refundable, 50.0)
         counts = self._counts()
@@ -202,20 +192,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
 
     def test_refund_of_an_unused_card_payment(self):
         """A card payment that paid no invoice: the client's credit goes back."""
-        intent = self._captured_intent(50.0, self.company.currency_id)
-        transaction = self.env["payment.transaction"].create(
-            {
-                "provider_id": self.provider.id,
-                "payment_method_id": self.card_method.id,
-                "amount": 50.0,
-                "currency_id": self.company.currency_id.id,
-                "partner_id": self.client.id,
-                "operation": "online_direct",
-                "provider_reference": intent.id,
-            }
-        )
-        transaction._set_done()
-        transaction._post_process()
+        transaction = self._card_payment(50.0)
         payment = transaction.payment_id
         with Form(
             self.env["client.refund.wizard"]
