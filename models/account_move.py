@@ -195,6 +195,12 @@ class AccountMove(models.Model):
         if refund.scope == "void":
             raise UserError(_("Only a payment can be voided, not invoice %s.", self.display_name))
         refund._check_client_of(self)
+        refund._check_no_balance_sold(
+            self,
+            refund.line_ids.move_line_id.product_id
+            if refund.line_ids
+            else self.invoice_line_ids.product_id,
+        )
         refundable = self._client_refund_get_refundable_amount()
         currency = self.currency_id
         if currency.is_zero(refundable):

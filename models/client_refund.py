@@ -865,6 +865,35 @@ class ClientRefund(models.Model):
                 )
             )
 
+    def _check_no_balance_sold(self, document, products):
+        """A gift card, eWallet top-up, visit pack or membership sold on `document`
+        is refunded from the card or the membership, so that its balance follows
+        and it cannot be paid back twice; their own refunds reverse the sale."""
+        if self.source_card_id or self.source_membership_line_id:
+            return
+        # sudo: programs are read for staff without Loyalty rights
+        programs = self.env["loyalty.program"].sudo().search(
+            [
+                ("trigger_product_ids", "in", products.ids),
+                "|",
+                ("program_type", "in", ("gift_card", "ewallet")),
+                ("client_refund_is_visit_pack", "=", True),
+            ]
+        )
+        balances = products.filtered(
+            lambda product: product.membership or product in programs.trigger_product_ids
+        )
+        if balances:
+            raise UserError(
+                _(
+                    "%(document)s sold %(products)s: refund them from the card or the "
+                    "membership (its Refund button, or the client's Refunds page), so "
+                    "that the balance follows. Pick the other lines to refund the rest.",
+                    document=document.display_name,
+                    products=", ".join(balances.mapped("display_name")),
+                )
+            )
+
     def _check_amount_within(self, refundable, currency, too_much_message):
         """Refuse an amount of zero or less, or above what is `refundable`."""
         if currency.compare_amounts(self.amount, 0.0) <= 0:

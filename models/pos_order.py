@@ -161,6 +161,12 @@ class PosOrder(models.Model):
         if refund.scope == "void":
             raise UserError(_("Only a payment can be voided, not order %s.", self.display_name))
         refund._check_client_of(self)
+        refund._check_no_balance_sold(
+            self,
+            refund.line_ids.pos_order_line_id.product_id
+            if refund.line_ids
+            else self.lines.product_id,
+        )
         currency = self.currency_id
         balances = self._client_refund_get_line_balances()
         if not any(balance["quantity"] for balance in balances.values()):

@@ -910,3 +910,33 @@ class TestInvoiceRefund(InvoiceRefundCommon):
             {"client_refund_invoice_ids": {"fields": {"display_name": {}}}}
         )[0]
         self.assertEqual(values["client_refund_invoice_ids"][0]["id"], invoice.id)
+
+    def test_bad_input_membership_sold_on_the_invoice_is_refunded_from_the_membership(self):
+        """The membership's balance follows only when it is refunded from the
+        membership: the invoice refunds the other lines only."""
+        gold = self.env["product.product"].create(
+            {
+                "name": "Gold membership",
+                "membership": True,
+                "membership_date_from": fields.Date.today(),
+                "membership_date_to": fields.Date.add(fields.Date.today(), days=29),
+                "list_price": 300.0,
+            }
+        )
+        invoice = self._invoice([(gold, 1, 300.0), (self.haircut, 1, 100.0)])
+        self._pay(invoice)
+        counts = self._counts()
+        with self.assertRefused("sold Gold membership: refund them from the card or the membership"):
+            self._refund(invoice)
+        with self.assertRefused("sold Gold membership"):
+            self._refund(invoice, mode="amount", amount=50.0)
+        self.assertEqual(self._counts(), counts)
+        with self._wizard_form(invoice) as wizard:
+            wizard.refund_mode = "lines"
+            wizard.reason_id = self.reason
+            for index in range(len(wizard.line_ids)):
+                with wizard.line_ids.edit(index) as line:
+                    line.quantity = 1.0 if line.product_id == self.haircut else 0.0
+        refund = self._confirm(wizard)
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.credit_note_ids.invoice_line_ids.product_id, self.haircut)
