@@ -1,6 +1,6 @@
 from odoo import Command
 from odoo.exceptions import UserError
-from odoo.tests import Form, tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.point_of_sale.tests.common import TestPoSCommon
 
@@ -562,6 +562,33 @@ class TestPosStripeTerminalRefund(LocalStripeMixin, PosRefundCommon):
         )
         sales = move.line_ids.filtered(lambda line: line.account_id == self.sales_account)
         self.assertAlmostEqual(sum(sales.mapped("balance")), 0.0)
+
+    def test_front_desk_refunds_to_the_card_without_payment_rights(self):
+        """A cashier with refund rights, no payment or accounting rights, sends a
+        card refund: the terminal payment's transaction and the Stripe provider
+        are read for them."""
+        cashier = new_test_user(
+            self.env,
+            login="front_desk",
+            groups="base.group_user,point_of_sale.group_pos_user,"
+            "client_refund.group_client_refund_user",
+            company_id=self.company.id,
+        )
+        self.open_new_session(opening_cash=0.0)
+        order, intent = self._paid_on_terminal([(self.haircut, 1)], 107.0)
+        self.env.invalidate_all()
+        form = Form(
+            self.env["client.refund.wizard"]
+            .with_user(cashier)
+            .with_context(default_source_type="pos_order", default_pos_order_id=order.id)
+        )
+        form.reason_id = self.reason
+        self.assertEqual(form.payout_method, "card")
+        refund = self.env["client.refund"].browse(form.save().action_confirm()["res_id"])
+        self.env.invalidate_all()
+        refund.with_user(cashier).action_send_card_refund()
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(len(self._stripe_refunds(intent.id)), 1)
 
     def test_bad_input_more_than_the_card_paid(self):
         self.open_new_session(opening_cash=0.0)
