@@ -1,9 +1,8 @@
-from odoo import _, fields, models
+from collections import Counter, defaultdict
+
+from odoo import Command, _, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_round
-
-# Sales looked at for a card sold by invoice: the client's most recent ones
-INVOICE_SALES_LIMIT = 20
 
 
 class LoyaltyCard(models.Model):
@@ -16,6 +15,18 @@ class LoyaltyCard(models.Model):
         inverse_name="source_card_id",
         string="Client Refunds",
         groups="client_refund.group_client_refund_user",
+    )
+    client_refund_sale_line_ids = fields.Many2many(
+        comodel_name="account.move.line",
+        relation="loyalty_card_client_refund_sale_line_rel",
+        column1="card_id",
+        column2="move_line_id",
+        string="Sold By Invoice Lines",
+        readonly=True,
+        copy=False,
+        groups="account.group_account_invoice",
+        help="The invoice lines that sold the card, tied to it by its refunds: "
+        "another card cannot be refunded from them.",
     )
 
     def action_client_refund(self):
@@ -67,12 +78,16 @@ class LoyaltyCard(models.Model):
             card.program_id._client_refund_check_balance_change()
 
     def _client_refund_get_sales(self):
-        """The sale lines of the program's products that sold this card and are
-        left to refund, newest first: [{line, name, quantity, amount, date}], the
-        quantity and amount being this card's share of the line (one unit per gift
-        card). A card made by the Point of Sale was sold by its orders (the one that
-        made it, those whose history issued points on it); any other card of a
-        client, by the client's invoices (those of Point of Sale orders aside)."""
+        """The sale lines that sold this card and are left to refund, newest
+        first: [{line, name, document, date, quantity, amount}], the quantity and
+        amount being this card's share of the line (one unit per gift card).
+
+        A card made by the Point of Sale was sold by its orders (the one that made
+        it, those whose history issued points on it). Any other card was sold by
+        the invoice lines its refunds tied to it, or by the one invoice line of its
+        client and company that matches what the card was issued (see
+        ``_client_refund_match_invoice_lines``): a card given for free, or one
+        whose sale cannot be told apart from another's, has no known sale."""
         self.ensure_one()
         products = self._client_refund_get_products()
         if not products:
@@ -81,56 +96,173 @@ class LoyaltyCard(models.Model):
         # Point of Sale or Invoicing rights; reversing the sale through them
         # checks their rights
         card = self.sudo()
+        company = card.company_id or self.env.company
         order_ids = card.history_ids.filtered(
             lambda line: line.order_model == "pos.order" and line.issued > 0
         ).mapped("order_id")
-        documents = list(
-            (card.source_pos_order_id | card.env["pos.order"].browse(order_ids).exists()).filtered(
-                lambda order: order.state in ("paid", "done", "invoiced")
-            )
+        orders = (
+            card.source_pos_order_id | card.env["pos.order"].browse(order_ids).exists()
+        ).filtered(
+            lambda order: order.state in ("paid", "done", "invoiced")
+            and order.company_id == company
         )
-        if not card.source_pos_order_id and card.partner_id:
-            documents += list(
-                card.env["account.move"].search(
-                    [
-                        ("move_type", "=", "out_invoice"),
-                        ("state", "=", "posted"),
-                        ("commercial_partner_id", "=", card.partner_id.commercial_partner_id.id),
-                        ("invoice_line_ids.product_id", "in", products.ids),
-                        # an invoiced Point of Sale order is refunded as the order
-                        ("pos_order_ids", "=", False),
-                    ],
-                    order="invoice_date desc, id desc",
-                    limit=INVOICE_SALES_LIMIT,
-                )
-            )
+        found = []
+        for order in orders:
+            found += [
+                (order, line, balance)
+                for line, balance in order._client_refund_get_line_balances().items()
+                if line.product_id in products and balance["quantity"] > 0
+            ]
+        if not card.source_pos_order_id:
+            found += card._client_refund_match_invoice_lines(products, company)
         one_unit = self.program_id.program_type == "gift_card"
         sales = []
-        for document in documents:
+        for document, line, balance in found:
             is_invoice = document._name == "account.move"
-            date = (
-                document.invoice_date
-                if is_invoice
-                else fields.Date.context_today(self, document.date_order)
+            quantity = min(balance["quantity"], 1.0) if one_unit else balance["quantity"]
+            sales.append(
+                {
+                    "line": line,
+                    "name": (line.name if is_invoice else line.full_product_name)
+                    or line.product_id.display_name,
+                    "document": document.display_name,
+                    "date": document.invoice_date
+                    if is_invoice
+                    else fields.Date.context_today(self, document.date_order),
+                    "quantity": quantity,
+                    "amount": document.currency_id.round(
+                        balance["amount"] * quantity / balance["quantity"]
+                    ),
+                }
             )
-            for line, balance in document._client_refund_get_line_balances().items():
-                if line.product_id not in products or balance["quantity"] <= 0:
-                    continue
-                quantity = min(balance["quantity"], 1.0) if one_unit else balance["quantity"]
-                sales.append(
-                    {
-                        "line": line,
-                        "name": (line.name if is_invoice else line.full_product_name)
-                        or line.product_id.display_name,
-                        "document": document.display_name,
-                        "date": date,
-                        "quantity": quantity,
-                        "amount": document.currency_id.round(
-                            balance["amount"] * quantity / balance["quantity"]
-                        ),
-                    }
-                )
         return sorted(sales, key=lambda sale: (sale["date"], sale["line"].id), reverse=True)
+
+    def _client_refund_get_issued_values(self):
+        """What each issue of points on the card (its first issue, top-ups) was
+        worth: money for a gift card or eWallet, visits for a visit pack."""
+        self.ensure_one()
+        history = self.history_ids.filtered(
+            lambda line: line.issued > 0 and line.order_model != "pos.order"
+        )
+        issued = history.mapped("issued") if history or self.history_ids else [self.points]
+        if self._client_refund_get_source_type() == "visit_pack":
+            return [float_round(points, precision_digits=2) for points in issued if points > 0]
+        point_value = self.program_id._client_refund_get_point_value()
+        return [self.currency_id.round(points * point_value) for points in issued if points > 0]
+
+    def _client_refund_get_line_value(self, line):
+        """What an invoice line sold, to compare with ``_client_refund_get_issued_values``:
+        the price of one card for a gift card, of the top-up for an eWallet, the
+        visits the program's rules give for a visit pack."""
+        self.ensure_one()
+        currency = line.currency_id
+        source_type = self._client_refund_get_source_type()
+        if source_type == "gift_card":
+            return currency.round(line.price_total / line.quantity) if line.quantity else 0.0
+        if source_type == "ewallet":
+            return currency.round(line.price_total)
+        points = 0.0
+        for rule in self.program_id.rule_ids:
+            if rule.product_ids and line.product_id not in rule.product_ids:
+                continue
+            if rule.reward_point_mode == "unit":
+                points += rule.reward_point_amount * line.quantity
+            elif rule.reward_point_mode == "money":
+                points += rule.reward_point_amount * line.price_total
+            else:
+                points += rule.reward_point_amount
+        return float_round(points, precision_digits=2)
+
+    def _client_refund_match_invoice_lines(self, products, company):
+        """The invoice lines that sold the card, in sudo: [(invoice, line, balance)].
+
+        Invoices do not say which card they sold, so a line of the client's posted
+        invoices of `company` sold the card when the card's refunds tied it to
+        the card, or when the lines left to refund of the program's products
+        worth what an issue of points on the card was worth (not tied to another
+        card) are exactly as many as the issues of that value on the client's
+        cards of the program not tied to a sale: then they are paired in order,
+        the oldest line with the oldest card. Otherwise (a card given for free
+        beside a sold one, ...) no line is known to have sold the card. Invoices
+        of Point of Sale orders are refunded as the orders."""
+        self.ensure_one()
+        if not self.partner_id:
+            return []
+        lines = self.env["account.move.line"].search(
+            [
+                ("move_id.move_type", "=", "out_invoice"),
+                ("parent_state", "=", "posted"),
+                ("display_type", "=", "product"),
+                ("company_id", "=", company.id),
+                ("move_id.commercial_partner_id", "=", self.partner_id.commercial_partner_id.id),
+                ("product_id", "in", products.ids),
+                ("move_id.pos_order_ids", "=", False),
+            ]
+        )
+        if not lines:
+            return []
+        credited = dict(
+            self.env["account.move.line"]._read_group(
+                [("origin_line_id", "in", lines.ids), ("parent_state", "=", "posted")],
+                ["origin_line_id"],
+                ["price_total:sum"],
+            )
+        )
+        balances = {}
+        for line in lines:
+            total = line.currency_id.round(line.price_total)
+            left = line.currency_id.round(total - credited.get(line, 0.0))
+            if total and line.currency_id.compare_amounts(left, 0.0) > 0:
+                balances[line] = {"quantity": line.quantity * left / total, "amount": left}
+        # the client's other cards of the program sold by invoice, closed ones too
+        # (a refund closes most cards): they claim lines of the same value
+        siblings = self.with_context(active_test=False).search(
+            [
+                ("id", "!=", self.id),
+                ("program_id", "=", self.program_id.id),
+                ("partner_id", "child_of", self.partner_id.commercial_partner_id.id),
+                ("source_pos_order_id", "=", False),
+            ],
+            order="id",
+        )
+        taken = Counter()
+        for sibling in siblings:
+            taken.update(sibling.client_refund_sale_line_ids & lines)
+        one_unit = self._client_refund_get_source_type() == "gift_card"
+        # lines left for cards not tied to a sale yet, one entry per card they
+        # may have sold, oldest first
+        free = defaultdict(list)
+        for line in sorted(balances, key=lambda line: (line.move_id.invoice_date, line.id)):
+            units = max(int(line.quantity), 1) if one_unit else 1
+            free[self._client_refund_get_line_value(line)] += [line] * max(
+                units - taken[line] - (line in self.client_refund_sale_line_ids), 0
+            )
+        # what each card was issued and no sale tied to it yet
+        wanted = {}
+        for card in (self | siblings).sorted("id"):
+            values = Counter(card._client_refund_get_issued_values())
+            values.subtract(
+                card._client_refund_get_line_value(line)
+                for line in card.client_refund_sale_line_ids
+            )
+            wanted[card] = values
+        matched = [line for line in self.client_refund_sale_line_ids if line in balances]
+        for value, count in wanted[self].items():
+            if count <= 0:
+                continue
+            # as many lines as the cards ask for: the n-th card issued that value
+            # was sold by the n-th line; otherwise no line can be told to be its
+            asked = [(card, wanted[card][value]) for card in wanted if wanted[card][value] > 0]
+            if sum(number for __, number in asked) != len(free[value]):
+                continue
+            position = 0
+            for card, number in asked:
+                if card == self:
+                    matched += free[value][position : position + number]
+                    break
+                position += number
+        matched = list(dict.fromkeys(matched))
+        return [(line.move_id, line, balances[line]) for line in matched]
 
     def _client_refund_get_balance_value(self):
         """The money the points pay for (gift cards and eWallets)."""
@@ -144,17 +276,33 @@ class LoyaltyCard(models.Model):
         history = self.history_ids
         return sum(history.mapped("issued")) or self.points + sum(history.mapped("used"))
 
+    def _client_refund_get_paid_left(self):
+        """What the card's known sales paid and its refunds have not paid back
+        yet: the sales left to refund (credit notes and Point of Sale refunds
+        taken off) less what was paid out of cash on the Refund account."""
+        self.ensure_one()
+        paid = sum(sale["amount"] for sale in self._client_refund_get_sales())
+        # sudo: the card's refunds are read for staff who may see only their own
+        paid_out = self.env["client.refund"].sudo().search(
+            [
+                ("source_card_id", "=", self.id),
+                ("state", "=", "done"),
+                ("payout_method", "=", "refund_account"),
+            ]
+        )
+        left = self.currency_id.round(paid - sum(paid_out.mapped("amount_paid_back")))
+        return max(left, 0.0)
+
     def _client_refund_get_refundable_amount(self):
-        """The balance of a gift card or eWallet; what was paid for a visit pack
-        with visits left."""
+        """The balance of a gift card or eWallet, up to what its sales paid and
+        was not paid back; what was paid for a visit pack with visits left."""
         self.ensure_one()
         if float_compare(self.points, 0.0, precision_digits=2) <= 0:
             return 0.0
-        if self._client_refund_get_source_type() != "visit_pack":
-            return self._client_refund_get_balance_value()
-        return self.currency_id.round(
-            sum(sale["amount"] for sale in self._client_refund_get_sales())
-        )
+        paid = self._client_refund_get_paid_left()
+        if self._client_refund_get_source_type() == "visit_pack":
+            return paid
+        return min(self._client_refund_get_balance_value(), paid)
 
     def _client_refund_get_suggested_amount(self):
         """A visit pack gives back the price paid for the visits not used."""
@@ -164,6 +312,28 @@ class LoyaltyCard(models.Model):
             return paid
         bought = self._client_refund_get_visits_bought()
         return self.currency_id.round(paid * min(self.points / bought, 1.0))
+
+    def _client_refund_raise_no_sale(self):
+        raise UserError(
+            _(
+                "No sale of %s is known: it was given for free, or sold on an invoice "
+                "that cannot be told apart from the sale of another card (same client, "
+                "same value). Its sale cannot be cancelled and nothing can be paid out "
+                "of it.",
+                self.display_name,
+            )
+        )
+
+    def _client_refund_get_sale(self, refund):
+        if not self._client_refund_get_sales():
+            self._client_refund_raise_no_sale()
+        return super()._client_refund_get_sale(refund)
+
+    def _client_refund_check_amount(self, refund):
+        """Nothing is paid out of a card no known sale paid for."""
+        if not self._client_refund_get_sales():
+            self._client_refund_raise_no_sale()
+        return super()._client_refund_check_amount(refund)
 
     def _client_refund_is_used(self):
         self.ensure_one()
@@ -234,8 +404,15 @@ class LoyaltyCard(models.Model):
         """Points to take off: an eWallet loses what is refunded; a gift card or a
         visit pack is emptied and closed."""
         self.ensure_one()
+        # the invoice lines it is refunded from are tied to the card, so that no
+        # other card is refunded from them
+        sale_lines = [
+            sale["line"].id
+            for sale in self._client_refund_get_sales()
+            if sale["line"]._name == "account.move.line"
+        ]
         if self._client_refund_get_source_type() != "ewallet":
-            return {"points": self.points, "close": True}
+            return {"points": self.points, "close": True, "sale_line_ids": sale_lines}
         amount = refund.amount if mode == "expense" else self._client_refund_get_sale(refund)["amount"]
         if self.currency_id.compare_amounts(amount, self._client_refund_get_balance_value()) >= 0:
             points = self.points
@@ -243,7 +420,7 @@ class LoyaltyCard(models.Model):
             points = float_round(
                 amount / self.program_id._client_refund_get_point_value(), precision_digits=2
             )
-        return {"points": points, "close": False}
+        return {"points": points, "close": False, "sale_line_ids": sale_lines}
 
     def _client_refund_apply_change(self, refund, change):
         self.ensure_one()
@@ -261,7 +438,10 @@ class LoyaltyCard(models.Model):
                 "used": change["points"],
             }
         )
-        values = {"points": float_round(self.points - change["points"], precision_digits=2)}
+        values = {
+            "points": float_round(self.points - change["points"], precision_digits=2),
+            "client_refund_sale_line_ids": [Command.link(line) for line in change["sale_line_ids"]],
+        }
         if change["close"]:
             values["active"] = False
         self.sudo().write(values)

@@ -277,6 +277,7 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertFalse(refund.line_ids)
 
     def test_gift_card_partial_refund(self):
+        self._sell([(self.gift_card_product, 50.0)])
         card = self._issue(self.gift_cards, 50.0)
         self._change_balance(card, 30.0)
         wizard = self._wizard(card, user=self.refund_user)
@@ -404,6 +405,7 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
     # ------------------------------------------------------------------
 
     def test_refund_from_the_client(self):
+        self._sell([(self.gift_card_product, 50.0)])
         card = self._issue(self.gift_cards, 50.0)
         client = self.client.with_user(self.refund_user)
         self.assertIn(card, client.client_refund_card_ids)
@@ -417,6 +419,7 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
 
     def test_above_the_threshold_waits_for_a_manager(self):
         self.company.client_refund_approval_threshold = 20.0
+        self._sell([(self.gift_card_product, 50.0)])
         card = self._issue(self.gift_cards, 50.0)
         refund = self._refund(card, user=self.refund_user, refund_option="expense")
         self.assertEqual(refund.state, "to_approve")
@@ -430,6 +433,7 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
     # ------------------------------------------------------------------
 
     def test_bad_input_amount_above_the_balance_or_what_was_paid(self):
+        self._sell([(self.gift_card_product, 50.0)])
         card = self._issue(self.gift_cards, 50.0)
         self._assert_refused(
             "Only .*50.00.* left to refund, not .*50.01", card, refund_option="expense", amount=50.01
@@ -453,6 +457,7 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self._assert_refused("Refunds May Change Balances", card, refund_option="expense")
 
     def test_bad_input_expired_or_closed_card(self):
+        self._sell([(self.gift_card_product, 50.0)])
         card = self._issue(self.gift_cards, 50.0)
         card.expiration_date = fields.Date.today() - timedelta(days=1)
         self._assert_refused("expired on", card, refund_option="expense")
@@ -524,6 +529,119 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertEqual(wizard.refund_option, "expense")
         self.assertIn("No sale of", wizard.cancel_blocker)
         self._assert_refused("No sale of", gift, refund_option="cancel_sale")
+
+    def test_two_gift_cards_are_each_refunded_from_their_own_sale(self):
+        small_invoice = self._sell([(self.gift_card_product, 50.0)])
+        small = self._issue(self.gift_cards, 50.0)
+        big_invoice = self._sell([(self.gift_card_product, 100.0)])
+        big = self._issue(self.gift_cards, 100.0)
+        cash_before = self._cash()
+        wizard = self._wizard(small, user=self.refund_user)
+        self.assertEqual(wizard.refund_option, "cancel_sale")
+        self.assertAlmostEqual(wizard.amount, 50.0)
+        self.assertAlmostEqual(wizard.amount_refundable, 50.0)
+        self.assertIn(small_invoice.name, wizard.sale_description)
+        refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
+
+        self._assert_balance_refunded(refund, small, 0.0, closed=True, points_taken=50.0)
+        self.assertEqual(refund.credit_note_ids.reversed_entry_id, small_invoice)
+        self.assertEqual(small_invoice.payment_state, "reversed")
+        self.assertEqual(big_invoice.payment_state, "paid", "the other card's sale stands")
+        self.assertAlmostEqual(self._cash() - cash_before, -50.0)
+        # the other card is still sold by its own invoice
+        wizard = self._wizard(big, user=self.refund_user)
+        self.assertIn(big_invoice.name, wizard.sale_description)
+        self.assertAlmostEqual(wizard.amount, 100.0)
+
+    def test_two_visit_packs_of_the_same_price_each_have_their_sale(self):
+        first_invoice = self._sell([(self.pack_product, 200.0)])
+        first = self._issue(self.yoga_pack, 10.0)
+        second_invoice = self._sell([(self.pack_product, 200.0)])
+        second = self._issue(self.yoga_pack, 10.0)
+        self._change_balance(first, 6.0, "4 classes")
+        wizard = self._wizard(first, user=self.refund_user)
+        self.assertAlmostEqual(wizard.amount_refundable, 230.0, msg="its own sale only")
+        self.assertAlmostEqual(wizard.amount_suggested, 138.0)
+        self.assertIn(first_invoice.name, wizard.sale_description)
+        self.assertIn(second_invoice.name, self._wizard(second, user=self.refund_user).sale_description)
+
+    def test_bad_input_visit_pack_paid_out_twice_from_one_sale(self):
+        self._sell([(self.pack_product, 200.0)])
+        first = self._issue(self.yoga_pack, 10.0)
+        self._sell([(self.pack_product, 200.0)])
+        second = self._issue(self.yoga_pack, 10.0)
+        self._assert_refused(
+            "Only .*230.00.* left to refund, not .*460.00", first, refund_option="expense", amount=460.0
+        )
+        cash_before = self._cash()
+        self._refund(first, user=self.refund_user, refund_option="expense", amount=230.0)
+        self._assert_refused(
+            "Only .*230.00.* left to refund, not .*460.00", second, refund_option="expense", amount=460.0
+        )
+        refund = self._refund(second, user=self.refund_user, refund_option="expense", amount=230.0)
+        self._assert_balance_refunded(refund, second, 0.0, closed=True, points_taken=10.0)
+        self.assertAlmostEqual(self._cash() - cash_before, -460.0, msg="each pack its own price")
+
+    def test_bad_input_card_given_for_free_is_not_paid_out(self):
+        # an old card, sold and used up, and a card given for free
+        self._sell([(self.gift_card_product, 100.0)])
+        old = self._issue(self.gift_cards, 100.0)
+        self._change_balance(old, 0.0)
+        free = self._issue(self.gift_cards, 20.0)
+        wizard = self._wizard(free, user=self.refund_user)
+        self.assertEqual(wizard.refund_option, "expense")
+        self.assertIn("No sale of", wizard.cancel_blocker)
+        self.assertAlmostEqual(wizard.amount_refundable, 0.0)
+        cash_before = self._cash()
+        self._assert_refused("No sale of .* given for free", free, refund_option="cancel_sale")
+        self._assert_refused("No sale of .* given for free", free, refund_option="expense", amount=20.0)
+        self.assertAlmostEqual(self._cash(), cash_before)
+        # a free card beside a sold one of the same value: which one was sold
+        # cannot be told, neither is paid out
+        self._sell([(self.gift_card_product, 50.0)])
+        sold = self._issue(self.gift_cards, 50.0)
+        gift = self._issue(self.gift_cards, 50.0)
+        cash_before = self._cash()
+        self._assert_refused("No sale of", sold, refund_option="expense", amount=50.0)
+        self._assert_refused("No sale of", gift, refund_option="expense", amount=50.0)
+        self.assertAlmostEqual(self._cash(), cash_before)
+
+    def test_bad_input_ewallet_paid_out_above_its_paid_top_ups(self):
+        self._sell([(self.top_up, 100.0)])
+        wallet = self._issue(self.ewallet, 100.0)
+        self._change_balance(wallet, 150.0, "Goodwill")  # 50 given, not sold
+        cash_before = self._cash()
+        self.assertAlmostEqual(self._wizard(wallet, user=self.refund_user).amount_refundable, 100.0)
+        self._assert_refused(
+            "Only .*100.00.* left to refund, not .*120.00", wallet, refund_option="expense", amount=120.0
+        )
+        refund = self._refund(wallet, user=self.refund_user, refund_option="expense", amount=60.0)
+        self._assert_balance_refunded(refund, wallet, 90.0, closed=False, points_taken=60.0)
+        self._assert_refused(
+            "Only .*40.00.* left to refund, not .*40.01", wallet, refund_option="expense", amount=40.01
+        )
+        self._refund(wallet, user=self.refund_user, refund_option="expense", amount=40.0)
+        self.assertAlmostEqual(wallet.points, 50.0, msg="the goodwill stays on the wallet")
+        self._assert_refused("nothing left to refund", wallet, refund_option="expense", amount=10.0)
+        self.assertAlmostEqual(self._cash() - cash_before, -100.0)
+
+    def test_bad_input_card_sold_by_another_company(self):
+        invoice = self.init_invoice(
+            "out_invoice",
+            partner=self.client,
+            invoice_date=fields.Date.today(),
+            products=[self.gift_card_product],
+            company=self.company_2,
+            post=False,
+        )
+        invoice.invoice_line_ids.write({"price_unit": 50.0, "tax_ids": [Command.clear()]})
+        invoice.action_post()
+        card = self._issue(self.gift_cards, 50.0)
+        self.assertEqual(card.company_id, self.company)
+        self.assertIn("No sale of", self._wizard(card, user=self.refund_user).cancel_blocker)
+        self._assert_refused("No sale of", card, refund_option="cancel_sale")
+        self.assertFalse(invoice.reversal_move_ids)
+        self.assertEqual(invoice.payment_state, "not_paid")
 
     def test_bad_input_not_a_refundable_card(self):
         loyalty = self._program("Points", "loyalty", self.haircut)
