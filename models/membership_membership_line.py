@@ -41,22 +41,45 @@ class MembershipLine(models.Model):
         "account_invoice_id.amount_residual",
         "account_invoice_id.payment_state",
         "account_invoice_id.reversal_move_ids.state",
+        "account_invoice_line.price_total",
         "date_cancel",
     )
     def _compute_state(self):
         """Core's state, except that core cancels a paid membership at its first
         credit note, even a partial one, and forgets a membership whose invoice
         is credited in full: a membership is cancelled when it has been cancelled
-        (``date_cancel``) or its invoice credited in full, and stays paid when
-        only part of it was credited."""
+        (``date_cancel``) or its own invoice line (or the whole invoice) credited
+        in full, and stays paid when only part of it was credited."""
         result = super()._compute_state()
+        invoice_lines = self.account_invoice_line
+        # one query for every line: what posted credit notes took off each
+        # membership's own invoice line (other lines of the invoice aside)
+        credited = dict(
+            self.env["account.move.line"]
+            .sudo()
+            ._read_group(
+                [("origin_line_id", "in", invoice_lines.ids), ("parent_state", "=", "posted")],
+                ["origin_line_id"],
+                ["price_total:sum"],
+            )
+        ) if invoice_lines.ids else {}
         for line in self:
             invoice = line.account_invoice_id
             if invoice.state != "posted" and not line.date_cancel:
                 continue
-            if line.date_cancel or invoice.currency_id.compare_amounts(
+            invoice_line = line.account_invoice_line
+            currency = invoice.currency_id
+            credited_in_full = (
+                bool(invoice_line)
+                and currency.compare_amounts(
+                    credited.get(invoice_line, 0.0), currency.round(invoice_line.price_total)
+                )
+                >= 0
+            ) or currency.compare_amounts(
+                # a credit note made by hand names no invoice line
                 invoice._client_refund_get_credited_amount(), invoice.amount_total
-            ) >= 0:
+            ) >= 0
+            if line.date_cancel or credited_in_full:
                 line.state = "canceled"
             elif line.state == "canceled" and invoice.payment_state in ("paid", "in_payment"):
                 line.state = "paid"
@@ -82,10 +105,27 @@ class MembershipLine(models.Model):
     def _client_refund_get_products(self):
         return self.membership_id
 
+    def _client_refund_get_done_refunds(self):
+        """The refunds made of the memberships, in sudo: staff may see only theirs."""
+        return self.env["client.refund"].sudo().search(
+            [("source_membership_line_id", "in", self.ids), ("state", "=", "done")]
+        )
+
     def _client_refund_check_refundable(self):
+        refunded = self._client_refund_get_done_refunds()
         for line in self:
             if line.date_cancel or line.state == "canceled":
                 raise UserError(_("Membership %s is cancelled already.", line.display_name))
+            done = refunded.filtered(lambda refund, line=line: refund.source_membership_line_id == line)
+            if done:
+                raise UserError(
+                    _(
+                        "Membership %(membership)s was ended or cancelled by refund "
+                        "%(refund)s already: it cannot be refunded again.",
+                        membership=line.display_name,
+                        refund=", ".join(done.mapped("name")),
+                    )
+                )
             if not line.account_invoice_line:
                 raise UserError(
                     _("Membership %s was not invoiced: nothing was paid.", line.display_name)
@@ -123,9 +163,18 @@ class MembershipLine(models.Model):
         ]
 
     def _client_refund_get_refundable_amount(self):
-        """What the membership's invoice line has left to refund."""
+        """What was paid for the membership and not refunded yet: its invoice line
+        after credit notes, less what its refunds paid out on the Refund account."""
         self.ensure_one()
-        return sum(sale["amount"] for sale in self._client_refund_get_sales())
+        currency = self._client_refund_get_currency()
+        paid_out = self._client_refund_get_done_refunds().filtered(
+            lambda refund: refund.payout_method == "refund_account"
+        )
+        left = currency.round(
+            sum(sale["amount"] for sale in self._client_refund_get_sales())
+            - sum(paid_out.mapped("amount_paid_back"))
+        )
+        return max(left, 0.0)
 
     def _client_refund_get_suggested_amount(self):
         """The price of the days left after today, ending the membership today."""
@@ -157,8 +206,17 @@ class MembershipLine(models.Model):
                 _("%s is not what this refund says it refunds.", self.display_name)
             )
         refund._check_client_of(self.account_invoice_id)
+        today = fields.Date.context_today(self)
+        if self.date_to and self.date_to < today:
+            raise UserError(
+                _(
+                    "Membership %(membership)s ended on %(date)s: no day of it is "
+                    "left to refund.",
+                    membership=self.display_name,
+                    date=self.date_to,
+                )
+            )
         if self._client_refund_get_mode(refund) != "cancel_sale":
-            today = fields.Date.context_today(self)
             if self.date_from and self.date_from > today:
                 raise UserError(
                     _(
@@ -166,15 +224,6 @@ class MembershipLine(models.Model):
                         "used. Cancel its sale instead.",
                         membership=self.display_name,
                         date=self.date_from,
-                    )
-                )
-            if self.date_to and self.date_to < today:
-                raise UserError(
-                    _(
-                        "Membership %(membership)s ended on %(date)s: no day of it is "
-                        "left to refund.",
-                        membership=self.display_name,
-                        date=self.date_to,
                     )
                 )
         self._client_refund_check_balance_request(refund)

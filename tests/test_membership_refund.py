@@ -219,6 +219,27 @@ class TestMembershipRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertEqual(line.state, "canceled")
         self.assertEqual(self.client.membership_state, "canceled")
 
+    def test_core_credit_note_of_the_membership_line_of_a_larger_invoice(self):
+        def credit(line, product):
+            credit_note = line.account_invoice_id._reverse_moves([{"invoice_date": self.today}])
+            credit_note.invoice_line_ids.filtered(lambda l: l.product_id != product).unlink()
+            credit_note.action_post()
+            self.assertAlmostEqual(credit_note.amount_total, 345.0 if product == self.gold else 115.0)
+
+        # the whole membership line: cancelled, though the haircut stays billed
+        line = self._membership(extra_product=self.haircut)
+        self.assertEqual(line.state, "paid")
+        credit(line, self.gold)
+        self.assertEqual(line.state, "canceled")
+        self.assertEqual(self.client.membership_state, "canceled")
+        with self.assertRefused("cancelled already"):
+            line.with_user(self.refund_user).action_client_refund()
+        # the haircut only: the membership stays paid
+        other = self._membership(extra_product=self.haircut)
+        credit(other, self.haircut)
+        self.assertEqual(other.state, "paid")
+        self.assertEqual(self.client.membership_state, "paid")
+
     def test_refund_from_the_client(self):
         line = self._membership()
         client = self.client.with_user(self.refund_user)
@@ -240,6 +261,29 @@ class TestMembershipRefund(LoyaltyRefundMixin, ClientRefundCommon):
         with self.assertRefused("cancelled already"):
             line.with_user(self.refund_user).action_client_refund()
         self._assert_refused("cancelled already", line, refund_option="expense", amount=10.0)
+
+    def test_bad_input_membership_refunded_twice(self):
+        line = self._membership()
+        refund = self._refund(membership_line=line, user=self.refund_user, refund_option="expense")
+        self.assertAlmostEqual(refund.amount_paid_back, 230.0)
+        self.assertEqual(line.date_to, self.today)
+        with self.assertRefused("ended or cancelled by refund"):
+            line.with_user(self.refund_user).action_client_refund()
+        pattern = f"ended or cancelled by refund {refund.name} already"
+        self._assert_refused(pattern, line, refund_option="expense", amount=100.0)
+        self._assert_refused(pattern, line, refund_option="credit_note", amount=100.0)
+        self._assert_refused(pattern, line, refund_option="cancel_sale")
+        payouts = self.env["account.payment"].search([("payment_type", "=", "outbound")])
+        self.assertEqual(payouts, refund.payment_ids, "paid out once")
+        self.assertAlmostEqual(sum(payouts.mapped("amount")), 230.0)
+        self.assertEqual(line.account_invoice_id.payment_state, "paid", "no credit note")
+
+    def test_bad_input_cancel_an_ended_membership(self):
+        line = self._membership()
+        line.write(
+            {"date_from": self.today - timedelta(days=30), "date_to": self.today - timedelta(days=1)}
+        )
+        self._assert_refused("ended on", line, refund_option="cancel_sale")
 
     def test_bad_input_amount_above_what_was_paid(self):
         line = self._membership()
