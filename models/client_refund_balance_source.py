@@ -1,4 +1,4 @@
-from odoo import Command, _, models
+from odoo import Command, _, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare
 
@@ -203,4 +203,108 @@ class ClientRefundBalanceSource(models.AbstractModel):
             sale = self._client_refund_get_sale(refund)
             results = self._client_refund_get_sale_document(sale)._client_refund_execute(refund)
         self._client_refund_apply_change(refund, change)
+        self._client_refund_release_liability(refund, change.get("forfeited", 0.0))
         return results
+
+    def _client_refund_get_breakage_account(self, company):
+        """The income account a balance sold on a liability account and given up
+        is released to: the income account of its product's category."""
+        # sudo: the accounts are read for front-desk staff without accounting rights
+        for product in self._client_refund_get_products().sudo():
+            account = product.categ_id.with_company(company).property_account_income_categ_id
+            if account and account.account_type not in LIABILITY_TYPES:
+                return account
+        return self.env["account.account"]
+
+    def _client_refund_release_liability(self, refund, forfeited):
+        """A balance sold on a liability account and closed by a refund that paid
+        back only part of it: what is left of it on the liability account is no
+        longer owed to anyone. It is released to income (breakage) by a journal
+        entry dated the refund day, logged on the refund, the balance and the
+        client."""
+        self.ensure_one()
+        currency = refund.currency_id
+        forfeited = currency.round(forfeited)
+        company = refund.company_id
+        liability = self._client_refund_get_payout_account(company)
+        if currency.compare_amounts(forfeited, 0.0) <= 0 or liability.account_type not in LIABILITY_TYPES:
+            return
+        income = self._client_refund_get_breakage_account(company)
+        # sudo: the refund books what it does for staff without accounting rights
+        journal = (
+            self.env["account.journal"]
+            .sudo()
+            .search([("company_id", "=", company.id), ("type", "=", "general")], limit=1)
+        )
+        if not income or not journal:
+            refund._log_on_documents(
+                _(
+                    "%(refund)s closed %(what)s: the %(amount)s left of it stay on "
+                    "%(account)s, no income account of its product category or "
+                    "miscellaneous journal of %(company)s being set to release them to.",
+                    refund=refund.name,
+                    what=self.display_name,
+                    amount=currency.format(forfeited),
+                    account=liability.display_name,
+                    company=company.name,
+                )
+            )
+            return
+        date = fields.Date.context_today(self)
+        balance = currency._convert(forfeited, company.currency_id, company, date)
+        label = _(
+            "%(refund)s: %(what)s closed, %(amount)s not paid back",
+            refund=refund.name,
+            what=self.display_name,
+            amount=currency.format(forfeited),
+        )
+        line_vals = {
+            "partner_id": refund.partner_id.id,
+            "currency_id": currency.id,
+            "name": label,
+        }
+        # sudo: as above
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .with_company(company)
+            .create(
+                {
+                    "move_type": "entry",
+                    "journal_id": journal.id,
+                    "date": date,
+                    "ref": label,
+                    "line_ids": [
+                        Command.create(
+                            dict(
+                                line_vals,
+                                account_id=liability.id,
+                                balance=balance,
+                                amount_currency=forfeited,
+                            )
+                        ),
+                        Command.create(
+                            dict(
+                                line_vals,
+                                account_id=income.id,
+                                balance=-balance,
+                                amount_currency=-forfeited,
+                            )
+                        ),
+                    ],
+                }
+            )
+        )
+        move.action_post()
+        refund._log_on_documents(
+            _(
+                "%(refund)s closed %(what)s: the %(amount)s left of it on %(liability)s "
+                "are released to %(income)s by %(move)s.",
+                refund=refund.name,
+                what=self.display_name,
+                amount=currency.format(forfeited),
+                liability=liability.display_name,
+                income=income.display_name,
+                move=move.name,
+            )
+        )

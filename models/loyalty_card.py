@@ -412,7 +412,19 @@ class LoyaltyCard(models.Model):
             if sale["line"]._name == "account.move.line"
         ]
         if self._client_refund_get_source_type() != "ewallet":
-            return {"points": self.points, "close": True, "sale_line_ids": sale_lines}
+            # what its sale paid and is not paid back by this refund is given up:
+            # released from a liability account it was sold on
+            forfeited = (
+                self._client_refund_get_paid_left() - refund.amount
+                if mode != "cancel_sale"
+                else 0.0
+            )
+            return {
+                "points": self.points,
+                "close": True,
+                "sale_line_ids": sale_lines,
+                "forfeited": forfeited,
+            }
         amount = refund.amount if mode == "expense" else self._client_refund_get_sale(refund)["amount"]
         if self.currency_id.compare_amounts(amount, self._client_refund_get_balance_value()) >= 0:
             points = self.points

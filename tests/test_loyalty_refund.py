@@ -345,6 +345,43 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertEqual(self._account_balance(self.revenue), 0.0, "no effect on profit and loss")
         self.assertAlmostEqual(wallet.points, 60.0)
 
+    def test_gift_card_sold_on_a_liability_closed_by_a_partial_refund(self):
+        product = self._create_product(
+            name="Gift Card (deposit)", type="service", lst_price=50.0,
+            taxes_id=[Command.clear()], property_account_income_id=self.deposits.id,
+        )
+        program = self._program("Deposit gift cards", "gift_card", product)
+        breakage = product.categ_id.property_account_income_categ_id
+        self.assertTrue(breakage)
+        self.assertNotEqual(breakage, self.deposits)
+        self._sell([(product, 50.0)])
+        card = self._issue(program, 50.0)
+        self._change_balance(card, 30.0)
+        breakage_before = self._account_balance(breakage)
+        cash_before = self._cash()
+        refund = self._refund(card, user=self.refund_user, refund_option="expense", amount=25.0)
+
+        self._assert_balance_refunded(refund, card, 0.0, closed=True, points_taken=30.0)
+        self._assert_paid_out_on(refund, self.deposits, 25.0)
+        self.assertAlmostEqual(self._cash() - cash_before, -25.0)
+        # the card is closed: nothing of it is owed any more; what was not paid
+        # back is released to income
+        self.assertEqual(self._account_balance(self.deposits), 0.0)
+        self.assertAlmostEqual(self._account_balance(breakage) - breakage_before, -25.0)
+        release = self.env["account.move.line"].search(
+            [("account_id", "=", breakage.id), ("move_id.ref", "ilike", refund.name)]
+        ).move_id
+        self.assertEqual(release.state, "posted")
+        self.assertEqual(release.date, fields.Date.today())
+        self.assertEqual(release.line_ids.partner_id, self.client)
+        self.assertTrue(any(release.name in (m.body or "") for m in refund.message_ids))
+        # a card sold on an income account releases nothing
+        self._sell([(self.gift_card_product, 50.0)])
+        other = self._issue(self.gift_cards, 50.0)
+        moves = self.env["account.move"].search_count([])
+        self._refund(other, user=self.refund_user, refund_option="expense", amount=20.0)
+        self.assertEqual(self.env["account.move"].search_count([]), moves + 1, "the payment only")
+
     # ------------------------------------------------------------------
     # visit packs
     # ------------------------------------------------------------------
