@@ -129,6 +129,7 @@ class ClientRefundBalanceSource(models.AbstractModel):
         mode = self._client_refund_get_mode(refund)
         if mode == "expense":
             self._client_refund_check_amount(refund)
+            self._client_refund_check_sales_paid()
             self._client_refund_get_payout_account(refund.company_id)
             return None
         if mode == "cancel_sale" and not refund.line_ids:
@@ -163,6 +164,26 @@ class ClientRefundBalanceSource(models.AbstractModel):
                 )
         document._client_refund_check_request(refund)
         return sale
+
+    def _client_refund_check_sales_paid(self):
+        """Cash is paid back only for what the client paid: every invoice that
+        sold the balance is paid (Point of Sale orders are paid when made)."""
+        for sale in self._client_refund_get_sales():
+            line = sale["line"]
+            if line._name != "account.move.line":
+                continue
+            # sudo: the invoice is read for staff who may have no Invoicing rights
+            invoice = line.sudo().move_id
+            if invoice.payment_state not in ("paid", "in_payment"):
+                raise UserError(
+                    _(
+                        "%(invoice)s, which sold %(what)s, is not paid in full: nothing "
+                        "of it is paid out in cash. Credit it (cancel the sale, or a "
+                        "credit note for part of it) instead.",
+                        invoice=invoice.display_name,
+                        what=self.display_name,
+                    )
+                )
 
     def _client_refund_check_amount(self, refund):
         refundable = self._client_refund_get_refundable_amount()

@@ -662,6 +662,17 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self._assert_refused("nothing left to refund", wallet, refund_option="expense", amount=10.0)
         self.assertAlmostEqual(self._cash() - cash_before, -100.0)
 
+    def test_bad_input_card_sold_on_an_unpaid_invoice_is_not_paid_out(self):
+        invoice = self._sell([(self.gift_card_product, 50.0)], pay=False)
+        card = self._issue(self.gift_cards, 50.0)
+        cash_before = self._cash()
+        self._assert_refused("is not paid in full", card, refund_option="expense", amount=50.0)
+        # its sale can be cancelled: the credit note settles the invoice, no cash
+        refund = self._refund(card, user=self.refund_user, refund_option="cancel_sale")
+        self._assert_balance_refunded(refund, card, 0.0, closed=True, points_taken=50.0)
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertAlmostEqual(self._cash(), cash_before)
+
     def test_bad_input_card_sold_by_another_company(self):
         invoice = self.init_invoice(
             "out_invoice",

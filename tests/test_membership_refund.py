@@ -278,6 +278,11 @@ class TestMembershipRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertAlmostEqual(sum(payouts.mapped("amount")), 230.0)
         self.assertEqual(line.account_invoice_id.payment_state, "paid", "no credit note")
 
+    def test_bad_input_unpaid_membership_is_not_paid_out(self):
+        line = self._membership(pay=False)
+        self._assert_refused("is not paid in full", line, refund_option="expense", amount=100.0)
+        self.assertEqual(line.state, "invoiced")
+
     def test_bad_input_cancel_an_ended_membership(self):
         line = self._membership()
         line.write(
