@@ -36,8 +36,10 @@ class ClientRefundBalanceWizard(models.TransientModel):
     amount_refundable = fields.Monetary(
         string="Left to Refund",
         compute="_compute_source",
-        help="The balance of a gift card or eWallet; what was paid for a visit pack "
-        "or a membership and not refunded yet.",
+        help="The balance of a gift card or eWallet, up to what its sale paid and was "
+        "not paid back yet; what was paid for a visit pack or a membership and not "
+        "refunded yet. A card with no known sale (given for free, or whose invoice "
+        "cannot be told apart from another card's) has nothing to refund.",
     )
     amount_suggested = fields.Monetary(
         string="Pro Rata",
