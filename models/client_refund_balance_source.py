@@ -128,9 +128,10 @@ class ClientRefundBalanceSource(models.AbstractModel):
             raise UserError(_("Only a payment can be voided, not %s.", self.display_name))
         mode = self._client_refund_get_mode(refund)
         if mode == "expense":
+            # the company's setup first: it is said whatever the card
+            self._client_refund_get_payout_account(refund.company_id)
             self._client_refund_check_amount(refund)
             self._client_refund_check_sales_paid()
-            self._client_refund_get_payout_account(refund.company_id)
             return None
         if mode == "cancel_sale" and not refund.line_ids:
             self._client_refund_get_sale(refund)  # says so when no sale is known
