@@ -83,11 +83,12 @@ class LoyaltyCard(models.Model):
         amount being this card's share of the line (one unit per gift card).
 
         A card made by the Point of Sale was sold by its orders (the one that made
-        it, those whose history issued points on it). Any other card was sold by
-        the invoice lines its refunds tied to it, or by the one invoice line of its
-        client and company that matches what the card was issued (see
-        ``_client_refund_match_invoice_lines``): a card given for free, or one
-        whose sale cannot be told apart from another's, has no known sale."""
+        it, those whose history issued points on it), of the card's company. Any
+        other card was sold by the invoice lines its refunds tied to it, or by the
+        invoice lines of its client and company that match what the card was
+        issued (see ``_client_refund_match_invoice_lines``): a card given for
+        free, or one whose sale cannot be told apart from another's, has no known
+        sale."""
         self.ensure_one()
         products = self._client_refund_get_products()
         if not products:
