@@ -499,6 +499,10 @@ class ClientRefund(models.Model):
         """Everything that refuses the refund, checked before anything is written:
         also on the unsaved refund of a wizard, before it takes a number."""
         self.ensure_one()
+        if self.payout_method == "pos" and self.source_type in ("invoice", "payment"):
+            raise UserError(_("Only Point of Sale orders are paid back through a till."))
+        if self.payout_method in ("journal", "credit") and self.source_type == "pos_order":
+            raise UserError(_("Point of Sale orders are paid back through a till or to the card."))
         source = self._get_source()
         source._client_refund_check_request(self)
         if self.payout_method == "card":

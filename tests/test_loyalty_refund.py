@@ -47,6 +47,18 @@ class LoyaltyRefundMixin:
             }
         )
 
+    def _issue(self, program, points, partner=None):
+        """A card given out with core's generate wizard, history included."""
+        self.env["loyalty.generate.wizard"].create(
+            {
+                "program_id": program.id,
+                "mode": "selected",
+                "customer_ids": [Command.set((partner or self.client).ids)],
+                "points_granted": points,
+            }
+        ).generate_coupons()
+        return program.coupon_ids.sorted("id")[-1:]
+
     def _wizard(self, card=None, membership_line=None, user=None, **values):
         form = Form(
             self.env["client.refund.balance.wizard"]
@@ -141,18 +153,6 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
                 active_model="account.move", active_ids=invoice.ids
             ).create({"journal_id": self.cash_journal.id})._create_payments()
         return invoice
-
-    def _issue(self, program, points, partner=None):
-        """A card given out with core's generate wizard, history included."""
-        self.env["loyalty.generate.wizard"].create(
-            {
-                "program_id": program.id,
-                "mode": "selected",
-                "customer_ids": [Command.set((partner or self.client).ids)],
-                "points_granted": points,
-            }
-        ).generate_coupons()
-        return program.coupon_ids.sorted("id")[-1:]
 
     def _change_balance(self, card, new_balance, description="Visit"):
         """A use or a top-up, through core's Update Balance wizard."""

@@ -18,6 +18,7 @@ from odoo.addons.point_of_sale.tests.common import TestPoSCommon
 
 from .common import ClientRefundCommon
 from .test_invoice_refund import InvoiceRefundCommon
+from .test_loyalty_refund import LoyaltyRefundMixin
 
 
 class ReliabilityMixin:
@@ -628,53 +629,15 @@ class TestReliabilityAccess(ReliabilityMixin, InvoiceRefundCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestReliabilityBalance(ReliabilityMixin, ClientRefundCommon):
+class TestReliabilityBalance(LoyaltyRefundMixin, ReliabilityMixin, ClientRefundCommon):
     def setUp(self):
         super().setUp()
-        if "client.refund.balance.wizard" not in self.env:
-            self.skipTest("no refunds of cards and memberships in this version")
         self.company.client_refund_journal_id = self.company_data["default_journal_cash"]
         product = self._create_product(
             name="Gift Card", type="service", lst_price=50.0, taxes_id=[Command.clear()]
         )
-        program = self.env["loyalty.program"].create(
-            {
-                "name": "Gift Cards",
-                "program_type": "gift_card",
-                "applies_on": "future",
-                "trigger": "auto",
-                "client_refund_allow_balance": True,
-                "rule_ids": [
-                    Command.create(
-                        {
-                            "reward_point_mode": "money",
-                            "reward_point_amount": 1.0,
-                            "product_ids": [Command.set(product.ids)],
-                        }
-                    )
-                ],
-                "reward_ids": [
-                    Command.create(
-                        {
-                            "reward_type": "discount",
-                            "discount_mode": "per_point",
-                            "discount": 1.0,
-                            "discount_applicability": "order",
-                            "required_points": 1.0,
-                        }
-                    )
-                ],
-            }
-        )
-        self.env["loyalty.generate.wizard"].create(
-            {
-                "program_id": program.id,
-                "mode": "selected",
-                "customer_ids": [Command.set(self.client.ids)],
-                "points_granted": 50.0,
-            }
-        ).generate_coupons()
-        self.card = program.coupon_ids
+        program = self._program("Gift Cards", "gift_card", product)
+        self.card = self._issue(program, 50.0)
         self.assertEqual(len(self.card), 1)
         today = fields.Date.today()
         membership = self.env["product.product"].create(

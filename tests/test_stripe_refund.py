@@ -64,6 +64,19 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(refund.state, "pending")
         return refund
 
+    def _send_answered_pending(self, refund):
+        """Send `refund`, Stripe answering `pending` as it does when the card
+        network confirms later."""
+        create = stripe.RefundService.create
+
+        def answered_pending(service, params=None, options=None):
+            stripe_refund = create(service, params, options)
+            stripe_refund["status"] = "pending"
+            return stripe_refund
+
+        with patch.object(stripe.RefundService, "create", answered_pending):
+            return refund.action_send_card_refund()
+
     def _post_event(self, stripe_refund, status, secret=None, event_type="charge.refund.updated"):
         event = {
             "id": f"evt_{stripe_refund['id']}_{status}",
@@ -330,15 +343,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         pending refund: the refund keeps waiting and is booked when it succeeds."""
         invoice, transaction = self._paid_by_card()
         refund = self._card_refund(invoice, mode="amount", amount=30.0)
-        create = stripe.RefundService.create
-
-        def answered_pending(service, params=None, options=None):
-            stripe_refund = create(service, params, options)
-            stripe_refund["status"] = "pending"
-            return stripe_refund
-
-        with patch.object(stripe.RefundService, "create", answered_pending):
-            refund.action_send_card_refund()
+        self._send_answered_pending(refund)
         error = stripe.RateLimitError("Too many requests")
         with patch.object(stripe.RefundService, "retrieve", side_effect=error):
             action = refund.action_send_card_refund()
@@ -418,16 +423,8 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         later): nothing is booked until the scheduled check reads `succeeded`."""
         invoice, transaction = self._paid_by_card()
         refund = self._card_refund(invoice, mode="amount", amount=30.0)
-        create = stripe.RefundService.create
-
-        def answered_pending(service, params=None, options=None):
-            stripe_refund = create(service, params, options)
-            stripe_refund["status"] = "pending"
-            return stripe_refund
-
         counts = self._counts()
-        with patch.object(stripe.RefundService, "create", answered_pending):
-            refund.action_send_card_refund()
+        self._send_answered_pending(refund)
         self.assertEqual(refund.state, "pending")
         self.assertEqual(refund.payment_transaction_id.state, "pending")
         self.assertEqual(self._counts(), counts, "nothing booked while pending")

@@ -228,14 +228,6 @@ class ClientRefundWizard(models.TransientModel):
             and not any(self.line_ids.mapped("quantity"))
         ):
             raise UserError(_("Choose the lines and quantities to refund."))
-        if self.payout_method == "pos" and self.source_type != "pos_order":
-            raise UserError(_("Only Point of Sale orders are paid back through a till."))
-        if self.payout_method in ("journal", "credit") and self.source_type == "pos_order":
-            raise UserError(_("Point of Sale orders are paid back through a till or to the card."))
-        if self.payout_method == "card" and not self.amount_card_refundable:
-            raise UserError(
-                _("%s was not paid online with Stripe: pay it back another way.", source.display_name)
-            )
         return self._confirm_refund(refund_vals)
 
     def _get_source(self):
