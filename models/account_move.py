@@ -260,10 +260,12 @@ class AccountMove(models.Model):
         refund._lock_for_refund(self)
         self._client_refund_check_request(refund)
         credit_note = self._client_refund_create_credit_note(refund)
-        to_give_back = self._client_refund_settle(credit_note)
+        to_give_back, plan = self._client_refund_settle(credit_note)
         payments = self.env["account.payment"]
         if refund.payout_method in ("journal", "card"):
-            payments = refund._pay_back_lines(to_give_back)
+            payments = refund._pay_back_lines(to_give_back, plan)
+        elif plan:
+            self.env["account.move.line"]._reconcile_plan(plan)
         pickings = self._client_refund_return_products(refund, credit_note)
         return {
             "credit_note_ids": [Command.link(credit_note.id)],
@@ -327,17 +329,21 @@ class AccountMove(models.Model):
 
     def _client_refund_settle(self, credit_note):
         """Reconcile the new credit note with the invoice. Returns the money this
-        refund gives back: {open client credit line: amount in its currency}."""
+        refund gives back, {open client credit line: amount in its currency}, and
+        the reconciliation plan (account.move.line._reconcile_plan) still to make
+        with the payouts."""
         credit_note_lines = credit_note.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )
         if self.currency_id.is_zero(self._client_refund_get_refundable_amount()):
+            plan = []
+            applied_amounts = self._client_refund_rematch(plan=plan)
             # what each payment had paid on the invoice goes back, not more
             return {
                 line: min(-line.amount_residual_currency, applied)
-                for line, applied in self._client_refund_rematch().items()
+                for line, applied in applied_amounts.items()
                 if not line.reconciled and line.balance < 0
-            }
+            }, plan
         if not self.currency_id.is_zero(self.amount_residual):
             invoice_lines = self.line_ids.filtered(
                 lambda line: line.account_id.account_type == "asset_receivable"
@@ -349,15 +355,19 @@ class AccountMove(models.Model):
             line: -line.amount_residual_currency
             for line in credit_note_lines
             if not line.reconciled
-        }
+        }, []
 
-    def _client_refund_rematch(self, payout_moves=None):
+    def _client_refund_rematch(self, payout_moves=None, plan=None):
         """Match the invoice with its credit notes first, then what is left open
         with the payments in and out: a fully credited invoice reads "reversed"
         and its credit notes are settled by the invoice they credit. Only the
         invoice's own matches, and the payouts of its credit notes, are undone: a
         credit note already used on another invoice stays there. Returns the
-        amounts (in their currency) that the lines matched had paid on the invoice."""
+        amounts (in their currency) that the lines matched had paid on the invoice.
+
+        With `plan`, a reconciliation plan, the match of the invoice with its
+        credit notes is added to it when it leaves nothing open, instead of being
+        made now: the caller makes it in one batch with its payouts."""
         self.ensure_one()
 
         def receivable(moves):
@@ -388,8 +398,18 @@ class AccountMove(models.Model):
             for line in counterparts
         }
         family = (invoice_lines | credit_note_lines).filtered(lambda line: not line.reconciled)
-        family.reconcile()
-        open_lines = (family | counterparts).filtered(lambda line: not line.reconciled)
+        if (
+            plan is not None
+            and len(family.currency_id) == 1
+            and family.currency_id.is_zero(sum(family.mapped("amount_residual_currency")))
+        ):
+            # the invoice and its credit notes cancel out: nothing of theirs is
+            # left to match with the payments
+            plan.append(family)
+            open_lines = counterparts.filtered(lambda line: not line.reconciled)
+        else:
+            family.reconcile()
+            open_lines = (family | counterparts).filtered(lambda line: not line.reconciled)
         if open_lines.filtered(lambda line: line.balance > 0) and open_lines.filtered(
             lambda line: line.balance < 0
         ):

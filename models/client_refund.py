@@ -462,13 +462,20 @@ class ClientRefund(models.Model):
 
     @api.model
     def _action_view_refunds(self, refunds):
+        if len(refunds) == 1:
+            # as core's wizards open what they made: no action to read
+            return {
+                "type": "ir.actions.act_window",
+                "name": _("Refund"),
+                "res_model": "client.refund",
+                "res_id": refunds.id,
+                "view_mode": "form",
+                "views": [(False, "form")],
+            }
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "client_refund.client_refund_action"
         )
-        if len(refunds) == 1:
-            action.update(views=[(False, "form")], view_mode="form", res_id=refunds.id)
-        else:
-            action["domain"] = [("id", "in", refunds.ids)]
+        action["domain"] = [("id", "in", refunds.ids)]
         return action
 
     def _get_source(self):
@@ -941,32 +948,43 @@ class ClientRefund(models.Model):
         )
         records.invalidate_recordset()
 
-    def _pay_back_lines(self, to_give_back):
+    def _pay_back_lines(self, to_give_back, plan=()):
         """Pay back {open client credit line: amount} in the currency each line
-        was paid in: one payout per currency."""
+        was paid in: one payout per currency. `plan`: reconciliations to make in
+        the same batch as the payouts' (account.move.line._reconcile_plan)."""
         self.ensure_one()
+        plan = list(plan)
         payments = self.env["account.payment"]
         lines = self.env["account.move.line"].concat(*to_give_back)
         for currency, group in lines.grouped("currency_id").items():
             amount = currency.round(sum(to_give_back[line] for line in group))
             if currency.compare_amounts(amount, 0.0) > 0:
-                payments |= self._pay_back(amount, group, currency)
+                payment = self._get_payout(amount, currency)
+                payments |= payment
+                plan.append(self._get_payout_lines(payment, group) + group)
+        if plan:
+            self.env["account.move.line"]._reconcile_plan(plan)
         return payments
 
     def _pay_back(self, amount, lines_to_settle, currency=None):
-        """Pay `amount` out of the payout journal, or take the payment of the card
-        refund Stripe made, and reconcile it with the client's receivable lines it
-        settles."""
+        """Pay `amount` back and reconcile the payout with the client's receivable
+        lines it settles."""
         self.ensure_one()
+        payment = self._get_payout(amount, currency or self.currency_id)
+        (self._get_payout_lines(payment, lines_to_settle) + lines_to_settle).reconcile()
+        return payment
+
+    def _get_payout(self, amount, currency):
+        """The payment out of the payout journal, or the payment of the card
+        refund Stripe made."""
         if self.payout_method == "card":
-            payment = self._get_card_refund_payment()
-        else:
-            payment = self._pay_out_of_journal(amount, currency or self.currency_id)
-        payment_lines = payment.move_id.line_ids.filtered(
+            return self._get_card_refund_payment()
+        return self._pay_out_of_journal(amount, currency)
+
+    def _get_payout_lines(self, payment, lines_to_settle):
+        return payment.move_id.line_ids.filtered(
             lambda line: line.account_id in lines_to_settle.account_id
         )
-        (payment_lines + lines_to_settle).reconcile()
-        return payment
 
     def _pay_out_of_journal(self, amount, currency, account=None):
         """`account`: booked there (the Refund expense account, a liability) instead

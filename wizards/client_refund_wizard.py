@@ -51,7 +51,7 @@ class ClientRefundWizard(models.TransientModel):
     )
     tender_summary = fields.Html(
         string="Paid By",
-        compute="_compute_refundable",
+        compute="_compute_tender_summary",
         help="How the client paid, and what each tender has left to give back.",
     )
     amount_card_refundable = fields.Monetary(
@@ -147,6 +147,13 @@ class ClientRefundWizard(models.TransientModel):
             wizard.amount_card_refundable = (
                 source._client_refund_get_card_refundable_amount() if source else 0.0
             )
+
+    @api.depends("source_type", "move_id", "payment_id", "pos_order_id")
+    def _compute_tender_summary(self):
+        # apart from the amounts: only the form shows it, confirming needs none of it
+        for wizard in self:
+            source = wizard._get_source()
+            currency = wizard.currency_id
             wizard.tender_summary = (
                 Markup("<br/>").join(
                     Markup("%s: <b>%s</b>") % (label, currency.format(amount))

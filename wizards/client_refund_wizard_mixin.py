@@ -106,6 +106,9 @@ class ClientRefundWizardMixin(models.AbstractModel):
         confirm it."""
         self.ensure_one()
         self.env["client.refund"].new(refund_vals)._check_request()
-        refund = self.env["client.refund"].create(refund_vals)
+        # the register's own message says who refunded what: no creation message
+        refund = self.env["client.refund"].with_context(mail_create_nolog=True).create(
+            refund_vals
+        )
         refund.action_confirm()
         return refund._action_view_refunds(refund)
