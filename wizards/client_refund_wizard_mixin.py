@@ -107,8 +107,12 @@ class ClientRefundWizardMixin(models.AbstractModel):
         self.ensure_one()
         self.env["client.refund"].new(refund_vals)._check_request()
         # the register's own message says who refunded what: no creation message
-        refund = self.env["client.refund"].with_context(mail_create_nolog=True).create(
-            refund_vals
+        # (on the refund only: the credit notes and payments keep theirs)
+        refund = (
+            self.env["client.refund"]
+            .with_context(mail_create_nolog=True)
+            .create(refund_vals)
+            .with_env(self.env)
         )
         refund.action_confirm()
         return refund._action_view_refunds(refund)
