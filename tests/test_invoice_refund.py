@@ -146,6 +146,30 @@ class TestInvoiceRefund(InvoiceRefundCommon):
             )
         self.assertEqual(invoice.client_refund_count, 1)
 
+    def test_full_refund_of_paid_invoice_kept_as_client_credit(self):
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        payment = self._pay(invoice)
+        refund = self._refund(invoice, payout_method="credit")
+
+        # the invoice is matched with its credit note alone; what the client paid
+        # stays on the payment as credit, nothing is paid out
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertEqual(refund.credit_note_ids.payment_state, "paid")
+        invoice_line = invoice.line_ids.filtered(lambda l: l.account_id == self.receivable)
+        self.assertEqual(
+            invoice_line.matched_credit_ids.credit_move_id.move_id, refund.credit_note_ids
+        )
+        self.assertFalse(refund.payment_ids)
+        self.assertEqual(refund.payout_method, "credit")
+        self.assertAlmostEqual(refund.amount_paid_back, 0.0)
+        payment_line = payment.move_id.line_ids.filtered(
+            lambda l: l.account_id == self.receivable
+        )
+        self.assertFalse(payment_line.reconciled)
+        self.assertAlmostEqual(payment_line.amount_residual, -115.0)
+        self.assertEqual(self._balance(self.receivable, self.client), -115.0)
+        self.assertEqual(self._balance(self.revenue), 0.0)
+
     def test_full_refund_of_unpaid_invoice_pays_nothing_back(self):
         invoice = self._invoice([(self.haircut, 2, 50.0)])
         payments_before = self.env["account.payment"].search_count([])
