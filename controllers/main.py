@@ -41,8 +41,15 @@ class ClientRefundStripeController(http.Controller):
         if event is None:
             _logger.warning("Stripe refund webhook: signature not verified, event refused")
             return request.make_json_response({"error": "invalid signature"}, status=400)
-        if event["type"] in REFUND_EVENTS:
-            stripe_refund = event["data"]["object"].to_dict()
+        event = event.to_dict()
+        stripe_refund = (event.get("data") or {}).get("object") or {}
+        # a signed event without a refund id is acknowledged and ignored: a 500
+        # would have Stripe send it again for days
+        if (
+            event.get("type") in REFUND_EVENTS
+            and isinstance(stripe_refund, dict)
+            and isinstance(stripe_refund.get("id"), str)
+        ):
             refund_tx = request.env["payment.transaction"].sudo().search(
                 [
                     ("provider_id", "=", provider.id),

@@ -1,5 +1,6 @@
 from . import account_chart_template
 from . import client_refund_reason
+from . import client_refund_source
 from . import client_refund
 from . import client_refund_line
 from . import account_move
@@ -11,6 +12,7 @@ from . import res_config_settings
 from . import res_partner
 from . import payment_provider
 from . import payment_transaction
+from . import stock_picking
 from . import client_refund_balance_source
 from . import loyalty_program
 from . import loyalty_card

@@ -1,10 +1,11 @@
 from odoo import Command, _, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_is_zero, float_round
+from odoo.tools import SQL, float_is_zero, float_round
 
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
+    _name = "account.move"
+    _inherit = ["account.move", "client.refund.source"]
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
@@ -34,12 +35,34 @@ class AccountMove(models.Model):
         return posted
 
     def _reverse_moves(self, default_values_list=None, cancel=False):
-        """Link each credit note line to the invoice line it copies (see
-        account.move.line.copy_data), however the credit note is made."""
-        reverse_moves = super(
-            AccountMove, self.with_context(client_refund_link_origin=True)
-        )._reverse_moves(default_values_list, cancel=cancel)
-        return reverse_moves.with_env(self.env)
+        """Link each credit note line to the invoice line it copies, however the
+        credit note is made (core's reversal copies the lines in their order);
+        the addon's own credit notes name their lines already."""
+        default_values_list = default_values_list or [{} for move in self]
+        copies_lines = [not values.get("line_ids") for values in default_values_list]
+        reverse_moves = super()._reverse_moves(default_values_list, cancel=cancel)
+        links = []
+        for move, reverse_move, copied in zip(self, reverse_moves, copies_lines):
+            if not copied or move.move_type != "out_invoice":
+                continue
+            originals = move.invoice_line_ids.filtered(lambda line: line.display_type == "product")
+            copies = reverse_move.invoice_line_ids.filtered(
+                lambda line: line.display_type == "product"
+            )
+            if originals.mapped("product_id") == copies.mapped("product_id"):
+                links += [SQL("(%s, %s)", copy.id, original.id) for original, copy in zip(originals, copies)]
+        if links:
+            # one query for every line; origin_line_id is the addon's own column
+            self.env["account.move.line"].flush_model(["origin_line_id"])
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE account_move_line AS line SET origin_line_id = link.origin "
+                    "FROM (VALUES %s) AS link(id, origin) WHERE line.id = link.id",
+                    SQL(", ").join(links),
+                )
+            )
+            self.env["account.move.line"].invalidate_model(["origin_line_id", "refund_line_ids"])
+        return reverse_moves
 
     def action_client_refund(self):
         self.ensure_one()
@@ -53,8 +76,11 @@ class AccountMove(models.Model):
         return self.env["client.refund"]._action_view_refunds(self.client_refund_ids)
 
     # ------------------------------------------------------------------
-    # What can be refunded
+    # The refund protocol (client.refund.source)
     # ------------------------------------------------------------------
+
+    def _client_refund_get_source_type(self):
+        return "invoice"
 
     def _client_refund_check_refundable(self):
         for move in self:
@@ -94,16 +120,32 @@ class AccountMove(models.Model):
         )
         return sum(credit_notes.mapped("amount_total"))
 
-    def _client_refund_get_refundable_amount(self):
+    def _client_refund_get_refundable_amount(self, exclude_refund=None):
         self.ensure_one()
         return self.currency_id.round(
             self.amount_total
             - self._client_refund_get_credited_amount()
-            - self.env["client.refund"]._get_amount_waiting_for_card(self)
+            - self.env["client.refund"]._get_amount_waiting_for_card(self, exclude_refund)
             - self._get_reconciled_payments()._client_refund_get_refunded_outside(
                 self.currency_id
             )
         )
+
+    def _client_refund_compute_amount(self, refund):
+        """A full refund credits what is left; a refund by lines what a credit
+        note of those lines totals; a refund by amount that amount, which the
+        credit note is made to hit."""
+        self.ensure_one()
+        if refund.line_ids:
+            return self._client_refund_get_lines_total(self._client_refund_get_asked_quantities(refund))
+        if refund.scope == "full":
+            return self._client_refund_get_refundable_amount(exclude_refund=refund)
+        return refund.amount
+
+    def _client_refund_get_refunded_products(self, refund):
+        if refund.line_ids:
+            return refund.line_ids.move_line_id.product_id
+        return self.invoice_line_ids.product_id
 
     def _client_refund_get_tenders(self):
         """What each payment paid on the invoice, and what is still owed."""
@@ -115,10 +157,6 @@ class AccountMove(models.Model):
         if not self.currency_id.is_zero(self.amount_residual):
             paid.append((_("Still owed"), self.amount_residual))
         return paid
-
-    def _client_refund_get_card_refundable_amount(self):
-        card_payment = self._client_refund_get_card_transaction()
-        return card_payment._client_refund_get_card_refundable_amount() if card_payment else 0.0
 
     def _client_refund_get_card_transaction(self):
         """The Stripe payment of the invoice that has the most left to refund."""
@@ -138,7 +176,7 @@ class AccountMove(models.Model):
 
     def _client_refund_get_line_balances(self):
         """For each product line: the quantity and amount (tax included) left to
-        refund, after every posted credit note line linked to it."""
+        refund, after every posted credit note line of this invoice linked to it."""
         self.ensure_one()
         lines = self.invoice_line_ids
         # one query for every line, even when their cache was partly invalidated
@@ -146,8 +184,14 @@ class AccountMove(models.Model):
         lines = lines.filtered(lambda line: line.display_type == "product")
         refunded = {
             origin: (quantity, total)
-            for origin, quantity, total in self.env["account.move.line"]._read_group(
-                [("origin_line_id", "in", lines.ids), ("parent_state", "=", "posted")],
+            for origin, quantity, total in self.env["account.move.line"].sudo()._read_group(
+                [
+                    ("origin_line_id", "in", lines.ids),
+                    ("parent_state", "=", "posted"),
+                    # only the invoice's own credit notes credit it
+                    ("move_id.move_type", "=", "out_refund"),
+                    ("move_id.reversed_entry_id", "=", self.id),
+                ],
                 ["origin_line_id"],
                 ["quantity:sum", "price_total:sum"],
             )
@@ -171,6 +215,45 @@ class AccountMove(models.Model):
             }
         return balances
 
+    def _client_refund_get_asked_quantities(self, refund):
+        """{invoice line: quantity} of a refund by lines, each checked against
+        what is left of its line."""
+        balances = self._client_refund_get_line_balances()
+        quantities = {}
+        for refund_line in refund.line_ids:
+            line = refund_line.move_line_id
+            balance = balances.get(line)
+            if balance is None:
+                raise UserError(
+                    _(
+                        "Line %(line)s is not a product line of invoice %(invoice)s.",
+                        line=line.display_name,
+                        invoice=self.display_name,
+                    )
+                )
+            self._client_refund_check_quantity(
+                refund_line.quantity, balance["quantity"], line.product_uom_id, line.name
+            )
+            quantities[line] = quantities.get(line, 0.0) + refund_line.quantity
+        return quantities
+
+    def _client_refund_get_lines_total(self, quantities):
+        """What a credit note of {invoice line: quantity} totals, tax included,
+        computed as core computes an invoice's totals before it is saved."""
+        self.ensure_one()
+        AccountTax = self.env["account.tax"]
+        base_lines = []
+        for line, quantity in quantities.items():
+            base_line = self._prepare_product_base_line_for_taxes_computation(line)
+            base_line["quantity"] = quantity
+            base_lines.append(base_line)
+        AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
+        AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
+        totals = AccountTax._get_tax_totals_summary(
+            base_lines, self.currency_id, self.company_id, cash_rounding=self.invoice_cash_rounding_id
+        )
+        return self.currency_id.round(abs(totals["total_amount_currency"]))
+
     def _client_refund_check_not_over_credited(self):
         for invoice in self.filtered(lambda m: m.move_type == "out_invoice"):
             # card refunds on their way count: Stripe makes them whatever is posted
@@ -188,64 +271,23 @@ class AccountMove(models.Model):
                     )
                 )
 
-    def _client_refund_check_request(self, refund):
-        """Refuse, before anything is written, a refund that the invoice cannot take."""
-        self.ensure_one()
-        self._client_refund_check_refundable()
-        if refund.scope == "void":
-            raise UserError(_("Only a payment can be voided, not invoice %s.", self.display_name))
-        refund._check_client_of(self)
-        refund._check_no_balance_sold(
-            self,
-            refund.line_ids.move_line_id.product_id
-            if refund.line_ids
-            else self.invoice_line_ids.product_id,
-        )
-        refundable = self._client_refund_get_refundable_amount()
-        currency = self.currency_id
-        if currency.is_zero(refundable):
+    def _client_refund_check_own_request(self, refund):
+        refundable = self._client_refund_get_refundable_amount(exclude_refund=refund)
+        if self.currency_id.is_zero(refundable):
             raise UserError(
                 _("Invoice %s has been refunded in full already.", self.display_name)
             )
         if refund.line_ids:
-            balances = self._client_refund_get_line_balances()
-            for refund_line in refund.line_ids:
-                balance = balances.get(refund_line.move_line_id)
-                if balance is None:
-                    raise UserError(
-                        _(
-                            "Line %(line)s is not a product line of invoice %(invoice)s.",
-                            line=refund_line.move_line_id.display_name,
-                            invoice=self.display_name,
-                        )
-                    )
-                rounding = refund_line.move_line_id.product_uom_id.rounding or 0.01
-                if float_round(refund_line.quantity, precision_rounding=rounding) <= 0:
-                    raise UserError(_("The quantity to refund must be positive."))
-                if (
-                    float_round(
-                        refund_line.quantity - balance["quantity"],
-                        precision_rounding=rounding,
-                    )
-                    > 0
-                ):
-                    raise UserError(
-                        _(
-                            "Only %(left)s of %(line)s are left to refund, not %(asked)s.",
-                            left=balance["quantity"],
-                            line=refund_line.move_line_id.name,
-                            asked=refund_line.quantity,
-                        )
-                    )
+            self._client_refund_get_asked_quantities(refund)
         else:
-            refund._check_amount_within(
+            self._client_refund_check_amount(
+                refund,
                 refundable,
-                currency,
                 _(
                     "Only %(left)s of invoice %(invoice)s is left to refund, not %(asked)s.",
-                    left=currency.format(refundable),
+                    left=self.currency_id.format(refundable),
                     invoice=self.display_name,
-                    asked=currency.format(refund.amount),
+                    asked=self.currency_id.format(refund.amount),
                 ),
             )
 
@@ -257,15 +299,11 @@ class AccountMove(models.Model):
         """Credit the invoice as `refund` says, settle the credit note with the
         invoice and give back what the client had paid. Returns what was created."""
         self.ensure_one()
-        refund._lock_for_refund(self)
-        self._client_refund_check_request(refund)
         credit_note = self._client_refund_create_credit_note(refund)
-        to_give_back, plan = self._client_refund_settle(credit_note)
+        to_give_back = self._client_refund_settle(credit_note)
         payments = self.env["account.payment"]
         if refund.payout_method in ("journal", "card"):
-            payments = refund._pay_back_lines(to_give_back, plan)
-        elif plan:
-            self.env["account.move.line"]._reconcile_plan(plan)
+            payments = payments._client_refund_pay_back_lines(refund, to_give_back)
         pickings = self._client_refund_return_products(refund, credit_note)
         return {
             "credit_note_ids": [Command.link(credit_note.id)],
@@ -293,7 +331,8 @@ class AccountMove(models.Model):
             credit_note._client_refund_adjust_total(refund.amount)
         credit_note._post(soft=False)
         totals = {line.origin_line_id: line.price_total for line in credit_note.invoice_line_ids}
-        for refund_line in refund.line_ids:
+        # sudo: the register's lines are the addon's record
+        for refund_line in refund.line_ids.sudo():
             refund_line.amount = totals.get(refund_line.move_line_id, 0.0)
         return credit_note
 
@@ -329,21 +368,18 @@ class AccountMove(models.Model):
 
     def _client_refund_settle(self, credit_note):
         """Reconcile the new credit note with the invoice. Returns the money this
-        refund gives back, {open client credit line: amount in its currency}, and
-        the reconciliation plan (account.move.line._reconcile_plan) still to make
-        with the payouts."""
+        refund gives back: {open client credit line: amount in its currency}."""
         credit_note_lines = credit_note.line_ids.filtered(
             lambda line: line.account_id.account_type == "asset_receivable"
         )
         if self.currency_id.is_zero(self._client_refund_get_refundable_amount()):
-            plan = []
-            applied_amounts = self._client_refund_rematch(plan=plan)
+            applied_amounts = self._client_refund_rematch()
             # what each payment had paid on the invoice goes back, not more
             return {
                 line: min(-line.amount_residual_currency, applied)
                 for line, applied in applied_amounts.items()
                 if not line.reconciled and line.balance < 0
-            }, plan
+            }
         if not self.currency_id.is_zero(self.amount_residual):
             invoice_lines = self.line_ids.filtered(
                 lambda line: line.account_id.account_type == "asset_receivable"
@@ -355,19 +391,17 @@ class AccountMove(models.Model):
             line: -line.amount_residual_currency
             for line in credit_note_lines
             if not line.reconciled
-        }, []
+        }
 
-    def _client_refund_rematch(self, payout_moves=None, plan=None):
+    def _client_refund_rematch(self, payout_moves=None):
         """Match the invoice with its credit notes first, then what is left open
         with the payments in and out: a fully credited invoice reads "reversed"
         and its credit notes are settled by the invoice they credit. Only the
         invoice's own matches, and the payouts of its credit notes, are undone: a
-        credit note already used on another invoice stays there. Returns the
-        amounts (in their currency) that the lines matched had paid on the invoice.
-
-        With `plan`, a reconciliation plan, the match of the invoice with its
-        credit notes is added to it when it leaves nothing open, instead of being
-        made now: the caller makes it in one batch with its payouts."""
+        credit note already used on another invoice stays there. Each pair is
+        matched on its own, so that an exchange difference sits on the match it
+        comes from. Returns the amounts (in their currency) that the lines
+        matched had paid on the invoice."""
         self.ensure_one()
 
         def receivable(moves):
@@ -398,18 +432,8 @@ class AccountMove(models.Model):
             for line in counterparts
         }
         family = (invoice_lines | credit_note_lines).filtered(lambda line: not line.reconciled)
-        if (
-            plan is not None
-            and len(family.currency_id) == 1
-            and family.currency_id.is_zero(sum(family.mapped("amount_residual_currency")))
-        ):
-            # the invoice and its credit notes cancel out: nothing of theirs is
-            # left to match with the payments
-            plan.append(family)
-            open_lines = counterparts.filtered(lambda line: not line.reconciled)
-        else:
-            family.reconcile()
-            open_lines = (family | counterparts).filtered(lambda line: not line.reconciled)
+        family.reconcile()
+        open_lines = (family | counterparts).filtered(lambda line: not line.reconciled)
         if open_lines.filtered(lambda line: line.balance > 0) and open_lines.filtered(
             lambda line: line.balance < 0
         ):
@@ -430,7 +454,7 @@ class AccountMove(models.Model):
                 ) + line.product_uom_id._compute_quantity(line.quantity, product.uom_id)
         if not quantities:
             return self.env["stock.picking"]
-        return refund._return_delivered_products(self._client_refund_get_deliveries(), quantities)
+        return self._client_refund_get_deliveries()._client_refund_return_products(quantities)
 
     def _client_refund_get_deliveries(self):
         """Deliveries of this invoice: done outgoing transfers to the client whose
@@ -448,8 +472,8 @@ class AccountMove(models.Model):
 
     def _prepare_client_refund_credit_note_lines(self, refund):
         if refund.line_ids:
-            quantities = {line.move_line_id: line.quantity for line in refund.line_ids}
-            lines = refund.line_ids.move_line_id
+            quantities = self._client_refund_get_asked_quantities(refund)
+            lines = self.env["account.move.line"].concat(*quantities)
             changes = {line: {"quantity": quantities[line]} for line in lines}
         else:
             open_amounts = {

@@ -17,11 +17,3 @@ class AccountMoveLine(models.Model):
         inverse_name="origin_line_id",
         string="Credit Note Lines",
     )
-
-    def copy_data(self, default=None):
-        vals_list = super().copy_data(default=default)
-        if self.env.context.get("client_refund_link_origin"):
-            for line, values in zip(self, vals_list):
-                if line.display_type == "product":
-                    values.setdefault("origin_line_id", line.id)
-        return vals_list

@@ -3,7 +3,8 @@ from odoo.exceptions import UserError
 
 
 class AccountPayment(models.Model):
-    _inherit = "account.payment"
+    _name = "account.payment"
+    _inherit = ["account.payment", "client.refund.source"]
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
@@ -128,6 +129,40 @@ class AccountPayment(models.Model):
             if blocker:
                 raise UserError(blocker)
 
+    def action_draft(self):
+        self._client_refund_check_not_card_refund_made()
+        return super().action_draft()
+
+    def action_cancel(self):
+        self._client_refund_check_not_card_refund_made()
+        return super().action_cancel()
+
+    def _client_refund_check_not_card_refund_made(self):
+        """The payout of a card refund Stripe made is money gone back to the
+        card: it cannot be reset or cancelled (a failed refund is undone by the
+        addon once Stripe says it failed)."""
+        # sudo: the transaction is read for any user who may reset payments
+        made = self.sudo().filtered(
+            lambda payment: payment.payment_transaction_id.operation == "refund"
+            and payment.payment_transaction_id.state == "done"
+            and payment.payment_transaction_id.client_refund_ids
+        )
+        if made:
+            raise UserError(
+                _(
+                    "%s paid a card refund back through Stripe: a card refund is final, "
+                    "its payment cannot be reset or cancelled.",
+                    ", ".join(made.mapped("name")),
+                )
+            )
+
+    # ------------------------------------------------------------------
+    # The refund protocol (client.refund.source)
+    # ------------------------------------------------------------------
+
+    def _client_refund_get_source_type(self):
+        return "payment"
+
     def _client_refund_get_open_credit_lines(self):
         """The payment's receivable lines still open: client credit not used."""
         return self.move_id.line_ids.filtered(
@@ -136,13 +171,20 @@ class AccountPayment(models.Model):
             and line.balance < 0
         )
 
-    def _client_refund_get_refundable_amount(self):
+    def _client_refund_get_refundable_amount(self, exclude_refund=None):
         self.ensure_one()
         return self.currency_id.round(
             -sum(self._client_refund_get_open_credit_lines().mapped("amount_residual_currency"))
-            - self.env["client.refund"]._get_amount_waiting_for_card(self)
+            - self.env["client.refund"]._get_amount_waiting_for_card(self, exclude_refund)
             - self._client_refund_get_refunded_outside(self.currency_id)
         )
+
+    def _client_refund_compute_amount(self, refund):
+        if refund.scope == "void":
+            return self.amount
+        if refund.scope == "full":
+            return self._client_refund_get_refundable_amount(exclude_refund=refund)
+        return refund.amount
 
     def _client_refund_get_refunded_outside(self, currency):
         """Card refunds of these payments made outside the register (the Stripe
@@ -164,10 +206,6 @@ class AccountPayment(models.Model):
         self.ensure_one()
         return [(self.journal_id.name, self._client_refund_get_refundable_amount())]
 
-    def _client_refund_get_card_refundable_amount(self):
-        card_payment = self._client_refund_get_card_transaction()
-        return card_payment._client_refund_get_card_refundable_amount() if card_payment else 0.0
-
     def _client_refund_get_card_transaction(self):
         self.ensure_one()
         # sudo: transactions are read by payment administrators only
@@ -176,20 +214,17 @@ class AccountPayment(models.Model):
             return card_payment
         return card_payment.browse()
 
-    def _client_refund_get_paid_back_amount(self, amount):
-        return amount
+    def _client_refund_check_void(self, refund):
+        self._client_refund_check_voidable()
 
-    def _client_refund_check_request(self, refund):
-        self.ensure_one()
-        refund._check_client_of(self)
+    def _client_refund_check_own_request(self, refund):
         if refund.scope == "void":
-            self._client_refund_check_voidable()
             return
         self._client_refund_check_client_payment()
-        refundable = self._client_refund_get_refundable_amount()
-        refund._check_amount_within(
+        refundable = self._client_refund_get_refundable_amount(exclude_refund=refund)
+        self._client_refund_check_amount(
+            refund,
             refundable,
-            self.currency_id,
             _(
                 "Only %(left)s of payment %(payment)s is unused client credit, not "
                 "%(asked)s. Refund the invoices it paid from the invoices.",
@@ -201,11 +236,11 @@ class AccountPayment(models.Model):
 
     def _client_refund_execute(self, refund):
         self.ensure_one()
-        refund._lock_for_refund(self)
-        self._client_refund_check_request(refund)
         if refund.scope == "void":
             return self._client_refund_void(refund)
-        payment = refund._pay_back(refund.amount, self._client_refund_get_open_credit_lines())
+        payment = self._client_refund_pay_back(
+            refund, refund.amount, self._client_refund_get_open_credit_lines()
+        )
         return {
             "payment_ids": [fields.Command.link(payment.id)],
             "amount_paid_back": payment.amount,
@@ -229,3 +264,68 @@ class AccountPayment(models.Model):
             }
         )
         return {"amount": self.amount}
+
+    # ------------------------------------------------------------------
+    # Payouts: money going back to a client
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _client_refund_pay_back_lines(self, refund, to_give_back):
+        """Pay back {open client credit line: amount} in the currency each line
+        was paid in: one payout per currency, each matched with the lines it
+        settles on its own (an exchange difference sits on that match)."""
+        payments = self.browse()
+        lines = self.env["account.move.line"].concat(*to_give_back)
+        for currency, group in lines.grouped("currency_id").items():
+            amount = currency.round(sum(to_give_back[line] for line in group))
+            if currency.compare_amounts(amount, 0.0) > 0:
+                payments |= self._client_refund_pay_back(refund, amount, group, currency)
+        return payments
+
+    @api.model
+    def _client_refund_pay_back(self, refund, amount, lines_to_settle, currency=None):
+        """Pay `amount` back and reconcile the payout with the client's receivable
+        lines it settles."""
+        if refund.payout_method == "card":
+            # sudo: transactions and their payments are created for the provider
+            payment = refund.payment_transaction_id.sudo()._client_refund_get_payment()
+            payment = payment.with_env(self.env)
+        else:
+            payment = self._client_refund_pay_out(refund, amount, currency or refund.currency_id)
+        payout_lines = payment.move_id.line_ids.filtered(
+            lambda line: line.account_id in lines_to_settle.account_id
+        )
+        (payout_lines + lines_to_settle).reconcile()
+        return payment
+
+    @api.model
+    def _client_refund_pay_out(self, refund, amount, currency, account=None):
+        """A posted outbound payment to the client from the refund's cash or bank
+        journal. `account`: booked there (the Refund expense account, a
+        liability) instead of on the client's receivable."""
+        if not refund.payout_journal_id:
+            raise UserError(_("Choose the cash or bank journal that pays the refund."))
+        payout_vals = self._prepare_client_refund_payout_vals(refund, amount, currency)
+        if account:
+            payout_vals["destination_account_id"] = account.id
+        payment = self.create(payout_vals)
+        if not payment.outstanding_account_id:
+            payment.outstanding_account_id = payment._get_outstanding_account("outbound")
+        payment.action_post()
+        return payment
+
+    @api.model
+    def _prepare_client_refund_payout_vals(self, refund, amount, currency):
+        return {
+            "payment_type": "outbound",
+            "partner_type": "customer",
+            "partner_id": refund.partner_id.commercial_partner_id.id,
+            "amount": amount,
+            "currency_id": currency.id,
+            "journal_id": refund.payout_journal_id.id,
+            "company_id": refund.company_id.id,
+            "date": fields.Date.context_today(self),
+            "memo": _(
+                "%(refund)s: %(reason)s", refund=refund.name, reason=refund.reason_id.name
+            ),
+        }

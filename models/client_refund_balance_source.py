@@ -25,10 +25,16 @@ class ClientRefundBalanceSource(models.AbstractModel):
     """
 
     _name = "client.refund.balance.source"
+    _inherit = ["client.refund.source"]
     _description = "Refundable Balance (card or membership)"
 
-    def _client_refund_get_paid_back_amount(self, amount):
-        return amount
+    def _client_refund_compute_amount(self, refund):
+        """Cancelling the sale credits what its document credits for the sale
+        line; otherwise the amount asked, checked against what is left."""
+        if self._client_refund_get_mode(refund) == "cancel_sale":
+            sale = self._client_refund_get_sale(refund)
+            return self._client_refund_get_sale_document(sale)._client_refund_compute_amount(refund)
+        return refund.amount
 
     def _client_refund_get_mode(self, refund):
         if refund.payout_method == "refund_account":
@@ -124,13 +130,11 @@ class ClientRefundBalanceSource(models.AbstractModel):
         """The checks every balance shares, once the model has checked its own.
         Returns the sale the refund reverses, if it reverses one."""
         self.ensure_one()
-        if refund.scope == "void":
-            raise UserError(_("Only a payment can be voided, not %s.", self.display_name))
         mode = self._client_refund_get_mode(refund)
         if mode == "expense":
             # the company's setup first: it is said whatever the card
             self._client_refund_get_payout_account(refund.company_id)
-            self._client_refund_check_amount(refund)
+            self._client_refund_check_balance_amount(refund)
             self._client_refund_check_sales_paid()
             return None
         if mode == "cancel_sale" and not refund.line_ids:
@@ -149,7 +153,7 @@ class ClientRefundBalanceSource(models.AbstractModel):
                 )
             )
         if mode == "credit_note":
-            self._client_refund_check_amount(refund)
+            self._client_refund_check_balance_amount(refund)
             currency = document.currency_id
             if currency.compare_amounts(
                 document._client_refund_get_refundable_amount(), sale["amount"]
@@ -186,33 +190,22 @@ class ClientRefundBalanceSource(models.AbstractModel):
                     )
                 )
 
-    def _client_refund_check_amount(self, refund):
-        refundable = self._client_refund_get_refundable_amount()
-        currency = refund.currency_id
-        if currency.is_zero(refundable):
+    def _client_refund_check_balance_amount(self, refund):
+        refundable = self._client_refund_get_refundable_amount(exclude_refund=refund)
+        if refund.currency_id.is_zero(refundable):
             raise UserError(_("%s has nothing left to refund.", self.display_name))
-        refund._check_amount_within(
-            refundable,
-            currency,
-            _(
-                "Only %(left)s of %(what)s is left to refund, not %(asked)s.",
-                left=currency.format(refundable),
-                what=self.display_name,
-                asked=currency.format(refund.amount),
-            ),
-        )
+        self._client_refund_check_amount(refund, refundable)
 
     def _client_refund_execute(self, refund):
         """Pay the amount out on the Refund account, or let the invoice or Point of
         Sale order that sold the balance reverse its sale; then change the balance."""
         self.ensure_one()
-        refund._lock_for_refund(self)
-        self._client_refund_check_request(refund)
         mode = self._client_refund_get_mode(refund)
         # what the refund takes off is read before the sale is reversed
         change = self._client_refund_prepare_change(refund, mode)
         if mode == "expense":
-            payment = refund._pay_out_of_journal(
+            payment = self.env["account.payment"]._client_refund_pay_out(
+                refund,
                 refund.amount,
                 refund.currency_id,
                 account=self._client_refund_get_payout_account(refund.company_id),
@@ -222,8 +215,9 @@ class ClientRefundBalanceSource(models.AbstractModel):
                 "amount_paid_back": payment.amount,
             }
         else:
-            sale = self._client_refund_get_sale(refund)
-            results = self._client_refund_get_sale_document(sale)._client_refund_execute(refund)
+            document = self._client_refund_get_sale_document(self._client_refund_get_sale(refund))
+            document._client_refund_lock()
+            results = document._client_refund_execute(refund)
         self._client_refund_apply_change(refund, change)
         self._client_refund_release_liability(refund, change.get("forfeited", 0.0))
         return results

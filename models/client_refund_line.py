@@ -1,5 +1,4 @@
-from odoo import _, fields, models
-from odoo.exceptions import UserError
+from odoo import fields, models
 
 
 class ClientRefundLine(models.Model):
@@ -33,16 +32,4 @@ class ClientRefundLine(models.Model):
         help="Tax included, as on the credit note.",
     )
 
-    def write(self, vals):
-        self._check_refund_draft()
-        return super().write(vals)
 
-    def unlink(self):
-        self._check_refund_draft()
-        return super().unlink()
-
-    def _check_refund_draft(self):
-        if not self.env.su and any(
-            line.refund_id.state != "draft" for line in self
-        ):
-            raise UserError(_("The lines of a confirmed refund cannot be changed."))

@@ -294,7 +294,7 @@ class LoyaltyCard(models.Model):
         left = self.currency_id.round(paid - sum(paid_out.mapped("amount_paid_back")))
         return max(left, 0.0)
 
-    def _client_refund_get_refundable_amount(self):
+    def _client_refund_get_refundable_amount(self, exclude_refund=None):
         """The balance of a gift card or eWallet, up to what its sales paid and
         was not paid back; what was paid for a visit pack with visits left."""
         self.ensure_one()
@@ -330,11 +330,11 @@ class LoyaltyCard(models.Model):
             self._client_refund_raise_no_sale()
         return super()._client_refund_get_sale(refund)
 
-    def _client_refund_check_amount(self, refund):
+    def _client_refund_check_balance_amount(self, refund):
         """Nothing is paid out of a card no known sale paid for."""
         if not self._client_refund_get_sales():
             self._client_refund_raise_no_sale()
-        return super()._client_refund_check_amount(refund)
+        return super()._client_refund_check_balance_amount(refund)
 
     def _client_refund_is_used(self):
         self.ensure_one()
@@ -348,24 +348,12 @@ class LoyaltyCard(models.Model):
             or (history and float_compare(self.points, issued, precision_digits=2) < 0)
         )
 
-    def _client_refund_check_request(self, refund):
+    def _client_refund_get_client(self):
+        return self.partner_id.commercial_partner_id
+
+    def _client_refund_check_own_request(self, refund):
         self.ensure_one()
-        self._client_refund_check_refundable()
-        if self.company_id and refund.company_id != self.company_id:
-            raise UserError(
-                _(
-                    "Card %(card)s belongs to %(company)s, not to %(other)s.",
-                    card=self.display_name,
-                    company=self.company_id.name,
-                    other=refund.company_id.name,
-                )
-            )
         source_type = self._client_refund_get_source_type()
-        if refund.source_type != source_type:
-            raise UserError(
-                _("%s is not what this refund says it refunds.", self.display_name)
-            )
-        refund._check_client_of(self)
         mode = self._client_refund_get_mode(refund)
         if mode == "credit_note" and source_type != "visit_pack":
             raise UserError(

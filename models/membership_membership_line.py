@@ -162,7 +162,7 @@ class MembershipLine(models.Model):
             }
         ]
 
-    def _client_refund_get_refundable_amount(self):
+    def _client_refund_get_refundable_amount(self, exclude_refund=None):
         """What was paid for the membership and not refunded yet: its invoice line
         after credit notes, less what its refunds paid out on the Refund account."""
         self.ensure_one()
@@ -189,23 +189,11 @@ class MembershipLine(models.Model):
             price * (total_days - used_days) / total_days
         )
 
-    def _client_refund_check_request(self, refund):
+    def _client_refund_get_client(self):
+        return self.account_invoice_id.partner_id.commercial_partner_id
+
+    def _client_refund_check_own_request(self, refund):
         self.ensure_one()
-        self._client_refund_check_refundable()
-        if refund.company_id != self.company_id:
-            raise UserError(
-                _(
-                    "Membership %(membership)s belongs to %(company)s, not to %(other)s.",
-                    membership=self.display_name,
-                    company=self.company_id.name,
-                    other=refund.company_id.name,
-                )
-            )
-        if refund.source_type != "membership":
-            raise UserError(
-                _("%s is not what this refund says it refunds.", self.display_name)
-            )
-        refund._check_client_of(self.account_invoice_id)
         today = fields.Date.context_today(self)
         if self.date_to and self.date_to < today:
             raise UserError(

@@ -10,23 +10,10 @@ STRIPE_API_BASE = "https://api.stripe.com"
 
 
 class PaymentProvider(models.Model):
-    _inherit = "payment.provider"
+    """Stripe's API through the official SDK, for the register's card refunds;
+    every other call stays core's `_stripe_make_request`."""
 
-    def _stripe_make_request(
-        self, endpoint, payload=None, method="POST", offline=False, idempotency_key=None
-    ):
-        """Card refunds of the register go through the official SDK, with an
-        idempotency key, a reason and metadata; every other call stays core's."""
-        refund = self.env["client.refund"].browse(self.env.context.get("client_refund_id"))
-        if endpoint != "refunds" or method != "POST" or not refund:
-            return super()._stripe_make_request(
-                endpoint,
-                payload=payload,
-                method=method,
-                offline=offline,
-                idempotency_key=idempotency_key,
-            )
-        return self._client_refund_send_stripe_refund(refund, payload)
+    _inherit = "payment.provider"
 
     def _client_refund_get_stripe_client(self):
         self.ensure_one()
@@ -58,10 +45,11 @@ class PaymentProvider(models.Model):
                 return stripe_refund
         return None
 
-    def _client_refund_send_stripe_refund(self, refund, payload):
-        stripe_refund = self._client_refund_find_stripe_refund(
-            refund, payload["payment_intent"]
-        ) or self._client_refund_get_stripe_client().v1.refunds.create(
+    def _client_refund_create_stripe_refund(self, refund, payload):
+        """Core's refund payload, sent through the official SDK with the
+        register's idempotency key, reason and metadata."""
+        self.ensure_one()
+        return self._client_refund_get_stripe_client().v1.refunds.create(
             params={
                 **payload,
                 "reason": refund.reason_id.stripe_reason,
@@ -69,9 +57,6 @@ class PaymentProvider(models.Model):
             },
             options={"idempotency_key": refund._get_stripe_idempotency_key()},
         ).to_dict()
-        if not refund.card_last4:
-            refund._write_record({"card_last4": self._client_refund_get_card_last4(stripe_refund)})
-        return stripe_refund
 
     def _client_refund_get_stripe_refund(self, stripe_refund_id):
         self.ensure_one()

@@ -1,13 +1,26 @@
-from odoo import fields, models
+import stripe
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from odoo.addons.payment import utils as payment_utils
+from odoo.addons.payment_stripe.controllers.main import StripeController
+
+from .client_refund_source import lock_rows
 
 
 class PaymentTransaction(models.Model):
+    """The card refund lifecycle of the register's refunds: sent once with an
+    idempotency key, followed until Stripe says it succeeded or failed, booked
+    or failed on the register accordingly."""
+
     _inherit = "payment.transaction"
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
         inverse_name="payment_transaction_id",
         string="Client Refunds",
+        readonly=True,
     )
     client_refund_pos_payment_id = fields.Many2one(
         comodel_name="pos.payment",
@@ -16,16 +29,6 @@ class PaymentTransaction(models.Model):
         readonly=True,
         help="The Stripe terminal payment of a Point of Sale order this transaction stands for.",
     )
-
-    def _create_child_transaction(self, amount, is_refund=False, **custom_create_values):
-        child = super()._create_child_transaction(
-            amount, is_refund=is_refund, **custom_create_values
-        )
-        refund = self.env["client.refund"].browse(self.env.context.get("client_refund_id"))
-        if is_refund and refund:
-            # linked before Stripe answers, so that the answer updates the refund
-            refund._write_record({"payment_transaction_id": child.id})
-        return child
 
     def _post_process(self):
         """The refunds of a POS terminal payment are booked by the POS refund
@@ -38,29 +41,214 @@ class PaymentTransaction(models.Model):
 
     def _process_notification_data(self, notification_data):
         """Whoever brings Stripe's news (the answer to the request, the webhook,
-        the scheduled check), the register follows the refund transaction."""
+        the scheduled check), the register follows the refund transaction it
+        sent itself."""
         result = super()._process_notification_data(notification_data)
         if self.operation == "refund":
             # sudo: the notification is processed for the provider, not for a user
-            self.sudo().client_refund_ids._update_from_card_refund()
+            self.sudo()._client_refund_update_register()
         return result
 
-    def _client_refund_get_card_refundable_amount(self):
+    def _client_refund_get_card_refundable_amount(self, exclude_refund=None):
         """What the card payment can still give back: captured, less the refunds
         done or on their way (those of the Stripe Dashboard come through core's
-        webhook as refund transactions too), less the register's refunds not sent yet."""
+        webhook as refund transactions too), less the register's refunds not
+        sent yet, but `exclude_refund`, the one being sent."""
         self.ensure_one()
         refunds = self.child_transaction_ids.filtered(
             lambda tx: tx.operation == "refund" and tx.state not in ("cancel", "error")
         )
-        waiting = self.env["client.refund"].search(
+        waiting = self.env["client.refund"].sudo().search(
             [
                 ("card_transaction_id", "=", self.id),
                 ("state", "=", "pending"),
                 ("payment_transaction_id", "=", False),
-                ("id", "!=", self.env.context.get("client_refund_sending_id")),
+                # a refund not saved yet waits for nothing
+                ("id", "!=", exclude_refund._origin.id if exclude_refund else False),
             ]
         )
         return self.currency_id.round(
             self.amount + sum(refunds.mapped("amount")) - sum(waiting.mapped("amount_paid_back"))
         )
+
+    # ------------------------------------------------------------------
+    # A register refund going back to this card payment
+    # ------------------------------------------------------------------
+
+    def _client_refund_sync(self, refund):
+        """Send `refund` or ask Stripe where it stands. Returns a message when the
+        refund could not move on; it is tried again later."""
+        self.ensure_one()
+        refund_tx = refund.payment_transaction_id.sudo()
+        try:
+            with self.env.cr.savepoint():
+                # one sender at a time, and no cancelling while it is sent
+                lock_rows(refund)
+                if not refund_tx:
+                    self._client_refund_send(refund)
+                elif refund_tx.state in ("draft", "pending"):
+                    stripe_refund = refund_tx.provider_id._client_refund_get_stripe_refund(
+                        refund_tx.provider_reference
+                    )
+                    refund_tx._client_refund_handle_stripe_refund(stripe_refund)
+                else:
+                    refund_tx._client_refund_update_register()
+        except (stripe.InvalidRequestError, stripe.CardError) as error:
+            if refund_tx:
+                return self._client_refund_log_delay(refund, error.user_message or error)
+            # Stripe refused to make it: nothing was refunded
+            self._client_refund_fail(
+                refund, _("Stripe refused the refund: %s", error.user_message or error)
+            )
+        except stripe.APIConnectionError as error:
+            return self._client_refund_log_delay(
+                refund, _("Stripe could not be reached (%s).", error.user_message or error)
+            )
+        except stripe.StripeError as error:
+            # a rate-limit or Stripe-side error: the same key is sent again
+            return self._client_refund_log_delay(
+                refund, _("Stripe answered: %s", error.user_message or error)
+            )
+        except UserError as error:
+            return self._client_refund_log_delay(refund, error.args[0], alert=True)
+        return None
+
+    def _client_refund_send(self, refund):
+        """Send `refund` to Stripe once: a refund Stripe already has (found by its
+        metadata after a lost answer or a rolled-back transaction) is not sent
+        again, and one core's webhook recorded meanwhile is adopted."""
+        self.ensure_one()
+        provider = self.provider_id
+        made = provider._client_refund_find_stripe_refund(refund, self.provider_reference)
+        mirrored = self.child_transaction_ids.filtered(
+            lambda tx: made and tx.operation == "refund" and tx.provider_reference == made["id"]
+        )[:1]
+        if mirrored:
+            refund._write_record({"payment_transaction_id": mirrored.id})
+            mirrored._client_refund_handle_stripe_refund(made)
+            return
+        if not made:
+            source = refund._get_source()
+            source._client_refund_lock()
+            # the document may have been refunded otherwise since the request
+            source._client_refund_check_request(refund)
+            refund._check_card_request(source)
+        if self.token_id.payment_details:
+            refund._write_record({"card_last4": self.token_id.payment_details})
+        # core's steps of _send_refund_request, with the register's refund named
+        # explicitly rather than through a context key
+        self._ensure_provider_is_not_disabled()
+        refund_tx = self._create_child_transaction(refund.amount_paid_back, is_refund=True)
+        refund_tx._log_sent_message()
+        # linked before Stripe answers, so that the answer updates the refund
+        refund._write_record({"payment_transaction_id": refund_tx.id})
+        stripe_refund = made or provider._client_refund_create_stripe_refund(
+            refund,
+            {
+                "payment_intent": self.provider_reference,
+                # refund transactions' amount is negative
+                "amount": payment_utils.to_minor_currency_units(
+                    -refund_tx.amount, refund_tx.currency_id
+                ),
+            },
+        )
+        if not refund.card_last4:
+            refund._write_record({"card_last4": provider._client_refund_get_card_last4(stripe_refund)})
+        refund_tx._client_refund_handle_stripe_refund(stripe_refund)
+
+    def _client_refund_handle_stripe_refund(self, stripe_refund):
+        """Core's handling of Stripe's refund object, for this refund transaction."""
+        self.ensure_one()
+        notification_data = {"reference": self.reference}
+        StripeController._include_refund_in_notification_data(stripe_refund, notification_data)
+        self._handle_notification_data("stripe", notification_data)
+
+    def _client_refund_is_at_stripe(self, refund):
+        """Whether Stripe has `refund`, even when its answer was lost."""
+        self.ensure_one()
+        try:
+            return bool(self.provider_id._client_refund_find_stripe_refund(refund, self.provider_reference))
+        except stripe.StripeError as error:
+            raise UserError(
+                _(
+                    "Stripe cannot tell whether it has refund %(refund)s (%(error)s): try "
+                    "again later.",
+                    refund=refund.name,
+                    error=error.user_message or error,
+                )
+            ) from error
+
+    def _client_refund_update_register(self):
+        """Book the register's refunds of these refund transactions when Stripe
+        made them; fail them when Stripe failed them."""
+        for refund_tx in self:
+            for refund in refund_tx.client_refund_ids:
+                refund = refund.with_company(refund.company_id)
+                if refund_tx.state == "done" and refund.state == "pending":
+                    refund._execute()
+                elif refund_tx.state == "done" and refund.state == "failed":
+                    refund._schedule_manager_activities(
+                        refund._get_managers(),
+                        _("Card refund %s succeeded after it failed", refund.name),
+                        note=_(
+                            "Stripe now says refund %s succeeded: nothing is booked for "
+                            "it. Book the refund by hand.",
+                            refund.name,
+                        ),
+                    )
+                elif refund_tx.state in ("error", "cancel") and refund.state in ("pending", "done"):
+                    self._client_refund_fail(refund, refund_tx.state_message)
+
+    def _client_refund_get_payment(self):
+        """The payment of this refund transaction, made by core's post-processing."""
+        self.ensure_one()
+        if not self.payment_id:
+            self.with_company(self.company_id)._create_payment()
+        return self.payment_id
+
+    @api.model
+    def _client_refund_fail(self, refund, why):
+        """Nothing stays booked as paid back; a manager takes it from here."""
+        paid = refund.payment_ids.filtered(lambda payment: payment.state != "canceled")
+        paid.action_draft()
+        paid.action_cancel()
+        refund._write_record({"state": "failed", "amount_paid_back": 0.0})
+        message = _(
+            "%(refund)s failed at Stripe: %(why)s",
+            refund=refund._get_html_link(),
+            why=why or "",
+        )
+        if refund.pos_order_ids:
+            # a paid POS order cannot be undone: its session books the card refund
+            message += " " + _(
+                "POS refund order %s stays booked on the card terminal: pay the client "
+                "back at the till and have the session's closing corrected.",
+                ", ".join(refund.pos_order_ids.mapped("name")),
+            )
+        else:
+            message += " " + _("Nothing is booked as paid back.")
+            if refund.credit_note_ids:
+                message += " " + _(
+                    "Credit note %s stays open as the client's credit: pay it back "
+                    "another way.",
+                    ", ".join(refund.credit_note_ids.mapped("name")),
+                )
+        refund._log_on_documents(message)
+        refund._schedule_manager_activities(
+            refund._get_managers(), _("Card refund %s failed", refund.name), note=message
+        )
+
+    @api.model
+    def _client_refund_log_delay(self, refund, why, alert=False):
+        message = _(
+            "%(refund)s could not move on: %(why)s Nothing more is booked; it is tried "
+            "again with the same idempotency key, so the client cannot be paid twice.",
+            refund=refund.name,
+            why=why,
+        )
+        refund._message_log(body=message)
+        if alert and not refund.activity_ids:
+            refund._schedule_manager_activities(
+                refund._get_managers(), _("Card refund %s is stuck", refund.name), note=message
+            )
+        return message

@@ -6,7 +6,8 @@ from odoo.tools import float_compare, float_round
 
 
 class PosOrder(models.Model):
-    _inherit = "pos.order"
+    _name = "pos.order"
+    _inherit = ["pos.order", "client.refund.source"]
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
@@ -23,8 +24,11 @@ class PosOrder(models.Model):
         )
 
     # ------------------------------------------------------------------
-    # What can be refunded
+    # The refund protocol (client.refund.source)
     # ------------------------------------------------------------------
+
+    def _client_refund_get_source_type(self):
+        return "pos_order"
 
     def _client_refund_check_refundable(self):
         for order in self:
@@ -98,14 +102,42 @@ class PosOrder(models.Model):
             if balance["amount"] > 0 and not line.product_id.is_storable
         }
 
-    def _client_refund_get_refundable_amount(self):
+    def _client_refund_get_refundable_amount(self, exclude_refund=None):
         self.ensure_one()
         return self.currency_id.round(
             sum(balance["amount"] for balance in self._client_refund_get_line_balances().values())
         )
 
-    def _client_refund_get_paid_back_amount(self, amount):
-        return amount
+    def _client_refund_compute_amount(self, refund):
+        """What the refund order will total, as core's _compute_prices totals an
+        order: its lines' taxes, then the till's cash rounding of the total. A
+        refund by amount is priced to hit the amount asked."""
+        config = refund.pos_config_id or self.config_id
+        cash_rounding = (
+            config.rounding_method
+            if config.cash_rounding and not config.only_round_cash_method
+            else None
+        )
+        if refund.scope == "partial" and not refund.line_ids:
+            return cash_rounding.round(refund.amount) if cash_rounding else refund.amount
+        quantities, prices = self._client_refund_get_quantities_and_prices(refund)
+        lines = self.env["pos.order.line"].concat(
+            *(line.new({"qty": quantity, "price_unit": prices[line]}, origin=line)
+              for line, quantity in quantities.items())
+        )
+        AccountTax = self.env["account.tax"]
+        base_lines = lines._prepare_tax_base_line_values()
+        AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
+        AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
+        totals = AccountTax._get_tax_totals_summary(
+            base_lines, self.currency_id, self.company_id, cash_rounding=cash_rounding
+        )
+        return self.currency_id.round(totals["total_amount_currency"])
+
+    def _client_refund_get_refunded_products(self, refund):
+        if refund.line_ids:
+            return refund.line_ids.pos_order_line_id.product_id
+        return self.lines.product_id
 
     def _client_refund_get_left_by_method(self, refund_order=None):
         """What each payment method paid on the order, less what its refunds
@@ -135,7 +167,7 @@ class PosOrder(models.Model):
             and payment.amount > 0
         )[:1]
 
-    def _client_refund_get_card_refundable_amount(self):
+    def _client_refund_get_card_refundable_amount(self, exclude_refund=None):
         terminal_payment = self._client_refund_get_terminal_payment()
         if not terminal_payment:
             return 0.0
@@ -155,82 +187,32 @@ class PosOrder(models.Model):
             [("client_refund_pos_payment_id", "=", terminal_payment.id)], limit=1
         ) or transactions.create(self._prepare_client_refund_card_transaction_vals(terminal_payment))
 
-    def _client_refund_check_request(self, refund):
-        self.ensure_one()
-        self._client_refund_check_refundable()
-        if refund.scope == "void":
-            raise UserError(_("Only a payment can be voided, not order %s.", self.display_name))
-        refund._check_client_of(self)
-        refund._check_no_balance_sold(
-            self,
-            refund.line_ids.pos_order_line_id.product_id
-            if refund.line_ids
-            else self.lines.product_id,
-        )
-        currency = self.currency_id
+    def _client_refund_check_own_request(self, refund):
         balances = self._client_refund_get_line_balances()
         if not any(balance["quantity"] for balance in balances.values()):
             raise UserError(
                 _("Order %s has been refunded in full already.", self.display_name)
             )
         if refund.line_ids:
-            for refund_line in refund.line_ids:
-                line = refund_line.pos_order_line_id
-                if line not in balances:
-                    raise UserError(
-                        _(
-                            "Line %(line)s is not a line of order %(order)s.",
-                            line=line.display_name,
-                            order=self.display_name,
-                        )
-                    )
-                rounding = line.product_uom_id.rounding
-                if float_compare(refund_line.quantity, 0.0, precision_rounding=rounding) <= 0:
-                    raise UserError(_("The quantity to refund must be positive."))
-                if line.pack_lot_ids and float_compare(
-                    refund_line.quantity, balances[line]["quantity"], precision_rounding=rounding
-                ):
-                    raise UserError(
-                        _(
-                            "%s is tracked by lots or serial numbers: refund all of it, or "
-                            "refund part of it at the till, where the lots are chosen.",
-                            line.full_product_name or line.product_id.display_name,
-                        )
-                    )
-                if (
-                    float_compare(
-                        refund_line.quantity,
-                        balances[line]["quantity"],
-                        precision_rounding=rounding,
-                    )
-                    > 0
-                ):
-                    raise UserError(
-                        _(
-                            "Only %(left)s of %(line)s are left to refund, not %(asked)s.",
-                            left=balances[line]["quantity"],
-                            line=line.full_product_name or line.product_id.display_name,
-                            asked=refund_line.quantity,
-                        )
-                    )
+            self._client_refund_get_asked_quantities(refund, balances)
         elif refund.scope != "full":
             refundable = sum(
                 balance["amount"]
                 for balance in self._client_refund_get_amount_lines(balances).values()
             )
-            refund._check_amount_within(
+            self._client_refund_check_amount(
+                refund,
                 refundable,
-                currency,
                 _(
                     "Only %(left)s of the services of order %(order)s is left to refund "
                     "by amount, not %(asked)s. Products are refunded by lines.",
-                    left=currency.format(refundable),
+                    left=self.currency_id.format(refundable),
                     order=self.display_name,
-                    asked=currency.format(refund.amount),
+                    asked=self.currency_id.format(refund.amount),
                 ),
             )
         session = self._client_refund_get_session(refund.pos_config_id)
-        if self.env["client.refund"]._get_amount_waiting_for_card(self):
+        if self.env["client.refund"]._get_amount_waiting_for_card(self, refund):
             raise UserError(
                 _(
                     "A card refund of order %s is waiting for Stripe: refund more once "
@@ -240,6 +222,36 @@ class PosOrder(models.Model):
             )
         if refund.payout_method == "card":
             self._client_refund_check_terminal_of(session)
+
+    def _client_refund_get_asked_quantities(self, refund, balances):
+        """{order line: quantity} of a refund by lines, each checked against what
+        is left of its line."""
+        quantities = {}
+        for refund_line in refund.line_ids.sorted("id"):
+            line = refund_line.pos_order_line_id
+            if line not in balances:
+                raise UserError(
+                    _(
+                        "Line %(line)s is not a line of order %(order)s.",
+                        line=line.display_name,
+                        order=self.display_name,
+                    )
+                )
+            label = line.full_product_name or line.product_id.display_name
+            left = balances[line]["quantity"] - quantities.get(line, 0.0)
+            self._client_refund_check_quantity(refund_line.quantity, left, line.product_uom_id, label)
+            if line.pack_lot_ids and float_compare(
+                refund_line.quantity, left, precision_rounding=line.product_uom_id.rounding
+            ):
+                raise UserError(
+                    _(
+                        "%s is tracked by lots or serial numbers: refund all of it, or "
+                        "refund part of it at the till, where the lots are chosen.",
+                        label,
+                    )
+                )
+            quantities[line] = quantities.get(line, 0.0) + refund_line.quantity
+        return quantities
 
     def _client_refund_check_terminal_of(self, session):
         """The session that pays the refund out must take the card terminal."""
@@ -286,8 +298,6 @@ class PosOrder(models.Model):
         """A refund order in an open session, linked line by line to this order
         (core refunded_orderline_id), paid out with the order's own tenders."""
         self.ensure_one()
-        refund._lock_for_refund(self)
-        self._client_refund_check_request(refund)
         session = self._client_refund_get_session(refund.pos_config_id)
         refund_order = self._client_refund_create_refund_order(refund, session)
         if refund.payout_method == "card":
@@ -311,8 +321,9 @@ class PosOrder(models.Model):
             self.account_move.sudo()._client_refund_rematch(
                 payout_moves=refund_order.sudo().payment_ids.account_move_id
             )
+        # sudo: the register's lines are the addon's record
         for refund_line, order_line in zip(
-            refund.line_ids.sorted("id"), refund_order.lines.sorted("id")
+            refund.line_ids.sudo().sorted("id"), refund_order.lines.sorted("id")
         ):
             refund_line.amount = -order_line.price_subtotal_incl
         return {
@@ -390,26 +401,23 @@ class PosOrder(models.Model):
             else:
                 amount = currency.round(to_pay * shares[method] / total_left)
             payments.append((method, amount))
-        self.env["pos.payment"].create(
-            [
-                {
-                    "pos_order_id": self.id,
-                    "payment_method_id": method.id,
-                    "amount": amount,
-                    "name": _("Refund"),
-                    "payment_date": fields.Datetime.now(),
-                }
-                for method, amount in payments
-                if not currency.is_zero(amount)
-            ]
-        )
-        self.amount_paid = sum(self.payment_ids.mapped("amount"))
+        for method, amount in payments:
+            if not currency.is_zero(amount):
+                self.add_payment(
+                    {
+                        "pos_order_id": self.id,
+                        "payment_method_id": method.id,
+                        "amount": amount,
+                        "name": _("Refund"),
+                        "payment_date": fields.Datetime.now(),
+                    }
+                )
 
     def _client_refund_pay_out_to_card(self, refunded_order, refund):
         """The refund order is paid with the terminal that took the card, for the
         refund Stripe made: the session's closing books it with the method."""
         terminal_payment = refunded_order._client_refund_get_terminal_payment()
-        self.env["pos.payment"].create(
+        self.add_payment(
             {
                 "pos_order_id": self.id,
                 "payment_method_id": terminal_payment.payment_method_id.id,
@@ -420,7 +428,6 @@ class PosOrder(models.Model):
                 "card_type": terminal_payment.card_type,
             }
         )
-        self.amount_paid = self.amount_total
 
     def _prepare_client_refund_card_transaction_vals(self, terminal_payment):
         # sudo: providers and transactions are kept for payment administrators
@@ -444,35 +451,38 @@ class PosOrder(models.Model):
             "is_post_processed": True,
         }
 
-    def _prepare_client_refund_lines(self, refund, refund_order):
-        """Values of the refund order lines, from core _prepare_refund_data.
+    def _client_refund_get_quantities_and_prices(self, refund):
+        """({order line: quantity}, {order line: unit price}) of the refund order.
         By lines: the quantities asked, the last ones taking exactly the amount
         left. By amount: each service gives back its share of the amount, as the
         part of its quantity that the share pays for."""
         balances = self._client_refund_get_line_balances()
         if refund.scope == "partial" and not refund.line_ids:
-            quantities, prices = self._client_refund_split_amount(refund.amount, balances)
+            return self._client_refund_split_amount(refund.amount, balances)
+        if refund.line_ids:
+            quantities = self._client_refund_get_asked_quantities(refund, balances)
         else:
-            if refund.line_ids:
-                quantities = {
-                    line.pos_order_line_id: line.quantity for line in refund.line_ids.sorted("id")
-                }
-            else:
-                quantities = {
-                    line: balance["quantity"]
-                    for line, balance in balances.items()
-                    if balance["quantity"]
-                }
-            prices = {}
-            for line, quantity in quantities.items():
-                price = line.price_unit
-                if not float_compare(
-                    quantity, balances[line]["quantity"], precision_rounding=line.product_uom_id.rounding
-                ):
-                    unit_total = line._client_refund_compute_totals(1.0, price)["price_subtotal_incl"]
-                    if unit_total:
-                        price *= balances[line]["amount"] / (quantity * unit_total)
-                prices[line] = price
+            quantities = {
+                line: balance["quantity"]
+                for line, balance in balances.items()
+                if balance["quantity"]
+            }
+        prices = {}
+        for line, quantity in quantities.items():
+            price = line.price_unit
+            if not float_compare(
+                quantity, balances[line]["quantity"], precision_rounding=line.product_uom_id.rounding
+            ):
+                unit_total = line._client_refund_compute_totals(1.0, price)["price_subtotal_incl"]
+                if unit_total:
+                    price *= balances[line]["amount"] / (quantity * unit_total)
+            prices[line] = price
+        return quantities, prices
+
+    def _prepare_client_refund_lines(self, refund, refund_order):
+        """Values of the refund order lines, from core _prepare_refund_data, and
+        their totals from core _compute_amount_line_all."""
+        quantities, prices = self._client_refund_get_quantities_and_prices(refund)
         lines = self.env["pos.order.line"].concat(*quantities)
         vals_list = lines.copy_data()
         for line, values in zip(lines, vals_list):
@@ -547,23 +557,9 @@ class PosOrderLine(models.Model):
     _inherit = "pos.order.line"
 
     def _client_refund_compute_totals(self, quantity, price_unit):
-        """Core _compute_amount_line_all for another quantity and price."""
+        """Core _compute_amount_line_all for another quantity and price, rounded
+        as the order rounds its lines."""
         self.ensure_one()
-        order = self.order_id
-        taxes = order.fiscal_position_id.map_tax(self.tax_ids)
-        price = price_unit * (1 - (self.discount or 0.0) / 100.0)
-        result = taxes.compute_all(
-            price,
-            order.currency_id,
-            quantity,
-            product=self.product_id,
-            partner=order.partner_id,
-        )
-        return {
-            "price_subtotal": float_round(
-                result["total_excluded"], precision_rounding=order.currency_id.rounding
-            ),
-            "price_subtotal_incl": float_round(
-                result["total_included"], precision_rounding=order.currency_id.rounding
-            ),
-        }
+        totals = self.new({"qty": quantity, "price_unit": price_unit}, origin=self)._compute_amount_line_all()
+        currency = self.order_id.currency_id
+        return {key: currency.round(value) for key, value in totals.items()}

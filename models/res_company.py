@@ -17,6 +17,13 @@ class ResCompany(models.Model):
         help="Refunds above this amount, in the company currency, wait for the "
         "approval of a refund manager. Zero means that no refund needs approval.",
     )
+    client_refund_daily_cap = fields.Monetary(
+        string="Refund Daily Cap per User",
+        currency_field="currency_id",
+        help="Once a refund user's refunds of the day, in the company currency, add "
+        "up beyond this amount, the rest wait for the approval of a refund manager. "
+        "Zero means no cap.",
+    )
     client_refund_journal_id = fields.Many2one(
         comodel_name="account.journal",
         string="Default Refund Journal",
@@ -42,6 +49,18 @@ class ResCompany(models.Model):
                 for company in self - existing
             ]
         )
+
+    def _client_refund_next_number(self):
+        """The next refund number of the company, from its own sequence."""
+        self.ensure_one()
+        # sudo: the numbering is read-only for refund users; the register
+        # still needs the next number
+        Sequence = self.env["ir.sequence"].sudo().with_company(self)
+        number = Sequence.next_by_code("client.refund")
+        if not number:
+            self._client_refund_create_sequence()
+            number = Sequence.next_by_code("client.refund")
+        return number
 
     def _client_refund_create_refund_account(self):
         """Create the Refund expense account of companies that have a chart and

@@ -15,6 +15,11 @@ class ResConfigSettings(models.TransientModel):
         currency_field="currency_id",
         readonly=False,
     )
+    client_refund_daily_cap = fields.Monetary(
+        related="company_id.client_refund_daily_cap",
+        currency_field="currency_id",
+        readonly=False,
+    )
     client_refund_journal_id = fields.Many2one(
         related="company_id.client_refund_journal_id",
         readonly=False,

@@ -34,13 +34,20 @@ class TestClientRefundApproval(ClientRefundCommon):
         invoice.action_post()
         return invoice
 
-    def _refund(self, invoice, user):
+    def _refund(self, invoice, user, quantities=None, **values):
+        """Refund `invoice` through the wizard; `quantities`: {line name: quantity}
+        of a refund by lines."""
         with Form(
             self.env["client.refund.wizard"]
             .with_user(user)
             .with_context(default_source_type="invoice", default_move_id=invoice.id)
         ) as wizard:
             wizard.reason_id = self.reason
+            for name, value in values.items():
+                setattr(wizard, name, value)
+            for index in range(len(wizard.line_ids)):
+                with wizard.line_ids.edit(index) as line:
+                    line.quantity = quantities.get(line.name, 0.0)
         action = wizard.record.action_confirm()
         return self.env["client.refund"].browse(action["res_id"])
 
@@ -110,17 +117,10 @@ class TestClientRefundApproval(ClientRefundCommon):
 
     def test_the_requester_is_who_confirms(self):
         invoice = self._invoice(300.0)
-        refund = self.env["client.refund"].with_user(self.refund_manager).create(
-            {
-                "partner_id": self.client.id,
-                "source_type": "invoice",
-                "scope": "full",
-                "source_move_id": invoice.id,
-                "amount": 300.0,
-                "reason_id": self.reason.id,
-                "payout_method": "credit",
-            }
-        )
+        # recorded as a wizard records it, for someone else
+        refund = self._create_register_entry(
+            source_move_id=invoice.id, payout_method="credit", user_id=self.refund_user.id
+        ).with_user(self.refund_manager)
         with self.assertRefused("cannot be changed"):
             refund.with_user(self.refund_manager).write({"user_id": self.refund_user.id})
         with self.assertRefused("cannot be changed"):
@@ -153,3 +153,82 @@ class TestClientRefundApproval(ClientRefundCommon):
         self.assertEqual(refund.state, "cancel")
         self.assertFalse(refund.activity_ids)
         self.assertTrue(any("Cancelled by" in str(m.body) for m in refund.message_ids))
+
+    # ------------------------------------------------------------------
+    # approval that cannot be split away
+    # ------------------------------------------------------------------
+
+    def test_refunds_of_the_same_invoice_add_up_against_the_threshold(self):
+        """Two refunds of 60 on a 120 invoice, threshold 100: the second waits."""
+        invoice = self._invoice(120.0)
+        first = self._refund(invoice, self.refund_user, refund_mode="amount", amount=60.0)
+        self.assertEqual(first.state, "done")
+        second = self._refund(invoice, self.refund_user, refund_mode="amount", amount=60.0)
+        self.assertEqual(second.state, "to_approve")
+        self.assertEqual(len(invoice.reversal_move_ids), 1, "the second credits nothing yet")
+        self.assertAlmostEqual(invoice.amount_residual, 60.0)
+        self.assertTrue(
+            any("add up to" in str(m.body) for m in second.message_ids),
+            "the refund says why it waits",
+        )
+        second.with_user(self.other_manager).action_approve()
+        self.assertEqual(second.state, "done")
+        self.assertEqual(invoice.payment_state, "reversed")
+
+    def test_some_lines_above_the_threshold_are_approved_then_made(self):
+        invoice = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.client.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [
+                    Command.create({"name": "Colour", "price_unit": 150.0, "tax_ids": []}),
+                    Command.create({"name": "Shampoo", "price_unit": 30.0, "tax_ids": []}),
+                ],
+            }
+        )
+        invoice.action_post()
+        refund = self._refund(
+            invoice, self.refund_user, quantities={"Colour": 1.0}, refund_mode="lines"
+        )
+        self.assertEqual(refund.state, "to_approve")
+        self.assertAlmostEqual(refund.amount, 150.0, msg="the lines' real total decides")
+        self.assertFalse(invoice.reversal_move_ids)
+        refund.with_user(self.refund_manager).action_approve()
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(refund.credit_note_ids.amount_total, 150.0)
+        self.assertAlmostEqual(refund.line_ids.amount, 150.0)
+        self.assertAlmostEqual(invoice.amount_residual, 30.0)
+
+    def test_daily_cap_sends_the_rest_of_the_day_for_approval(self):
+        self.company.client_refund_approval_threshold = 1000.0
+        self.company.client_refund_daily_cap = 150.0
+        first = self._refund(self._invoice(100.0), self.refund_user)
+        self.assertEqual(first.state, "done")
+        second = self._refund(self._invoice(60.0), self.refund_user)
+        self.assertEqual(second.state, "to_approve", "100 + 60 is beyond the cap of 150")
+        self.assertFalse(second.credit_note_ids)
+        self.assertTrue(any("daily cap" in str(m.body) for m in second.message_ids))
+        # the cap is the requester's: another user's refund of the day is made
+        other = self._refund(self._invoice(60.0), self.refund_manager)
+        self.assertEqual(other.state, "done")
+        second.with_user(self.refund_manager).action_approve()
+        self.assertEqual(second.state, "done")
+
+    def test_approval_stops_when_what_is_left_changed(self):
+        """A refund approved later lands on what it was asked for, or stops."""
+        invoice = self._invoice(150.0)
+        refund = self._refund(invoice, self.refund_user)
+        self.assertEqual(refund.state, "to_approve")
+        # meanwhile the invoice is credited in part by core's reversal
+        reversal = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"journal_id": invoice.journal_id.id, "reason": "core"})
+        )
+        credit_note = self.env["account.move"].browse(reversal.refund_moves()["res_id"])
+        credit_note.invoice_line_ids.price_unit = 10.0
+        credit_note.action_post()
+        with self.assertRefused("would now refund"):
+            refund.with_user(self.refund_manager).action_approve()
+        self.assertEqual(refund.state, "to_approve")

@@ -1,7 +1,9 @@
 from lxml import etree
+from psycopg2 import IntegrityError
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 from odoo.tools.safe_eval import safe_eval
 
 from .common import ClientRefundCommon
@@ -26,8 +28,10 @@ class TestClientRefundRegister(ClientRefundCommon):
 
     def test_bad_input_delete_of_a_done_refund(self):
         refund = self._create_register_entry(state="done")
-        with self.assertRefused("Only draft refunds can be deleted"):
+        with self.assertRaises(AccessError):
             refund.with_user(self.refund_manager).unlink()
+        with self.assertRefused("Only draft refunds can be deleted"):
+            refund.sudo().unlink()
         self.assertTrue(refund.exists())
 
     def test_cancelled_refund_stays_listed(self):
@@ -36,7 +40,7 @@ class TestClientRefundRegister(ClientRefundCommon):
         refund.with_user(self.refund_manager).action_cancel()
         self.env.cr.flush()  # tracking values are written before commit
         self.assertEqual(refund.state, "cancel")
-        with self.assertRefused("Only draft refunds can be deleted"):
+        with self.assertRaises(AccessError):
             refund.with_user(self.refund_manager).unlink()
         listed = self.env["client.refund"].search(
             [("partner_id", "=", self.client.id), ("state", "=", "cancel")]
@@ -47,10 +51,24 @@ class TestClientRefundRegister(ClientRefundCommon):
         )
         self.assertEqual(tracked.new_value_char, "Cancelled")
 
-    def test_draft_refund_can_be_deleted(self):
+    def test_access_nobody_deletes_or_duplicates_a_refund(self):
+        """The register is the audit trail: a refund is cancelled, never deleted
+        or copied, by a manager neither."""
         refund = self._create_register_entry()
-        refund.with_user(self.refund_manager).unlink()
-        self.assertFalse(refund.exists())
+        with self.assertRaises(AccessError):
+            refund.with_user(self.refund_manager).unlink()
+        with self.assertRefused("cannot be duplicated"):
+            refund.with_user(self.refund_manager).copy()
+        self.assertTrue(refund.exists())
+
+    def test_bad_input_number_given_by_the_caller(self):
+        """Numbers come from the sequence, and one number is used once a company."""
+        first = self._create_register_entry(name="RF/FORGED/1")
+        self.assertRegex(first.name, r"^RF/\d{4}/\d{5}$")
+        second = self._create_register_entry()
+        with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
+            second.sudo().write({"name": first.name})
+            second.env.flush_all()
 
     def test_access_only_manager_cancels_done_refund(self):
         refund = self._create_register_entry(state="done")

@@ -1,4 +1,5 @@
 from odoo import Command, fields
+from odoo.exceptions import AccessError
 from odoo.tests import Form, tagged
 
 from .common import ClientRefundCommon
@@ -551,6 +552,54 @@ class TestInvoiceRefund(InvoiceRefundCommon):
         )
         self.assertEqual(self._balance(self.receivable, self.client), 0.0)
 
+    def test_foreign_currency_full_refund_books_its_exchange_difference_on_the_payout(self):
+        """EUR invoice at 1.15 in a USD company, paid at 1.15, refunded in full
+        with a payout at 1.25: the 8.00 USD exchange difference sits on the
+        payment <-> payout match alone, and un-matching the invoice from its
+        credit note leaves it there."""
+        eur = self.setup_other_currency("EUR", rates=[("2016-01-01", 1.15), ("2017-01-01", 1.25)])
+        invoice = self._invoice([(self.haircut, 1, 100.0)], currency=eur, invoice_date="2016-06-01")
+        payment = (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"journal_id": self.cash_journal.id, "payment_date": "2016-06-01"})
+            ._create_payments()
+        )
+        self.assertEqual(invoice.payment_state, "paid")
+        refund = self._refund(invoice)
+        payout = refund.payment_ids
+        self.assertEqual(payout.currency_id, eur)
+        self.assertAlmostEqual(payout.amount, 115.0)
+        self.assertEqual(invoice.payment_state, "reversed")
+
+        def receivable(move):
+            return move.line_ids.filtered(lambda line: line.account_id == self.receivable)
+
+        invoice_line = receivable(invoice)
+        credit_note_line = receivable(refund.credit_note_ids)
+        payment_line, payout_line = receivable(payment.move_id), receivable(payout.move_id)
+        # the invoice is matched with its credit note alone, at its own rate
+        invoice_partials = invoice_line.matched_credit_ids
+        self.assertEqual(invoice_partials.credit_move_id, credit_note_line)
+        self.assertFalse(invoice_partials.exchange_move_id)
+        # the payment with the payout, and the exchange difference on that match
+        payout_partials = payout_line.matched_credit_ids
+        self.assertEqual(payout_partials.credit_move_id, payment_line)
+        exchange = payout_partials.exchange_move_id
+        self.assertEqual(len(exchange), 1)
+        self.assertAlmostEqual(
+            sum(receivable(exchange).mapped("balance")), 8.0,
+            msg="115 EUR paid at 1.15 (100 USD), paid back at 1.25 (92 USD)",
+        )
+        self.assertTrue(payment_line.reconciled and payout_line.reconciled)
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+        # an accountant un-matches the invoice from its credit note: the payout's
+        # match and its exchange entry stay whole
+        invoice_partials.unlink()
+        self.assertTrue(payout_line.reconciled)
+        self.assertEqual(payout_line.matched_credit_ids.exchange_move_id, exchange)
+        self.assertFalse(exchange.reversal_move_ids)
+
     # ------------------------------------------------------------------
     # from the client
     # ------------------------------------------------------------------
@@ -868,7 +917,7 @@ class TestInvoiceRefund(InvoiceRefundCommon):
         refund.write({"note": "Client called back: all fine."})
         self.assertAlmostEqual(refund.amount, 115.0)
         counts = self._counts()
-        with self.assertRefused("recorded as done by confirming it"):
+        with self.assertRaises(AccessError):
             self.env["client.refund"].with_user(self.refund_user).create(
                 {
                     "partner_id": self.client.id,

@@ -348,6 +348,27 @@ class TestPosRefund(PosRefundCommon):
         self.assertEqual(second.pos_order_ids.state, "paid")
         self.assertFalse(order.has_refundable_lines)
 
+    def test_some_lines_above_the_threshold_are_approved_then_made(self):
+        self.company.client_refund_approval_threshold = 50.0
+        manager = new_test_user(
+            self.env,
+            login="pos_refund_manager",
+            groups="base.group_user,client_refund.group_client_refund_manager,"
+            "point_of_sale.group_pos_user,account.group_account_invoice",
+            company_id=self.company.id,
+        )
+        order = self._order([(self.haircut, 1), (self.shampoo, 2)])
+        refund = self._refund_lines(order, {self.haircut: 1.0})
+        self.assertEqual(refund.state, "to_approve")
+        self.assertFalse(order.lines.refund_orderline_ids, "nothing refunded before approval")
+        refund.with_user(manager).action_approve()
+        self.assertEqual(refund.state, "done")
+        refund_order = refund.pos_order_ids
+        self.assertEqual(refund_order.state, "paid")
+        self.assertEqual(refund_order.lines.product_id, self.haircut)
+        self.assertAlmostEqual(-refund_order.amount_total, refund.amount)
+        self.assertAlmostEqual(refund.line_ids.amount, refund.amount)
+
     def test_mixed_tenders_are_refunded_in_proportion(self):
         order = self._order(
             [(self.haircut, 1)], payments=[(self.cash_pm1, 57.0), (self.bank_pm1, 50.0)]
@@ -459,7 +480,8 @@ class TestPosRefund(PosRefundCommon):
         self.assertEqual(refund_order.state, "paid")
 
     def _addon_refund(self, order):
-        refund = self.env["client.refund"].create(
+        # as the wizard records it (in sudo) and confirms it
+        refund = self.env["client.refund"].sudo().create(
             {
                 "partner_id": order.partner_id.id,
                 "source_type": "pos_order",
@@ -469,7 +491,7 @@ class TestPosRefund(PosRefundCommon):
                 "reason_id": self.reason.id,
                 "payout_method": "pos",
             }
-        )
+        ).sudo(False)
         refund.action_confirm()
         self.assertEqual(refund.pos_order_ids.state, "paid")
 

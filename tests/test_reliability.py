@@ -289,10 +289,13 @@ class TestReliability(ReliabilityMixin, InvoiceRefundCommon):
         )
         self.assertEqual(refund.state, "done")
         line = refund.line_ids.with_user(self.refund_manager)
-        with self.assertBadInput("The lines of a confirmed refund cannot be changed"):
+        # the register's lines are the addon's record: read-only for everyone
+        with self.assertBadInput("not allowed to modify", AccessError):
             line.write({"quantity": 2.0})
-        with self.assertBadInput("The lines of a confirmed refund cannot be changed"):
+        with self.assertBadInput("not allowed to delete", AccessError):
             line.unlink()
+        with self.assertBadInput("not allowed to create", AccessError):
+            line.create({"refund_id": refund.id, "quantity": 1.0, "product_id": self.shampoo.id})
         self.assertEqual(refund.line_ids.quantity, 1.0)
 
     # card refunds (Stripe is not reached: each is refused before it) -------
@@ -377,7 +380,7 @@ class TestReliability(ReliabilityMixin, InvoiceRefundCommon):
                 115.0, is_refund=True
             ).id,
         )
-        with self.assertBadInput("has been sent to Stripe: a card refund cannot be taken back"):
+        with self.assertBadInput("has been sent to Stripe: a card refund is final"):
             refund.with_user(self.refund_manager).action_cancel()
         self.assertEqual(refund.state, "pending")
 
@@ -438,7 +441,7 @@ class TestReliabilityPos(ReliabilityMixin, ClientRefundCommon, TestPoSCommon):
                 "reason_id": self.reason.id,
             }
         )
-        with self.assertBadInput("Only a payment can be voided, not order"):
+        with self.assertBadInput("Only a payment can be voided, not PoS"):
             wizard.action_confirm()
 
     def test_bad_input_pos_order_refunded_in_full_already(self):
@@ -690,27 +693,23 @@ class TestReliabilityBalance(LoyaltyRefundMixin, ReliabilityMixin, ClientRefundC
         self._assert_nothing_changed()
 
     def test_bad_input_refund_that_says_it_refunds_something_else(self):
-        """A refund written through RPC that calls a gift card an eWallet."""
-        refund = (
-            self.env["client.refund"]
-            .with_user(self.refund_user)
-            .create(
-                {
-                    "partner_id": self.client.id,
-                    "source_type": "ewallet",
-                    "source_card_id": self.card.id,
-                    "scope": "partial",
-                    "amount": 10.0,
-                    "payout_method": "refund_account",
-                    "payout_journal_id": self.company.client_refund_journal_id.id,
-                    "reason_id": self.reason.id,
-                }
-            )
-        )
-        with self.assertBadInput("is not what this refund says it refunds"):
-            refund.action_confirm()
-        self.assertEqual(refund.state, "draft")
-        self._assert_nothing_changed()
+        """A refund that calls a gift card an eWallet: users cannot write the
+        register, and what a refund refunds is read from its source."""
+        values = {
+            "partner_id": self.client.id,
+            "source_type": "ewallet",
+            "source_card_id": self.card.id,
+            "scope": "partial",
+            "amount": 10.0,
+            "payout_method": "refund_account",
+            "payout_journal_id": self.company.client_refund_journal_id.id,
+            "reason_id": self.reason.id,
+        }
+        with self.assertBadInput("not allowed to create", AccessError):
+            self.env["client.refund"].with_user(self.refund_user).create(values)
+        # recorded as a wizard records it, the source decides what it is
+        refund = self.env["client.refund"].sudo().create(values).with_user(self.refund_user)
+        self.assertEqual(refund._prepare_values_from_source()["source_type"], "gift_card")
 
     def _calls(self):
         card, line = self.card, self.membership_line

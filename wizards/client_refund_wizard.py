@@ -3,8 +3,8 @@ from markupsafe import Markup
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.client_refund_source import SOURCE_FIELDS
 
-SOURCE_FIELDS = {"invoice": "move_id", "payment": "payment_id", "pos_order": "pos_order_id"}
 LINE_FIELDS = {"account.move": "move_line_id", "pos.order": "pos_order_line_id"}
 
 
@@ -239,7 +239,8 @@ class ClientRefundWizard(models.TransientModel):
 
     def _get_source(self):
         self.ensure_one()
-        return self[SOURCE_FIELDS[self.source_type]]
+        sources = {"invoice": self.move_id, "payment": self.payment_id, "pos_order": self.pos_order_id}
+        return sources[self.source_type]
 
     def _get_amount_to_refund(self):
         self.ensure_one()
@@ -261,17 +262,14 @@ class ClientRefundWizard(models.TransientModel):
         scope = "void" if self.void_payment else (
             "full" if self.refund_mode == "full" else "partial"
         )
+        source = self._get_source()
         return {
             "partner_id": self.partner_id.id,
             "company_id": self.company_id.id,
-            "currency_id": self.currency_id.id,
-            "source_type": self.source_type,
+            "currency_id": source._client_refund_get_currency().id,
+            "source_type": source._client_refund_get_source_type(),
             "scope": scope,
-            "source_move_id": self.move_id.id if self.source_type == "invoice" else False,
-            "source_payment_id": self.payment_id.id if self.source_type == "payment" else False,
-            "source_pos_order_id": self.pos_order_id.id
-            if self.source_type == "pos_order"
-            else False,
+            SOURCE_FIELDS[source._name]: source.id,
             "pos_config_id": self.pos_config_id.id if self.source_type == "pos_order" else False,
             "amount": self._get_amount_to_refund(),
             "line_ids": [
@@ -291,6 +289,7 @@ class ClientRefundWizard(models.TransientModel):
 
 class ClientRefundWizardLine(models.TransientModel):
     _name = "client.refund.wizard.line"
+    _inherit = ["client.refund.numbers.mixin"]
     _description = "Refund a Client: Line"
 
     wizard_id = fields.Many2one(
@@ -338,6 +337,8 @@ class ClientRefundWizardLine(models.TransientModel):
             )
 
     def _prepare_refund_line_vals(self):
+        """The line and quantity asked: what they credit is computed from the
+        document refunded, not from the wizard's estimate."""
         self.ensure_one()
         return {
             "move_line_id": self.move_line_id.id,
@@ -345,5 +346,4 @@ class ClientRefundWizardLine(models.TransientModel):
             "product_id": self.product_id.id,
             "name": self.name,
             "quantity": self.quantity,
-            "amount": self.currency_id.round(self.amount),
         }

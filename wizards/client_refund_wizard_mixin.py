@@ -1,5 +1,29 @@
 from odoo import _, api, fields, models
 
+from ..models.client_refund_source import check_numbers
+
+
+class ClientRefundNumbersMixin(models.AbstractModel):
+    """NaN, Infinity and numbers beyond any amount get a clear error, however
+    they are sent: JSON-RPC parses them, and rounding them raises ValueError."""
+
+    _name = "client.refund.numbers.mixin"
+    _description = "Refund Wizard Numbers"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_numbers(self, vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_numbers(self, vals)
+        return super().write(vals)
+
+    def onchange(self, values, field_names, fields_spec):
+        check_numbers(self, values)
+        return super().onchange(values, field_names, fields_spec)
+
 
 class ClientRefundWizardMixin(models.AbstractModel):
     """What every refund wizard asks besides what is refunded: the client, how
@@ -9,6 +33,7 @@ class ClientRefundWizardMixin(models.AbstractModel):
     method and till from what they refund."""
 
     _name = "client.refund.wizard.mixin"
+    _inherit = ["client.refund.numbers.mixin"]
     _description = "Refund Wizard"
     _check_company_auto = True
 
@@ -103,16 +128,17 @@ class ClientRefundWizardMixin(models.AbstractModel):
 
     def _confirm_refund(self, refund_vals):
         """Check the refund before the register takes a number, then record it and
-        confirm it."""
+        confirm it: the register derives from the source what decides money and
+        approval, and checks it all again with the user's rights."""
         self.ensure_one()
-        self.env["client.refund"].new(refund_vals)._check_request()
-        # the register's own message says who refunded what: no creation message
-        # (on the refund only: the credit notes and payments keep theirs)
+        Refund = self.env["client.refund"]
+        Refund._check_new_request(refund_vals)
+        # sudo: users read the register and never write it; the refund is
+        # recorded here, once checked, and confirmed with the user's rights.
+        # The register's own message says who refunded what: no creation message
+        # (on the refund only: the credit notes and payments keep theirs).
         refund = (
-            self.env["client.refund"]
-            .with_context(mail_create_nolog=True)
-            .create(refund_vals)
-            .with_env(self.env)
+            Refund.sudo().with_context(mail_create_nolog=True).create(refund_vals).with_env(self.env)
         )
         refund.action_confirm()
         return refund._action_view_refunds(refund)

@@ -1,0 +1,286 @@
+import math
+
+import psycopg2
+
+from odoo import _, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL, float_compare
+
+# The register's field that names each kind of refundable document: the one
+# mapping of sources, read by the register, its searches and its views.
+SOURCE_FIELDS = {
+    "account.move": "source_move_id",
+    "account.payment": "source_payment_id",
+    "pos.order": "source_pos_order_id",
+    "loyalty.card": "source_card_id",
+    "membership.membership_line": "source_membership_line_id",
+}
+# No client is refunded a trillion: beyond it a number is a typo or a probe,
+# and float arithmetic stops rounding to the cent.
+MAX_AMOUNT = 1e12
+
+
+def check_number(value, label):
+    """Refuse NaN, Infinity and numbers no currency holds, with a clear error:
+    JSON-RPC parses `NaN` and `Infinity`, and Python's rounding then raises
+    ValueError deep in a computation."""
+    if isinstance(value, float) and (not math.isfinite(value) or abs(value) >= MAX_AMOUNT):
+        raise ValidationError(_("%(field)s is not a valid number: %(value)s.", field=label, value=value))
+
+
+def lock_rows(records):
+    """Take `records` for this transaction, or say at once that someone else
+    has them: two people refunding the same thing never both succeed."""
+    if not records:
+        return
+    try:
+        with records.env.cr.savepoint(flush=False):
+            records.env.cr.execute(
+                SQL(
+                    "SELECT id FROM %s WHERE id IN %s FOR NO KEY UPDATE NOWAIT",
+                    SQL.identifier(records._table),
+                    tuple(records.ids),
+                )
+            )
+    except psycopg2.errors.LockNotAvailable:
+        raise UserError(
+            _(
+                "%s is being refunded by someone else right now. Reload it and "
+                "check what is left to refund.",
+                ", ".join(records.mapped("display_name")),
+            )
+        ) from None
+    # Touch the rows: a request whose snapshot predates this refund's commit
+    # then fails to lock them with a serialization error, and Odoo retries it
+    # with fresh data, instead of refunding from stale quantities.
+    records.env.cr.execute(
+        SQL(
+            "UPDATE %s SET write_date = write_date WHERE id IN %s",
+            SQL.identifier(records._table),
+            tuple(records.ids),
+        )
+    )
+    records.invalidate_recordset()
+
+
+def check_numbers(model, vals):
+    """check_number on every float and amount of `vals` for `model`, and of the
+    lines they create or update."""
+    for fname, value in vals.items():
+        field = model._fields.get(fname)
+        if not field:
+            continue
+        if field.type in ("float", "monetary"):
+            check_number(value, field.string)
+        elif field.type == "one2many" and isinstance(value, (list, tuple)):
+            for command in value:
+                if isinstance(command, (list, tuple)) and len(command) == 3 and isinstance(command[2], dict):
+                    check_numbers(model.env[field.comodel_name], command[2])
+
+
+class ClientRefundSource(models.AbstractModel):
+    """The refund protocol: what every refundable document (invoice, payment,
+    POS order, loyalty card, membership line) says and does for a refund.
+
+    Each source implements:
+
+    * ``_client_refund_get_source_type``: what a refund of it is called;
+    * ``_client_refund_get_refundable_amount(exclude_refund)``: what is left to
+      refund, counting every earlier refund of it, whoever made it;
+    * ``_client_refund_compute_amount(refund)``: what `refund` will credit, tax
+      included, derived from the refund's scope, lines and amount: approval is
+      decided on it and execution must land on it;
+    * ``_client_refund_check_own_request(refund)``: its own checks, after the
+      shared ones of ``_client_refund_check_request``;
+    * ``_client_refund_execute(refund)``: the refund itself, returning what it
+      made for the register.
+
+    The shared checks, the row lock and the defaults are written here once.
+    """
+
+    _name = "client.refund.source"
+    _description = "Refundable Document"
+
+    def _client_refund_get_source_type(self):
+        raise NotImplementedError
+
+    def _client_refund_get_refundable_amount(self, exclude_refund=None):
+        raise NotImplementedError
+
+    def _client_refund_compute_amount(self, refund):
+        raise NotImplementedError
+
+    def _client_refund_check_own_request(self, refund):
+        raise NotImplementedError
+
+    def _client_refund_execute(self, refund):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------
+    # Defaults
+    # ------------------------------------------------------------------
+
+    def _client_refund_get_currency(self):
+        return self.currency_id
+
+    def _client_refund_get_company(self):
+        return self.company_id
+
+    def _client_refund_get_client(self):
+        """Who paid: the money goes back to them only."""
+        return self.partner_id.commercial_partner_id
+
+    def _client_refund_check_refundable(self):
+        """Refuse a document that cannot be refunded at all (not posted, not paid...)."""
+
+    def _client_refund_get_paid_back_amount(self, amount):
+        """What a refund of `amount` gives back in money."""
+        return amount
+
+    def _client_refund_get_tenders(self):
+        """[(label, amount)]: how the client paid and what each way has left."""
+        return []
+
+    def _client_refund_get_card_transaction(self):
+        """The Stripe payment a refund of this document goes back to."""
+        return self.env["payment.transaction"]
+
+    def _client_refund_get_card_refundable_amount(self, exclude_refund=None):
+        card_payment = self._client_refund_get_card_transaction()
+        if not card_payment:
+            return 0.0
+        return card_payment._client_refund_get_card_refundable_amount(exclude_refund)
+
+    def _client_refund_get_refunded_products(self, refund):
+        """The products `refund` would credit, for the balance products check."""
+        return self.env["product.product"]
+
+    def _client_refund_check_void(self, refund):
+        raise UserError(_("Only a payment can be voided, not %s.", self.display_name))
+
+    # ------------------------------------------------------------------
+    # The shared checks
+    # ------------------------------------------------------------------
+
+    def _client_refund_check_request(self, refund):
+        """Refuse, before anything is written, a refund this document cannot
+        take. Also called on the invoice or POS order that sold a card or a
+        membership, with the card's or membership's refund."""
+        self.ensure_one()
+        is_own_source = refund._get_source() == self
+        self._client_refund_check_refundable()
+        company = self._client_refund_get_company()
+        if company and refund.company_id != company:
+            raise UserError(
+                _(
+                    "%(document)s belongs to %(company)s, not to %(other)s.",
+                    document=self.display_name,
+                    company=company.name,
+                    other=refund.company_id.name,
+                )
+            )
+        if is_own_source and refund.source_type != self._client_refund_get_source_type():
+            raise UserError(_("%s is not what this refund says it refunds.", self.display_name))
+        if is_own_source and refund.currency_id != self._client_refund_get_currency():
+            raise UserError(
+                _(
+                    "%(document)s is in %(currency)s: it is refunded in %(currency)s, not "
+                    "in %(other)s.",
+                    document=self.display_name,
+                    currency=self._client_refund_get_currency().name,
+                    other=refund.currency_id.name,
+                )
+            )
+        if refund.scope == "void":
+            self._client_refund_check_void(refund)
+        self._client_refund_check_client(refund)
+        if is_own_source:
+            self._client_refund_check_no_balance_sold(self._client_refund_get_refunded_products(refund))
+        self._client_refund_check_own_request(refund)
+
+    def _client_refund_check_client(self, refund):
+        """A refund goes to the client who paid, not to someone else, and not to
+        nobody when someone paid."""
+        client = self._client_refund_get_client()
+        asked = refund.partner_id.commercial_partner_id
+        if client and asked != client:
+            raise UserError(
+                _(
+                    "%(document)s was paid by %(client)s, not by %(other)s.",
+                    document=self.display_name,
+                    client=client.display_name,
+                    other=asked.display_name or _("nobody"),
+                )
+            )
+
+    def _client_refund_check_no_balance_sold(self, products):
+        """A gift card, eWallet top-up, visit pack or membership sold on this
+        document is refunded from the card or the membership, so that its
+        balance follows and it cannot be paid back twice; their own refunds
+        reverse the sale."""
+        if not products:
+            return
+        # sudo: programs are read for staff without Loyalty rights
+        programs = self.env["loyalty.program"].sudo().search(
+            [
+                ("trigger_product_ids", "in", products.ids),
+                "|",
+                ("program_type", "in", ("gift_card", "ewallet")),
+                ("client_refund_is_visit_pack", "=", True),
+            ]
+        )
+        balances = products.filtered(
+            lambda product: product.membership or product in programs.trigger_product_ids
+        )
+        if balances:
+            raise UserError(
+                _(
+                    "%(document)s sold %(products)s: refund them from the card or the "
+                    "membership (its Refund button, or the client's Refunds page), so "
+                    "that the balance follows. Pick the other lines to refund the rest.",
+                    document=self.display_name,
+                    products=", ".join(balances.mapped("display_name")),
+                )
+            )
+
+    def _client_refund_check_amount(self, refund, refundable, message=None):
+        """Refuse an amount that is not a positive number up to `refundable`."""
+        currency = refund.currency_id
+        check_number(refund.amount, _("The amount to refund"))
+        if currency.compare_amounts(refund.amount, 0.0) <= 0:
+            raise UserError(_("The amount to refund must be positive."))
+        if currency.compare_amounts(refund.amount, refundable) > 0:
+            raise UserError(
+                message
+                or _(
+                    "Only %(left)s of %(document)s is left to refund, not %(asked)s.",
+                    left=currency.format(refundable),
+                    document=self.display_name,
+                    asked=currency.format(refund.amount),
+                )
+            )
+
+    def _client_refund_check_quantity(self, quantity, left, uom, label):
+        """Refuse a quantity that is not positive, or above what is `left`."""
+        check_number(quantity, _("The quantity to refund"))
+        rounding = uom.rounding or 0.01
+        if float_compare(quantity, 0.0, precision_rounding=rounding) <= 0:
+            raise UserError(_("The quantity to refund must be positive."))
+        if float_compare(quantity, left, precision_rounding=rounding) > 0:
+            raise UserError(
+                _(
+                    "Only %(left)s of %(line)s are left to refund, not %(asked)s.",
+                    left=left,
+                    line=label,
+                    asked=quantity,
+                )
+            )
+
+    # ------------------------------------------------------------------
+    # Doing it
+    # ------------------------------------------------------------------
+
+    def _client_refund_lock(self):
+        """Take these documents for this transaction, so that two people
+        refunding the same thing at once cannot both succeed."""
+        lock_rows(self)
