@@ -125,7 +125,7 @@ class AccountMove(models.Model):
         return self.currency_id.round(
             self.amount_total
             - self._client_refund_get_credited_amount()
-            - self.env["client.refund"]._get_amount_waiting_for_card(self, exclude_refund)
+            - self._client_refund_get_amount_waiting_for_card(exclude_refund)
             - self._get_reconciled_payments()._client_refund_get_refunded_outside(
                 self.currency_id
             )
@@ -257,9 +257,10 @@ class AccountMove(models.Model):
     def _client_refund_check_not_over_credited(self):
         for invoice in self.filtered(lambda m: m.move_type == "out_invoice"):
             # card refunds on their way count: Stripe makes them whatever is posted
-            credited = invoice._client_refund_get_credited_amount() + self.env[
-                "client.refund"
-            ]._get_amount_waiting_for_card(invoice)
+            credited = (
+                invoice._client_refund_get_credited_amount()
+                + invoice._client_refund_get_amount_waiting_for_card()
+            )
             if invoice.currency_id.compare_amounts(credited, invoice.amount_total) > 0:
                 raise UserError(
                     _(

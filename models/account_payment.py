@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 class AccountPayment(models.Model):
     _name = "account.payment"
     _inherit = ["account.payment", "client.refund.source"]
+    _client_refund_payout_methods = ("journal", "card")
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
@@ -175,7 +176,7 @@ class AccountPayment(models.Model):
         self.ensure_one()
         return self.currency_id.round(
             -sum(self._client_refund_get_open_credit_lines().mapped("amount_residual_currency"))
-            - self.env["client.refund"]._get_amount_waiting_for_card(self, exclude_refund)
+            - self._client_refund_get_amount_waiting_for_card(exclude_refund)
             - self._client_refund_get_refunded_outside(self.currency_id)
         )
 

@@ -9,7 +9,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 from odoo.tools.misc import clean_context
 
-from .client_refund_source import SOURCE_FIELDS, check_number, lock_rows
+from .client_refund_source import SOURCE_FIELDS, check_number
 
 # What a user may change on a refund: the register is the record of what was
 # refunded, written by the addon's own code (in sudo) only.
@@ -28,9 +28,7 @@ class ClientRefund(models.Model):
     _check_company_auto = True
     _rec_names_search = ["name", "partner_id", "source_reference"]
 
-    name = fields.Char(
-        string="Number", required=True, readonly=True, copy=False, default="/"
-    )
+    name = fields.Char(string="Number", required=True, readonly=True, copy=False, default="/")
     partner_id = fields.Many2one(
         comodel_name="res.partner",
         string="Client",
@@ -94,16 +92,10 @@ class ClientRefund(models.Model):
         check_company=True,
     )
     source_payment_id = fields.Many2one(
-        comodel_name="account.payment",
-        readonly=True,
-        index="btree_not_null",
-        check_company=True,
+        comodel_name="account.payment", readonly=True, index="btree_not_null", check_company=True
     )
     source_pos_order_id = fields.Many2one(
-        comodel_name="pos.order",
-        readonly=True,
-        index="btree_not_null",
-        check_company=True,
+        comodel_name="pos.order", readonly=True, index="btree_not_null", check_company=True
     )
     source_card_id = fields.Many2one(
         comodel_name="loyalty.card",
@@ -118,16 +110,13 @@ class ClientRefund(models.Model):
         index="btree_not_null",
     )
     source_reference = fields.Char(
-        compute="_compute_source_reference",
-        store=True,
-        help="Name of the document refunded.",
+        compute="_compute_source_reference", store=True, help="Name of the document refunded."
     )
     amount = fields.Monetary(
         currency_field="currency_id",
         readonly=True,
         tracking=True,
-        help="Amount credited or refunded, tax included, computed from the document "
-        "refunded.",
+        help="Amount credited or refunded, tax included, computed from the document " "refunded.",
     )
     amount_paid_back = fields.Monetary(
         currency_field="currency_id",
@@ -180,8 +169,7 @@ class ClientRefund(models.Model):
     )
     note = fields.Text()
     send_receipt = fields.Boolean(
-        readonly=True,
-        help="E-mail the receipt to the client once the refund is made.",
+        readonly=True, help="E-mail the receipt to the client once the refund is made."
     )
     state = fields.Selection(
         selection=[
@@ -320,11 +308,6 @@ class ClientRefund(models.Model):
             )
         return super().write(vals)
 
-    def copy(self, default=None):
-        raise UserError(
-            _("A refund cannot be duplicated: launch a new one from what you refund.")
-        )
-
     @api.ondelete(at_uninstall=False)
     def _unlink_except_not_draft(self):
         if any(refund.state != "draft" for refund in self):
@@ -400,7 +383,10 @@ class ClientRefund(models.Model):
             if refund.state == "cancel":
                 continue
             card_at_stripe = refund.payout_method == "card" and (
-                refund.state == "done" or (refund.state == "pending" and refund._is_at_stripe())
+                refund.state == "done"
+                or refund.state == "pending"
+                # sudo: transactions are kept for payment administrators
+                and refund.card_transaction_id.sudo()._client_refund_is_at_stripe(refund)
             )
             if card_at_stripe:
                 raise UserError(
@@ -411,9 +397,7 @@ class ClientRefund(models.Model):
                     )
                 )
             if refund.state in ("done", "failed") and not is_manager:
-                raise AccessError(
-                    _("Only a refund manager can cancel refund %s.", refund.name)
-                )
+                raise AccessError(_("Only a refund manager can cancel refund %s.", refund.name))
             if refund.state == "done" and refund._has_live_effects():
                 raise UserError(
                     _(
@@ -476,9 +460,7 @@ class ClientRefund(models.Model):
                 "view_mode": "form",
                 "views": [(False, "form")],
             }
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "client_refund.client_refund_action"
-        )
+        action = self.env["ir.actions.act_window"]._for_xml_id("client_refund.client_refund_action")
         action["domain"] = [("id", "in", refunds.ids)]
         return action
 
@@ -546,48 +528,12 @@ class ClientRefund(models.Model):
         self.ensure_one()
         source = self._get_source()
         check_number(self.amount, _("The amount to refund"))
-        if self.payout_method == "pos" and source._name in ("account.move", "account.payment"):
-            raise UserError(_("Only Point of Sale orders are paid back through a till."))
-        if self.payout_method in ("journal", "credit") and source._name == "pos.order":
-            raise UserError(_("Point of Sale orders are paid back through a till or to the card."))
-        if self.payout_method == "refund_account" and source._name not in (
-            "loyalty.card",
-            "membership.membership_line",
-        ):
-            raise UserError(_("Only cards and memberships are paid out on the Refund account."))
-        if self.scope == "void" and self.payout_method != "none":
-            raise UserError(_("A voided payment moves no money."))
         journal = self.payout_journal_id
         if journal and journal.type not in ("cash", "bank"):
             raise UserError(_("%s is not a cash or bank journal.", journal.display_name))
         source._client_refund_check_request(self)
         if self.payout_method == "card":
-            self._check_card_request(source)
-
-    def _check_card_request(self, source):
-        currency = self.currency_id
-        card_left = source._client_refund_get_card_refundable_amount(exclude_refund=self)
-        if currency.is_zero(card_left):
-            raise UserError(
-                _("%s was not paid online with Stripe: pay it back another way.", source.display_name)
-            )
-        to_card = source._client_refund_get_paid_back_amount(self.amount)
-        if currency.is_zero(to_card):
-            raise UserError(
-                _(
-                    "The refund only settles what the client still owes: nothing goes "
-                    "back to the card. Keep it as client credit."
-                )
-            )
-        if currency.compare_amounts(to_card, card_left) > 0:
-            raise UserError(
-                _(
-                    "The card can take back at most %(left)s, not %(asked)s: pay the "
-                    "rest back another way.",
-                    left=currency.format(card_left),
-                    asked=currency.format(to_card),
-                )
-            )
+            source._client_refund_check_card_request(self)
 
     # ------------------------------------------------------------------
     # Approval
@@ -665,8 +611,7 @@ class ClientRefund(models.Model):
         self._schedule_manager_activities(managers, _("Approve refund %s", self.name))
         self._log_on_documents(
             _(
-                "%(refund)s of %(amount)s by %(user)s waits for a manager's approval "
-                "(%(why)s).",
+                "%(refund)s of %(amount)s by %(user)s waits for a manager's approval " "(%(why)s).",
                 refund=self._get_html_link(),
                 amount=self.currency_id.format(self.amount),
                 user=self.user_id.name,
@@ -677,8 +622,10 @@ class ClientRefund(models.Model):
     def _get_managers(self):
         self.ensure_one()
         # sudo: who the managers are is read for users who may not read groups
-        return self.env.ref("client_refund.group_client_refund_manager").sudo().users.filtered(
-            lambda user: self.company_id in user.company_ids
+        return (
+            self.env.ref("client_refund.group_client_refund_manager")
+            .sudo()
+            .users.filtered(lambda user: self.company_id in user.company_ids)
         )
 
     def _schedule_manager_activities(self, managers, summary, note=None):
@@ -711,7 +658,8 @@ class ClientRefund(models.Model):
         self.ensure_one()
         source = self._get_source()
         if self.payout_method == "card" and self.state != "pending":
-            self._request_card_refund(source)
+            # sudo: transactions are kept for payment administrators
+            source._client_refund_get_card_transaction().sudo()._client_refund_request(self)
             return
         results = source._client_refund_execute(self)
         if self.currency_id.compare_amounts(results.pop("amount", self.amount), self.amount):
@@ -731,27 +679,6 @@ class ClientRefund(models.Model):
         if self.send_receipt and self.partner_id.email:
             self._send_receipt()
 
-    def _request_card_refund(self, source):
-        """Record the card refund as waiting for Stripe. It is sent by the
-        scheduled job (or the Send button) once this transaction has committed,
-        so that a request Stripe made is never lost with a rolled-back refund."""
-        card_payment = source._client_refund_get_card_transaction()
-        to_card = source._client_refund_get_paid_back_amount(self.amount)
-        self._write_record(
-            {"state": "pending", "card_transaction_id": card_payment.id, "amount_paid_back": to_card}
-        )
-        self._log_on_documents(
-            _(
-                "%(refund)s: %(amount)s goes back to the card of payment %(payment)s "
-                "through Stripe. Reason: %(reason)s.",
-                refund=self._get_html_link(),
-                amount=self.currency_id.format(to_card),
-                payment=card_payment.reference,
-                reason=self.reason_id.name,
-            )
-        )
-        self.env.ref("client_refund.ir_cron_client_refund_card")._trigger()
-
     def _sync_card_refund(self):
         """Send the refund or ask Stripe where it stands (see payment.transaction)."""
         self.ensure_one()
@@ -760,46 +687,6 @@ class ClientRefund(models.Model):
         # sudo: transactions and providers are kept for payment administrators;
         # the refund user may send the refund the register holds
         return self.card_transaction_id.sudo()._client_refund_sync(self)
-
-    def _is_at_stripe(self):
-        """Whether Stripe has the refund, even when the answer was lost."""
-        self.ensure_one()
-        if self.payment_transaction_id:
-            return True
-        lock_rows(self)
-        # sudo: see _sync_card_refund
-        return self.card_transaction_id.sudo()._client_refund_is_at_stripe(self)
-
-    def _get_stripe_idempotency_key(self):
-        """The same refund always sends the same key: a retry after a timeout, a
-        double click or a replayed job is one refund for Stripe."""
-        self.ensure_one()
-        database_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
-        return f"client_refund-{database_uuid}-{self.id}"
-
-    def _prepare_stripe_metadata(self):
-        self.ensure_one()
-        return {
-            "client_refund": self.name,
-            "client_refund_key": self._get_stripe_idempotency_key(),
-            "database": self.env.cr.dbname,
-            "company": self.company_id.name,
-        }
-
-    @api.model
-    def _get_amount_waiting_for_card(self, source, exclude_refund=None):
-        """Card refunds of `source` on their way to Stripe and not booked yet,
-        but `exclude_refund`, the one being sent or booked."""
-        # sudo: every refund of the document counts, whoever made it
-        waiting = self.sudo().search(
-            [
-                (SOURCE_FIELDS[source._name], "=", source.id),
-                ("state", "=", "pending"),
-                # a refund not saved yet waits for nothing
-                ("id", "!=", exclude_refund._origin.id if exclude_refund else False),
-            ]
-        ).filtered(lambda refund: refund.payment_transaction_id.state != "done")
-        return sum(waiting.mapped("amount"))
 
     def _has_live_effects(self):
         self.ensure_one()

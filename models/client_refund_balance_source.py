@@ -27,6 +27,7 @@ class ClientRefundBalanceSource(models.AbstractModel):
     _name = "client.refund.balance.source"
     _inherit = ["client.refund.source"]
     _description = "Refundable Balance (card or membership)"
+    _client_refund_payout_methods = ("journal", "credit", "pos", "refund_account")
 
     def _client_refund_compute_amount(self, refund):
         """Cancelling the sale credits what its document credits for the sale

@@ -100,6 +100,8 @@ class ClientRefundSource(models.AbstractModel):
 
     _name = "client.refund.source"
     _description = "Refundable Document"
+    # the ways a refund of the document may pay the money back
+    _client_refund_payout_methods = ("journal", "card", "credit")
 
     def _client_refund_get_source_type(self):
         raise NotImplementedError
@@ -195,8 +197,67 @@ class ClientRefundSource(models.AbstractModel):
             self._client_refund_check_void(refund)
         self._client_refund_check_client(refund)
         if is_own_source:
+            self._client_refund_check_payout(refund)
             self._client_refund_check_no_balance_sold(self._client_refund_get_refunded_products(refund))
         self._client_refund_check_own_request(refund)
+
+    def _client_refund_check_payout(self, refund):
+        """The money goes back a way the document allows; a void moves none."""
+        method = refund.payout_method
+        if (refund.scope == "void") != (method == "none"):
+            raise UserError(_("A voided payment moves no money, and a refund says how it pays back."))
+        allowed = self._client_refund_payout_methods + (("none",) if refund.scope == "void" else ())
+        if method not in allowed:
+            labels = dict(refund._fields["payout_method"]._description_selection(self.env))
+            raise UserError(
+                _(
+                    "%(document)s is not paid back by %(method)s: choose %(methods)s.",
+                    document=self.display_name,
+                    method=labels.get(method, method),
+                    methods=", ".join(labels[name] for name in self._client_refund_payout_methods),
+                )
+            )
+
+    def _client_refund_check_card_request(self, refund):
+        """What goes back to the card fits what the card payment has left."""
+        currency = refund.currency_id
+        card_left = self._client_refund_get_card_refundable_amount(exclude_refund=refund)
+        if currency.is_zero(card_left):
+            raise UserError(
+                _("%s was not paid online with Stripe: pay it back another way.", self.display_name)
+            )
+        to_card = self._client_refund_get_paid_back_amount(refund.amount)
+        if currency.is_zero(to_card):
+            raise UserError(
+                _(
+                    "The refund only settles what the client still owes: nothing goes "
+                    "back to the card. Keep it as client credit."
+                )
+            )
+        if currency.compare_amounts(to_card, card_left) > 0:
+            raise UserError(
+                _(
+                    "The card can take back at most %(left)s, not %(asked)s: pay the "
+                    "rest back another way.",
+                    left=currency.format(card_left),
+                    asked=currency.format(to_card),
+                )
+            )
+
+    def _client_refund_get_amount_waiting_for_card(self, exclude_refund=None):
+        """Card refunds of this document on their way to Stripe and not booked
+        yet, but `exclude_refund`, the one being checked, sent or booked."""
+        self.ensure_one()
+        # sudo: every refund of the document counts, whoever made it
+        waiting = self.env["client.refund"].sudo().search(
+            [
+                (SOURCE_FIELDS[self._name], "=", self.id),
+                ("state", "=", "pending"),
+                # a refund not saved yet waits for nothing
+                ("id", "!=", exclude_refund._origin.id if exclude_refund else False),
+            ]
+        ).filtered(lambda refund: refund.payment_transaction_id.state != "done")
+        return sum(waiting.mapped("amount"))
 
     def _client_refund_check_client(self, refund):
         """A refund goes to the client who paid, not to someone else, and not to

@@ -1,6 +1,6 @@
 from collections import Counter, defaultdict
 
-from odoo import Command, _, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_round
 
@@ -28,6 +28,17 @@ class LoyaltyCard(models.Model):
         help="The invoice lines that sold the card, tied to it by its refunds: "
         "another card cannot be refunded from them.",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su and any("client_refund_sale_line_ids" in vals for vals in vals_list):
+            self._client_refund_raise_sale_lines_written()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su and "client_refund_sale_line_ids" in vals:
+            self._client_refund_raise_sale_lines_written()
+        return super().write(vals)
 
     def action_client_refund(self):
         self.ensure_one()
@@ -313,6 +324,11 @@ class LoyaltyCard(models.Model):
             return paid
         bought = self._client_refund_get_visits_bought()
         return self.currency_id.round(paid * min(self.points / bought, 1.0))
+
+    def _client_refund_raise_sale_lines_written(self):
+        # what sold a card decides what its refunds may pay out: only the
+        # refunds tie sales to cards
+        raise UserError(_("The invoice lines that sold a card are tied to it by its refunds only."))
 
     def _client_refund_raise_no_sale(self):
         raise UserError(

@@ -1,6 +1,6 @@
 import stripe
 
-from odoo import models
+from odoo import api, models
 
 from odoo.addons.payment_stripe import const as stripe_const
 from odoo.addons.payment_stripe import utils as stripe_utils
@@ -14,6 +14,22 @@ class PaymentProvider(models.Model):
     every other call stays core's `_stripe_make_request`."""
 
     _inherit = "payment.provider"
+
+    @api.model
+    def _client_refund_get_idempotency_key(self, refund):
+        """The same refund always sends the same key: a retry after a timeout, a
+        double click or a replayed job is one refund for Stripe."""
+        database_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
+        return f"client_refund-{database_uuid}-{refund.id}"
+
+    @api.model
+    def _prepare_client_refund_metadata(self, refund):
+        return {
+            "client_refund": refund.name,
+            "client_refund_key": self._client_refund_get_idempotency_key(refund),
+            "database": self.env.cr.dbname,
+            "company": refund.company_id.name,
+        }
 
     def _client_refund_get_stripe_client(self):
         self.ensure_one()
@@ -35,7 +51,7 @@ class PaymentProvider(models.Model):
         that timed out, or whose database transaction did not commit, is not
         sent again."""
         self.ensure_one()
-        key = refund._get_stripe_idempotency_key()
+        key = self._client_refund_get_idempotency_key(refund)
         known = self._client_refund_get_stripe_client().v1.refunds.list(
             params={"payment_intent": payment_intent, "limit": 100}
         )
@@ -53,9 +69,9 @@ class PaymentProvider(models.Model):
             params={
                 **payload,
                 "reason": refund.reason_id.stripe_reason,
-                "metadata": refund._prepare_stripe_metadata(),
+                "metadata": self._prepare_client_refund_metadata(refund),
             },
-            options={"idempotency_key": refund._get_stripe_idempotency_key()},
+            options={"idempotency_key": self._client_refund_get_idempotency_key(refund)},
         ).to_dict()
 
     def _client_refund_get_stripe_refund(self, stripe_refund_id):

@@ -75,6 +75,27 @@ class PaymentTransaction(models.Model):
     # A register refund going back to this card payment
     # ------------------------------------------------------------------
 
+    def _client_refund_request(self, refund):
+        """Record `refund` as waiting for Stripe. It is sent by the scheduled job
+        (or the Send button) once this database transaction has committed, so
+        that a request Stripe made is never lost with a rolled-back refund."""
+        self.ensure_one()
+        to_card = refund._get_source()._client_refund_get_paid_back_amount(refund.amount)
+        refund._write_record(
+            {"state": "pending", "card_transaction_id": self.id, "amount_paid_back": to_card}
+        )
+        refund._log_on_documents(
+            _(
+                "%(refund)s: %(amount)s goes back to the card of payment %(payment)s "
+                "through Stripe. Reason: %(reason)s.",
+                refund=refund._get_html_link(),
+                amount=refund.currency_id.format(to_card),
+                payment=self.reference,
+                reason=refund.reason_id.name,
+            )
+        )
+        self.env.ref("client_refund.ir_cron_client_refund_card")._trigger()
+
     def _client_refund_sync(self, refund):
         """Send `refund` or ask Stripe where it stands. Returns a message when the
         refund could not move on; it is tried again later."""
@@ -132,7 +153,7 @@ class PaymentTransaction(models.Model):
             source._client_refund_lock()
             # the document may have been refunded otherwise since the request
             source._client_refund_check_request(refund)
-            refund._check_card_request(source)
+            source._client_refund_check_card_request(refund)
         if self.token_id.payment_details:
             refund._write_record({"card_last4": self.token_id.payment_details})
         # core's steps of _send_refund_request, with the register's refund named
@@ -166,6 +187,10 @@ class PaymentTransaction(models.Model):
     def _client_refund_is_at_stripe(self, refund):
         """Whether Stripe has `refund`, even when its answer was lost."""
         self.ensure_one()
+        if refund.payment_transaction_id:
+            return True
+        # no sending while Stripe is asked
+        lock_rows(refund)
         try:
             return bool(self.provider_id._client_refund_find_stripe_refund(refund, self.provider_reference))
         except stripe.StripeError as error:

@@ -8,6 +8,7 @@ from odoo.tools import float_compare, float_round
 class PosOrder(models.Model):
     _name = "pos.order"
     _inherit = ["pos.order", "client.refund.source"]
+    _client_refund_payout_methods = ("pos", "card")
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
@@ -212,7 +213,7 @@ class PosOrder(models.Model):
                 ),
             )
         session = self._client_refund_get_session(refund.pos_config_id)
-        if self.env["client.refund"]._get_amount_waiting_for_card(self, refund):
+        if self._client_refund_get_amount_waiting_for_card(refund):
             raise UserError(
                 _(
                     "A card refund of order %s is waiting for Stripe: refund more once "

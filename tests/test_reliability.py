@@ -148,7 +148,7 @@ class TestReliability(ReliabilityMixin, InvoiceRefundCommon):
         invoice = self._invoice([(self.haircut, 1, 100.0)])
         self._pay(invoice)
         wizard = self._new_wizard(source_type="invoice", move_id=invoice.id, payout_method="pos")
-        with self.assertBadInput("Only Point of Sale orders are paid back through a till"):
+        with self.assertBadInput("is not paid back by Point of Sale"):
             wizard.action_confirm()
 
     def test_bad_input_no_payout_journal(self):

@@ -252,7 +252,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
 
         with patch.object(stripe.RefundService, "create", delivered):
             refund.action_send_card_refund()
-        self.assertEqual(keys, [refund._get_stripe_idempotency_key()] * 2)
+        self.assertEqual(keys, [self.provider._client_refund_get_idempotency_key(refund)] * 2)
         self.assertEqual(len(self._stripe_refunds(transaction)), 1)
         self.assertEqual(refund.state, "done")
 
@@ -279,7 +279,9 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
 
         with patch.object(stripe.RefundService, "create", made_then_lost):
             self.env["client.refund"]._cron_sync_card_refunds()
-        self.assertEqual(calls, [refund._get_stripe_idempotency_key()], "not sent again")
+        self.assertEqual(
+            calls, [self.provider._client_refund_get_idempotency_key(refund)], "not sent again"
+        )
         self.assertEqual(refund.state, "done")
         self.assertEqual(len(self._stripe_refunds(transaction)), 1)
         self.assertEqual(refund.payment_ids.amount, 30.0)
