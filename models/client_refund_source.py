@@ -24,7 +24,15 @@ def check_number(value, label):
     """Refuse NaN, Infinity and numbers no currency holds, with a clear error:
     JSON-RPC parses `NaN` and `Infinity`, and Python's rounding then raises
     ValueError deep in a computation."""
-    if isinstance(value, float) and (not math.isfinite(value) or abs(value) >= MAX_AMOUNT):
+    if isinstance(value, str):
+        # the ORM turns a string into a float: "NaN" too
+        try:
+            value = float(value)
+        except ValueError:
+            return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if (isinstance(value, float) and not math.isfinite(value)) or abs(value) >= MAX_AMOUNT:
         raise ValidationError(_("%(field)s is not a valid number: %(value)s.", field=label, value=value))
 
 
