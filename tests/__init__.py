@@ -12,3 +12,4 @@ from . import test_stripe_refund
 from . import test_loyalty_refund
 from . import test_membership_refund
 from . import test_reliability
+from . import test_trust_boundary

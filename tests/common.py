@@ -1,3 +1,6 @@
+import hashlib
+import hmac
+import json
 import os
 import socket
 import subprocess
@@ -91,6 +94,24 @@ class LocalStripeMixin:
         )
         self.assertEqual(intent.status, "succeeded")
         return intent
+
+    def _post_stripe_event(self, event, secret=None):
+        """`event` posted to the webhook over HTTP, signed with `secret` (the
+        provider's webhook secret by default) as Stripe signs it."""
+        payload = json.dumps(event)
+        secret = secret or self.WEBHOOK_SECRET
+        timestamp = int(time.time())
+        signature = hmac.new(
+            secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
+        ).hexdigest()
+        return self.url_open(
+            "/client_refund/stripe/webhook",
+            data=payload,
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": f"t={timestamp},v1={signature}",
+            },
+        )
 
     def _stripe_refunds(self, payment_intent_id):
         return self.stripe.v1.refunds.list(

@@ -1,7 +1,3 @@
-import hashlib
-import hmac
-import json
-import time
 from unittest.mock import patch
 
 import stripe
@@ -84,20 +80,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
             "type": event_type,
             "data": {"object": {**stripe_refund, "status": status}},
         }
-        payload = json.dumps(event)
-        secret = secret or self.WEBHOOK_SECRET
-        timestamp = int(time.time())
-        signature = hmac.new(
-            secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
-        ).hexdigest()
-        return self.url_open(
-            "/client_refund/stripe/webhook",
-            data=payload,
-            headers={
-                "Content-Type": "application/json",
-                "Stripe-Signature": f"t={timestamp},v1={signature}",
-            },
-        )
+        return self._post_stripe_event(event, secret=secret)
 
     # ------------------------------------------------------------------
     # refunds sent and booked
