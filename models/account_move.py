@@ -137,7 +137,9 @@ class AccountMove(models.Model):
         credit note is made to hit."""
         self.ensure_one()
         if refund.line_ids:
-            return self._client_refund_get_lines_total(self._client_refund_get_asked_quantities(refund))
+            return self._client_refund_get_credit_note_total(
+                self._client_refund_get_credit_note_changes(refund)
+            )
         if refund.scope == "full":
             return self._client_refund_get_refundable_amount(exclude_refund=refund)
         return refund.amount
@@ -231,21 +233,27 @@ class AccountMove(models.Model):
                         invoice=self.display_name,
                     )
                 )
+            # a line named twice is checked against what the first left
             self._client_refund_check_quantity(
-                refund_line.quantity, balance["quantity"], line.product_uom_id, line.name
+                refund_line.quantity,
+                balance["quantity"] - quantities.get(line, 0.0),
+                line.product_uom_id,
+                line.name,
             )
             quantities[line] = quantities.get(line, 0.0) + refund_line.quantity
         return quantities
 
-    def _client_refund_get_lines_total(self, quantities):
-        """What a credit note of {invoice line: quantity} totals, tax included,
-        computed as core computes an invoice's totals before it is saved."""
+    def _client_refund_get_credit_note_total(self, changes):
+        """What a credit note of the invoice lines `changes` names totals, tax
+        included: {invoice line: {"quantity": ..., "price_unit": ...}} (what is
+        not given is the line's own), computed as core computes an invoice's
+        totals before it is saved."""
         self.ensure_one()
         AccountTax = self.env["account.tax"]
         base_lines = []
-        for line, quantity in quantities.items():
+        for line, values in changes.items():
             base_line = self._prepare_product_base_line_for_taxes_computation(line)
-            base_line["quantity"] = quantity
+            base_line.update(values)
             base_lines.append(base_line)
         AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
         AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
@@ -253,6 +261,85 @@ class AccountMove(models.Model):
             base_lines, self.currency_id, self.company_id, cash_rounding=self.invoice_cash_rounding_id
         )
         return self.currency_id.round(abs(totals["total_amount_currency"]))
+
+    def _client_refund_get_credit_note_changes(self, refund):
+        """{invoice line: its values on the credit note}: the quantities asked of
+        a refund by lines; otherwise every line left, its price scaled to the
+        amount, the last cents put on one line so that the taxes round to the
+        amount exactly. An amount the taxes cannot reach is refused here, before
+        anything is written or sent to Stripe, with the amounts they can."""
+        self.ensure_one()
+        if refund.line_ids:
+            return {
+                line: {"quantity": quantity}
+                for line, quantity in self._client_refund_get_asked_quantities(refund).items()
+            }
+        open_amounts = {
+            line: balance["amount"]
+            for line, balance in self._client_refund_get_line_balances().items()
+            if not self.currency_id.is_zero(balance["amount"])
+        }
+        if not open_amounts or self.currency_id.is_zero(sum(open_amounts.values())):
+            raise UserError(_("Invoice %s has nothing left to refund.", self.display_name))
+        amount = refund.amount
+        ratio = amount / sum(open_amounts.values())
+        price_digits = self.env["decimal.precision"].precision_get("Product Price")
+        changes = {}
+        for line, open_amount in open_amounts.items():
+            factor = open_amount / self.currency_id.round(line.price_total) * ratio
+            # a line credited in full keeps its own price, to the last digit;
+            # the others as the credit note will store them
+            changes[line] = {
+                "quantity": line.quantity,
+                "price_unit": line.price_unit
+                if float_is_zero(factor - 1.0, precision_digits=9)
+                else float_round(line.price_unit * factor, precision_digits=price_digits),
+            }
+        return self._client_refund_adjust_prices(changes, amount)
+
+    def _client_refund_adjust_prices(self, changes, amount):
+        """Scaled prices are rounded line by line: move the last cents onto one
+        line so that the credit note totals exactly `amount`. Taxes round too, so
+        a line whose rounding lands on the amount is looked for."""
+        currency = self.currency_id
+        reached = {self._client_refund_get_credit_note_total(changes)}
+        if currency.is_zero(amount - min(reached)):
+            return changes
+        price_digits = self.env["decimal.precision"].precision_get("Product Price")
+        price_step = 10**-price_digits
+        lines = sorted(
+            (line for line, values in changes.items() if values["price_unit"]),
+            key=lambda line: (line.quantity, -line.price_total),
+        )
+        for line in lines[:5]:
+            original = changes[line]
+            total = self._client_refund_get_credit_note_total(changes)
+            total_per_price_unit = (
+                self._client_refund_get_credit_note_total({line: original}) / original["price_unit"]
+            )
+            price = original["price_unit"] + (amount - total) / total_per_price_unit
+            for steps in (0, -1, 1, -2, 2):
+                changes[line] = {
+                    **original,
+                    "price_unit": float_round(price + steps * price_step, precision_digits=price_digits),
+                }
+                total = self._client_refund_get_credit_note_total(changes)
+                if currency.is_zero(amount - total):
+                    return changes
+                reached.add(total)
+            changes[line] = original
+        below = max((total for total in reached if total < amount), default=None)
+        above = min((total for total in reached if total > amount), default=None)
+        raise UserError(
+            _(
+                "The taxes of this invoice round a credit note to %(reachable)s, not "
+                "%(asked)s. Refund one of those, or pick lines instead.",
+                reachable=_(" or ").join(
+                    currency.format(total) for total in (below, above) if total is not None
+                ),
+                asked=currency.format(amount),
+            )
+        )
 
     def _client_refund_check_not_over_credited(self):
         for invoice in self.filtered(lambda m: m.move_type == "out_invoice"):
@@ -280,17 +367,21 @@ class AccountMove(models.Model):
             )
         if refund.line_ids:
             self._client_refund_get_asked_quantities(refund)
-        else:
-            self._client_refund_check_amount(
-                refund,
-                refundable,
-                _(
-                    "Only %(left)s of invoice %(invoice)s is left to refund, not %(asked)s.",
-                    left=self.currency_id.format(refundable),
-                    invoice=self.display_name,
-                    asked=self.currency_id.format(refund.amount),
-                ),
-            )
+        # what the lines credit counts too: money already gone back outside
+        # the register (Stripe Dashboard refunds) leaves less than the lines
+        self._client_refund_check_amount(
+            refund,
+            refundable,
+            _(
+                "Only %(left)s of invoice %(invoice)s is left to refund, not %(asked)s.",
+                left=self.currency_id.format(refundable),
+                invoice=self.display_name,
+                asked=self.currency_id.format(refund.amount),
+            ),
+        )
+        if not refund.line_ids:
+            # an amount the taxes cannot reach is refused now, not once Stripe paid it
+            self._client_refund_get_credit_note_changes(refund)
 
     # ------------------------------------------------------------------
     # Doing it
@@ -328,44 +419,12 @@ class AccountMove(models.Model):
             for line_values in self._prepare_client_refund_credit_note_lines(refund)
         ]
         credit_note = self._reverse_moves([default_values])
-        if not refund.line_ids:
-            credit_note._client_refund_adjust_total(refund.amount)
         credit_note._post(soft=False)
         totals = {line.origin_line_id: line.price_total for line in credit_note.invoice_line_ids}
         # sudo: the register's lines are the addon's record
         for refund_line in refund.line_ids.sudo():
             refund_line.amount = totals.get(refund_line.move_line_id, 0.0)
         return credit_note
-
-    def _client_refund_adjust_total(self, amount):
-        """Scaled prices are rounded line by line: move the last cents onto one line
-        so that the credit note totals exactly the amount asked. Taxes round too,
-        so a line whose rounding lands on the amount is looked for."""
-        currency = self.currency_id
-        if currency.is_zero(amount - self.amount_total):
-            return
-        price_step = 10 ** -self.env["decimal.precision"].precision_get("Product Price")
-        lines = self.invoice_line_ids.filtered(
-            lambda line: line.display_type == "product" and line.price_unit
-        ).sorted(lambda line: (line.quantity, -line.price_total))
-        for line in lines[:5]:
-            original_price = line.price_unit
-            total_per_price_unit = line.price_total / (original_price * line.quantity)
-            difference = amount - self.amount_total
-            price = original_price + difference / (line.quantity * total_per_price_unit)
-            for steps in (0, -1, 1):
-                line.price_unit = price + steps * price_step
-                if currency.is_zero(amount - self.amount_total):
-                    return
-            line.price_unit = original_price
-        raise UserError(
-            _(
-                "The taxes of this invoice round the credit note to %(total)s, not "
-                "%(asked)s. Refund %(total)s, or pick lines instead.",
-                total=currency.format(self.amount_total),
-                asked=currency.format(amount),
-            )
-        )
 
     def _client_refund_settle(self, credit_note):
         """Reconcile the new credit note with the invoice. Returns the money this
@@ -472,30 +531,8 @@ class AccountMove(models.Model):
         )
 
     def _prepare_client_refund_credit_note_lines(self, refund):
-        if refund.line_ids:
-            quantities = self._client_refund_get_asked_quantities(refund)
-            lines = self.env["account.move.line"].concat(*quantities)
-            changes = {line: {"quantity": quantities[line]} for line in lines}
-        else:
-            open_amounts = {
-                line: balance["amount"]
-                for line, balance in self._client_refund_get_line_balances().items()
-                if not self.currency_id.is_zero(balance["amount"])
-            }
-            if not open_amounts or self.currency_id.is_zero(sum(open_amounts.values())):
-                raise UserError(
-                    _("Invoice %s has nothing left to refund.", self.display_name)
-                )
-            ratio = refund.amount / sum(open_amounts.values())
-            lines = self.env["account.move.line"].concat(*open_amounts)
-            changes = {}
-            for line in lines:
-                factor = open_amounts[line] / self.currency_id.round(line.price_total) * ratio
-                # a line credited in full keeps its own price, to the last digit
-                changes[line] = (
-                    {} if float_is_zero(factor - 1.0, precision_digits=9)
-                    else {"price_unit": line.price_unit * factor}
-                )
+        changes = self._client_refund_get_credit_note_changes(refund)
+        lines = self.env["account.move.line"].concat(*changes)
         vals_list = lines.with_context(include_business_fields=True).copy_data()
         for line, values in zip(lines, vals_list):
             values.update(changes[line], origin_line_id=line.id)

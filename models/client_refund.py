@@ -1,4 +1,3 @@
-import zlib
 from datetime import datetime, time
 
 import pytz
@@ -16,8 +15,6 @@ from .client_refund_source import SOURCE_FIELDS, check_number
 USER_WRITABLE_FIELDS = {"note"}
 # The refunds that count against the approval threshold and the daily cap
 COUNTED_STATES = ("to_approve", "pending", "done")
-# The advisory lock that counts one requester's refunds of the day at a time
-DAILY_CAP_LOCK = zlib.crc32(b"client_refund.daily_cap") & 0x7FFFFFFF
 
 
 class ClientRefund(models.Model):
@@ -261,6 +258,40 @@ class ClientRefund(models.Model):
         help="The Stripe payment the refund goes back to.",
     )
     card_last4 = fields.Char(string="Card Ending In", readonly=True, copy=False)
+    stripe_status = fields.Selection(
+        selection=[
+            ("pending", "Pending"),
+            ("requires_action", "Requires Action"),
+            ("succeeded", "Succeeded"),
+            ("failed", "Failed"),
+            ("canceled", "Canceled"),
+        ],
+        readonly=True,
+        copy=False,
+        tracking=True,
+        help="The card refund's status at Stripe, as Stripe last said it.",
+    )
+    stripe_reason = fields.Char(
+        string="Stripe Says",
+        readonly=True,
+        copy=False,
+        help="Why Stripe keeps the refund pending, or why it failed.",
+    )
+    card_reference = fields.Char(
+        string="Card Network Reference",
+        readonly=True,
+        copy=False,
+        help="The acquirer reference number of the refund: the client's bank traces "
+        "the money with it.",
+    )
+    replaced_refund_id = fields.Many2one(
+        comodel_name="client.refund",
+        string="Pays Back Failed Refund",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="The failed card refund this refund pays back another way.",
+    )
     stripe_refund_reference = fields.Char(
         related="payment_transaction_id.provider_reference", string="Stripe Reference"
     )
@@ -396,7 +427,10 @@ class ClientRefund(models.Model):
                         refund.name,
                     )
                 )
-            if refund.state in ("done", "failed") and not is_manager:
+            # a refund user cancels only the refunds they asked for, while waiting
+            if not is_manager and (
+                refund.state in ("done", "failed") or refund.user_id != self.env.user
+            ):
                 raise AccessError(_("Only a refund manager can cancel refund %s.", refund.name))
             if refund.state == "done" and refund._has_live_effects():
                 raise UserError(
@@ -434,6 +468,38 @@ class ClientRefund(models.Model):
             raise UserError(_("Client %s has no e-mail address.", self.partner_id.display_name))
         self._send_receipt()
         return True
+
+    def action_cancel_at_stripe(self):
+        """Cancel at Stripe a card refund that waits for an action there."""
+        if not self.env.user.has_group("client_refund.group_client_refund_manager"):
+            raise AccessError(_("Only a refund manager can cancel a card refund at Stripe."))
+        for refund in self:
+            if refund.state != "pending" or refund.stripe_status != "requires_action":
+                raise UserError(
+                    _("Stripe can cancel refund %s only while it requires an action.", refund.name)
+                )
+            # sudo: transactions and providers are kept for payment administrators
+            refund.payment_transaction_id.sudo()._client_refund_cancel_at_stripe()
+        return True
+
+    def action_pay_back_another_way(self):
+        """A failed card refund is paid back by cash, bank or client credit: the
+        refund wizard on the same document, for the same amount."""
+        self.ensure_one()
+        if self.state != "failed" or self.credit_note_ids or self.pos_order_ids:
+            raise UserError(
+                _("Only a failed card refund that booked nothing is paid back another way.")
+            )
+        action = self._get_source().action_client_refund()
+        action["context"] = {
+            **action["context"],
+            "default_refund_mode": "full" if self.scope == "full" else "amount",
+            "default_amount": self.amount,
+            "default_payout_method": "journal",
+            "default_reason_id": self.reason_id.id,
+            "default_failed_refund_id": self.id,
+        }
+        return action
 
     def action_send_card_refund(self):
         """Send a waiting card refund now, or ask Stripe where it stands."""
@@ -534,6 +600,35 @@ class ClientRefund(models.Model):
         source._client_refund_check_request(self)
         if self.payout_method == "card":
             source._client_refund_check_card_request(self)
+        if self.replaced_refund_id:
+            self._check_replaced_refund()
+
+    def _check_replaced_refund(self):
+        """A failed card refund is paid back another way once, for its own
+        document, and only when it booked nothing."""
+        failed = self.replaced_refund_id.sudo()
+        others = self.sudo().search(
+            [
+                ("replaced_refund_id", "=", failed.id),
+                ("state", "not in", ("cancel", "failed")),
+                ("id", "!=", self._origin.id),
+            ]
+        )
+        if (
+            failed.state != "failed"
+            or failed.payout_method != "card"
+            or failed._get_source() != self._get_source()
+            or failed.credit_note_ids
+            or failed.pos_order_ids
+            or others
+        ):
+            raise UserError(
+                _(
+                    "Refund %s is not a failed card refund of this document left to pay "
+                    "back another way.",
+                    failed.name,
+                )
+            )
 
     # ------------------------------------------------------------------
     # Approval
@@ -564,10 +659,12 @@ class ClientRefund(models.Model):
                 )
         cap = company.client_refund_daily_cap
         if cap:
-            # one count at a time per requester: two refunds of the same user at
-            # once cannot both stay under the cap
+            # One count at a time per requester: the requester's row is touched,
+            # so a second refund of the same user at once waits, then fails to
+            # serialize and is retried by Odoo with a snapshot that counts the
+            # first one (a lock alone would leave it counting from before).
             self.env.cr.execute(
-                SQL("SELECT pg_advisory_xact_lock(%s, %s)", DAILY_CAP_LOCK, self.user_id.id)
+                SQL("UPDATE res_users SET write_date = write_date WHERE id = %s", self.user_id.id)
             )
             today = Refund.search(
                 [
@@ -676,6 +773,10 @@ class ClientRefund(models.Model):
             results["payout_method"] = "none"
         self._write_record({**results, "state": "done", "date_done": fields.Datetime.now()})
         self._log_on_documents(self._get_done_message())
+        if self.replaced_refund_id:
+            self.replaced_refund_id._message_log(
+                body=_("Paid back another way by %s.", self._get_html_link())
+            )
         if self.send_receipt and self.partner_id.email:
             self._send_receipt()
 

@@ -272,7 +272,24 @@ class ClientRefundSource(models.AbstractModel):
         nobody when someone paid."""
         client = self._client_refund_get_client()
         asked = refund.partner_id.commercial_partner_id
-        if client and asked != client:
+        if not client and refund.payout_journal_id.type == "bank":
+            raise UserError(
+                _(
+                    "Nobody is known to have paid %s: its refund goes back in cash or at "
+                    "the till, to whoever brings it, not to a bank account.",
+                    self.display_name,
+                )
+            )
+        if not client and asked:
+            raise UserError(
+                _(
+                    "Nobody is known to have paid %(document)s: its refund goes to whoever "
+                    "brings it, not to %(other)s.",
+                    document=self.display_name,
+                    other=asked.display_name,
+                )
+            )
+        if client != asked:
             raise UserError(
                 _(
                     "%(document)s was paid by %(client)s, not by %(other)s.",

@@ -277,10 +277,16 @@ class LoyaltyCard(models.Model):
         return [(line.move_id, line, balances[line]) for line in matched]
 
     def _client_refund_get_balance_value(self):
-        """The money the points pay for (gift cards and eWallets)."""
+        """The money the points pay for (gift cards and eWallets). Points are a
+        field Point of Sale users may write: a card with a history has at most
+        what its history issued and did not use."""
         self.ensure_one()
+        points = self.points
+        if self.history_ids:
+            history = self.history_ids
+            points = min(points, sum(history.mapped("issued")) - sum(history.mapped("used")))
         return self.currency_id.round(
-            self.points * self.program_id._client_refund_get_point_value()
+            max(points, 0.0) * self.program_id._client_refund_get_point_value()
         )
 
     def _client_refund_get_visits_bought(self):
@@ -365,7 +371,16 @@ class LoyaltyCard(models.Model):
         )
 
     def _client_refund_get_client(self):
-        return self.partner_id.commercial_partner_id
+        """The card's holder, or for an anonymous card who bought it."""
+        self.ensure_one()
+        if self.partner_id:
+            return self.partner_id.commercial_partner_id
+        sales = self._client_refund_get_sales()
+        if not sales:
+            return self.env["res.partner"]
+        # sudo: the order or invoice is read for staff who may not read it
+        document = self.sudo()._client_refund_get_sale_document(sales[0])
+        return document.partner_id.commercial_partner_id.with_env(self.env)
 
     def _client_refund_check_own_request(self, refund):
         self.ensure_one()

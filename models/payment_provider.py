@@ -74,6 +74,10 @@ class PaymentProvider(models.Model):
             options={"idempotency_key": self._client_refund_get_idempotency_key(refund)},
         ).to_dict()
 
+    def _client_refund_cancel_stripe_refund(self, stripe_refund_id):
+        self.ensure_one()
+        return self._client_refund_get_stripe_client().v1.refunds.cancel(stripe_refund_id).to_dict()
+
     def _client_refund_get_stripe_refund(self, stripe_refund_id):
         self.ensure_one()
         return self._client_refund_get_stripe_client().v1.refunds.retrieve(stripe_refund_id).to_dict()

@@ -1,12 +1,28 @@
 import stripe
 
-from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo import _, _lt, api, fields, models
+from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment_stripe.controllers.main import StripeController
 
 from .client_refund_source import lock_rows
+
+# Stripe's reasons, in words (Refund object: pending_reason, failure_reason)
+STRIPE_PENDING_REASONS = {
+    "processing": _lt("Stripe is processing it."),
+    "insufficient_funds": _lt("the Stripe balance is too low: Stripe waits for funds."),
+    "charge_pending": _lt("the card payment it refunds is not settled yet."),
+}
+STRIPE_FAILURE_REASONS = {
+    "lost_or_stolen_card": _lt("the card was reported lost or stolen."),
+    "expired_or_canceled_card": _lt("the card has expired or was cancelled."),
+    "charge_for_pending_refund_disputed": _lt("the client disputed the card payment."),
+    "insufficient_funds": _lt("the Stripe balance is too low."),
+    "declined": _lt("the card's bank declined it."),
+    "merchant_request": _lt("it was cancelled in the Stripe Dashboard."),
+    "unknown": _lt("Stripe does not know why."),
+}
 
 
 class PaymentTransaction(models.Model):
@@ -44,10 +60,32 @@ class PaymentTransaction(models.Model):
         the scheduled check), the register follows the refund transaction it
         sent itself."""
         result = super()._process_notification_data(notification_data)
-        if self.operation == "refund":
+        if self.operation == "refund" and isinstance(notification_data.get("refund"), dict):
             # sudo: the notification is processed for the provider, not for a user
+            self.sudo()._client_refund_record_stripe_status(notification_data["refund"])
             self.sudo()._client_refund_update_register()
         return result
+
+    def _client_refund_record_stripe_status(self, stripe_refund):
+        """Show on the register's refunds what Stripe says of this refund."""
+        status = stripe_refund.get("status")
+        if status == "pending":
+            reason = STRIPE_PENDING_REASONS.get(stripe_refund.get("pending_reason"), "")
+        elif status == "failed":
+            reason = STRIPE_FAILURE_REASONS.get(
+                stripe_refund.get("failure_reason"), STRIPE_FAILURE_REASONS["unknown"]
+            )
+        elif status == "requires_action":
+            reason = _("the client or the bank must act: a manager may cancel it at Stripe.")
+        else:
+            reason = ""
+        card = (stripe_refund.get("destination_details") or {}).get("card") or {}
+        values = {"stripe_status": status, "stripe_reason": str(reason) or False}
+        if card.get("reference"):
+            values["card_reference"] = card["reference"]
+        self.client_refund_ids.filtered(
+            lambda refund: refund.state in ("pending", "done", "failed")
+        )._write_record(values)
 
     def _client_refund_get_card_refundable_amount(self, exclude_refund=None):
         """What the card payment can still give back: captured, less the refunds
@@ -210,7 +248,16 @@ class PaymentTransaction(models.Model):
             for refund in refund_tx.client_refund_ids:
                 refund = refund.with_company(refund.company_id)
                 if refund_tx.state == "done" and refund.state == "pending":
-                    refund._execute()
+                    self._client_refund_book(refund)
+                elif refund_tx.state == "cancel" and refund.state == "pending":
+                    refund._write_record({"state": "cancel", "amount_paid_back": 0.0})
+                    refund._log_on_documents(
+                        _(
+                            "%s was cancelled at Stripe: nothing was paid back, nothing "
+                            "is booked.",
+                            refund._get_html_link(),
+                        )
+                    )
                 elif refund_tx.state == "done" and refund.state == "failed":
                     refund._schedule_manager_activities(
                         refund._get_managers(),
@@ -222,7 +269,33 @@ class PaymentTransaction(models.Model):
                         ),
                     )
                 elif refund_tx.state in ("error", "cancel") and refund.state in ("pending", "done"):
-                    self._client_refund_fail(refund, refund_tx.state_message)
+                    self._client_refund_fail(refund, refund.stripe_reason or refund_tx.state_message)
+
+    @api.model
+    def _client_refund_book(self, refund):
+        """Book a refund Stripe made. Should booking fail, the money has gone
+        back all the same: a manager is told the amount Stripe paid, the refund
+        stays waiting to be booked, and it is never sent again."""
+        try:
+            with self.env.cr.savepoint():
+                refund._execute()
+        except (UserError, ValidationError) as error:
+            self._client_refund_log_delay(
+                refund,
+                _(
+                    "Stripe paid %(amount)s back to the card, but it could not be booked: "
+                    "%(error)s",
+                    amount=refund.currency_id.format(refund.amount_paid_back),
+                    error=error.args[0],
+                ),
+                alert=True,
+            )
+
+    def _client_refund_cancel_at_stripe(self):
+        """Cancel this refund at Stripe (it requires an action there)."""
+        self.ensure_one()
+        stripe_refund = self.provider_id._client_refund_cancel_stripe_refund(self.provider_reference)
+        self._client_refund_handle_stripe_refund(stripe_refund)
 
     def _client_refund_get_payment(self):
         """The payment of this refund transaction, made by core's post-processing."""

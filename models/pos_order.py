@@ -107,7 +107,26 @@ class PosOrder(models.Model):
         self.ensure_one()
         return self.currency_id.round(
             sum(balance["amount"] for balance in self._client_refund_get_line_balances().values())
+            - self._client_refund_get_refunded_outside()
         )
+
+    def _client_refund_get_refunded_outside(self):
+        """Refunds of the order's card terminal payment made outside the
+        register and the till (the Stripe Dashboard, mirrored by core's webhook
+        once the payment has a transaction): money already gone back."""
+        terminal_payment = self._client_refund_get_terminal_payment()
+        if not terminal_payment:
+            return 0.0
+        # sudo: transactions are kept for payment administrators
+        card_payment = self.env["payment.transaction"].sudo().search(
+            [("client_refund_pos_payment_id", "=", terminal_payment.id)], limit=1
+        )
+        refunds = card_payment.child_transaction_ids.filtered(
+            lambda tx: tx.operation == "refund"
+            and tx.state not in ("cancel", "error")
+            and not tx.client_refund_ids
+        )
+        return -sum(refunds.mapped("amount"))
 
     def _client_refund_compute_amount(self, refund):
         """What the refund order will total, as core's _compute_prices totals an
@@ -150,6 +169,11 @@ class PosOrder(models.Model):
         left_by_method = defaultdict(float)
         for payment in self.payment_ids | earlier_refunds.payment_ids:
             left_by_method[payment.payment_method_id] += payment.amount
+        refunded_outside = self._client_refund_get_refunded_outside()
+        if refunded_outside:
+            left_by_method[self._client_refund_get_terminal_payment().payment_method_id] -= (
+                refunded_outside
+            )
         return left_by_method
 
     def _client_refund_get_tenders(self):
@@ -212,6 +236,11 @@ class PosOrder(models.Model):
                     asked=self.currency_id.format(refund.amount),
                 ),
             )
+            # an amount the taxes cannot reach is refused now, not once Stripe paid it
+            self._client_refund_split_amount(refund.amount, balances)
+        if self._client_refund_get_refunded_outside():
+            # the lines left are worth more than is left to pay back
+            self._client_refund_check_amount(refund, self._client_refund_get_refundable_amount())
         session = self._client_refund_get_session(refund.pos_config_id)
         if self._client_refund_get_amount_waiting_for_card(refund):
             raise UserError(

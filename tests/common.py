@@ -105,7 +105,7 @@ class LocalStripeMixin:
             secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
         ).hexdigest()
         return self.url_open(
-            "/client_refund/stripe/webhook",
+            "/payment/stripe/webhook",
             data=payload,
             headers={
                 "Content-Type": "application/json",

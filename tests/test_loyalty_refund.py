@@ -662,6 +662,18 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self._assert_refused("nothing left to refund", wallet, refund_option="expense", amount=10.0)
         self.assertAlmostEqual(self._cash() - cash_before, -100.0)
 
+    def test_bad_input_points_written_on_a_spent_ewallet(self):
+        """Points are a field Point of Sale users may write: a spent eWallet whose
+        points are written back by hand is not paid out."""
+        self._sell([(self.top_up, 100.0)])
+        wallet = self._issue(self.ewallet, 100.0)
+        self._change_balance(wallet, 0.0, "Spent at the shop")
+        wallet.write({"points": 100.0})  # a plain write: no history says so
+        cash_before = self._cash()
+        self.assertAlmostEqual(wallet._client_refund_get_refundable_amount(), 0.0)
+        self._assert_refused("nothing left to refund", wallet, refund_option="expense", amount=100.0)
+        self.assertAlmostEqual(self._cash(), cash_before)
+
     def test_bad_input_card_sold_on_an_unpaid_invoice_is_not_paid_out(self):
         invoice = self._sell([(self.gift_card_product, 50.0)], pay=False)
         card = self._issue(self.gift_cards, 50.0)
@@ -815,6 +827,30 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         self.assertAlmostEqual(session.cash_register_difference, 0.0)
         move = session.move_id
         self.assertAlmostEqual(sum(move.line_ids.mapped("debit")), sum(move.line_ids.mapped("credit")))
+
+    def test_bad_input_anonymous_gift_card_paid_to_someone_else(self):
+        """A gift card without holder goes back to who bought it: not to another
+        client's bank account."""
+        order = self._order([(self.gift_card_product, 1)])
+        card = self._confirm_cards(order, self.gift_cards, 50.0)
+        self.assertFalse(card.partner_id)
+        mallory = self.env["res.partner"].create({"name": "Mallory"})
+        written = self._written()
+        # as a hand-made RPC call sends it: the form shows the buyer, read-only
+        wizard = self.env["client.refund.balance.wizard"].create(
+            {
+                "card_id": card.id,
+                "refund_option": "expense",
+                "amount": 50.0,
+                "partner_id": mallory.id,
+                "payout_journal_id": self.company_data["default_journal_bank"].id,
+                "reason_id": self.reason.id,
+            }
+        )
+        with self.assertRaisesRegex(UserError, "was paid by .*, not by Mallory"):
+            wizard.action_confirm()
+        self.assertEqual(self._written(), written)
+        self.assertAlmostEqual(card.points, 50.0)
 
     def test_ewallet_top_up_at_the_till_cancelled_at_the_till(self):
         first = self._order([(self.top_up, 2)])

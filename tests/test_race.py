@@ -290,3 +290,80 @@ class TestRefundRace(TransactionCase):
                 )
                 self.assertEqual(card.points, 0.0)
                 self.assertEqual(len(card.history_ids), 1, "emptied once")
+
+    def test_race_on_the_daily_cap_from_a_stale_snapshot(self):
+        """The same user refunds two documents at once, each under the daily cap,
+        together above it: the request that read before the first committed
+        fails to serialize, and its retry waits for approval."""
+
+        def build(env, created):
+            company = env.user.company_id
+            created["settings"] = (
+                company.client_refund_daily_cap,
+                company.client_refund_approval_threshold,
+            )
+            company.write({"client_refund_daily_cap": 100.0, "client_refund_approval_threshold": 0.0})
+            product = env["product.product"].create({"name": "Cap service", "type": "service"})
+            partner = env["res.partner"].create({"name": "Capped client"})
+            invoices = env["account.move"].create(
+                [
+                    {
+                        "move_type": "out_invoice",
+                        "partner_id": partner.id,
+                        "invoice_line_ids": [
+                            Command.create(
+                                {"product_id": product.id, "price_unit": 100.0, "tax_ids": []}
+                            )
+                        ],
+                    }
+                    for _index in range(2)
+                ]
+            )
+            invoices.action_post()
+            created.update(company=company.id, partner=partner.id, invoices=invoices.ids)
+            created["cleanup"] = [
+                ("res.partner", partner.ids),
+                ("product.product", product.ids),
+                ("account.move", invoices.ids),
+            ]
+
+        with self._committed(build) as created:
+            values = {
+                "partner_id": created["partner"],
+                "source_type": "invoice",
+                "scope": "partial",
+                "amount": 80.0,
+                "payout_method": "credit",
+            }
+            first, second = created["invoices"]
+            try:
+                with self.registry.cursor() as cr_b:
+                    cr_b.execute("SELECT 1")  # B's snapshot is taken here
+                    with self.registry.cursor() as cr_a:
+                        refund_a = self._refund(cr_a, "source_move_id", first, values)
+                        self.assertEqual(refund_a.state, "done")
+                        cr_a.commit()
+                        created["cleanup"] += [
+                            ("account.move", refund_a.credit_note_ids.ids),
+                            ("client.refund", refund_a.ids),
+                        ]
+                    with self.assertRaises(psycopg2.errors.SerializationFailure):
+                        self._refund(cr_b, "source_move_id", second, values)
+                    cr_b.rollback()
+                with self.registry.cursor() as cr_retry:
+                    # the retry counts the first refund: 80 + 80 is beyond the cap
+                    # (the administrator, the fixture's only manager, cannot
+                    # approve their own refund, which says so)
+                    with self.assertRaisesRegex(UserError, r"160\.00, beyond the daily cap"):
+                        self._refund(cr_retry, "source_move_id", second, values)
+                    cr_retry.rollback()
+            finally:
+                with self.registry.cursor() as cr:
+                    company = api.Environment(cr, api.SUPERUSER_ID, {})["res.company"].browse(
+                        created["company"]
+                    )
+                    cap, threshold = created["settings"]
+                    company.write(
+                        {"client_refund_daily_cap": cap, "client_refund_approval_threshold": threshold}
+                    )
+                    cr.commit()  # pylint: disable=invalid-commit

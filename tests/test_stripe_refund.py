@@ -3,6 +3,7 @@ from unittest.mock import patch
 import stripe
 
 from odoo import Command
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, HttpCase, tagged
 
 from odoo.addons.payment_stripe.controllers.main import StripeController
@@ -60,17 +61,23 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(refund.state, "pending")
         return refund
 
-    def _send_answered_pending(self, refund):
-        """Send `refund`, Stripe answering `pending` as it does when the card
-        network confirms later."""
+    def _answered(self, status, **fields):
+        """Stripe answers a new refund with `status` (and `fields`), as it does
+        when the card network confirms later or the bank wants an action:
+        localstripe only answers `succeeded`."""
         create = stripe.RefundService.create
 
-        def answered_pending(service, params=None, options=None):
+        def answered(service, params=None, options=None):
             stripe_refund = create(service, params, options)
-            stripe_refund["status"] = "pending"
+            stripe_refund["status"] = status
+            for name, value in fields.items():
+                stripe_refund[name] = value
             return stripe_refund
 
-        with patch.object(stripe.RefundService, "create", answered_pending):
+        return patch.object(stripe.RefundService, "create", answered)
+
+    def _send_answered_pending(self, refund):
+        with self._answered("pending"):
             return refund.action_send_card_refund()
 
     def _post_event(self, stripe_refund, status, secret=None, event_type="charge.refund.updated"):
@@ -402,6 +409,178 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.env.invalidate_all()
         self.assertEqual(refund.state, "done")
         self.assertEqual(len(refund.message_ids), messages)
+
+    # ------------------------------------------------------------------
+    # every Stripe state, through core's webhook
+    # ------------------------------------------------------------------
+
+    def test_webhook_refund_updated_succeeded_books_the_refund(self):
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        counts = self._counts()
+        with self._answered("pending", pending_reason="charge_pending"):
+            refund.action_send_card_refund()
+        self.assertEqual((refund.state, refund.stripe_status), ("pending", "pending"))
+        self.assertIn("not settled yet", refund.stripe_reason)
+        self.assertEqual(self._counts(), counts, "nothing booked while pending")
+        stripe_refund = self._stripe_refunds(transaction)[0].to_dict()
+        succeeded = {
+            **stripe_refund,
+            "destination_details": {"type": "card", "card": {"reference": "74987654321012345678901"}},
+        }
+        response = self._post_event(succeeded, "succeeded", secret="whsec_wrong", event_type="refund.updated")
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(refund.state, "pending")
+        response = self._post_event(succeeded, "succeeded", event_type="refund.updated")
+        self.assertEqual(response.status_code, 200)
+        self.env.invalidate_all()
+        self.assertEqual((refund.state, refund.stripe_status), ("done", "succeeded"))
+        self.assertEqual(refund.card_reference, "74987654321012345678901")
+        self.assertAlmostEqual(refund.credit_note_ids.amount_total, 30.0)
+        self.assertAlmostEqual(refund.payment_ids.amount, 30.0)
+        self.assertTrue(refund.payment_ids.is_reconciled)
+        receipt = self.env["mail.mail"].search([("model", "=", "client.refund"), ("res_id", "=", refund.id)])
+        self.assertIn("74987654321012345678901", receipt.body_html, "the client's bank traces it")
+
+    def test_refund_stripe_made_but_unbookable_is_marked_for_a_manager(self):
+        """Stands for a booking failure nobody foresaw: Stripe paid, Odoo cannot
+        book. The refund is marked for a manager with the amount Stripe paid,
+        and it is never sent to Stripe again."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        counts = self._counts()
+
+        def unbookable(move, refund):
+            raise UserError("the books are locked")
+
+        with patch.object(type(self.env["account.move"]), "_client_refund_execute", unbookable):
+            refund.action_send_card_refund()
+            self.env["client.refund"]._cron_sync_card_refunds()
+        self.assertEqual((refund.state, refund.stripe_status), ("pending", "succeeded"))
+        self.assertEqual(self._counts(), counts, "nothing half-booked")
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1, "never sent again")
+        self.assertTrue(refund.activity_ids, "one activity per refund manager")
+        for activity in refund.activity_ids:
+            self.assertIn("30.00", str(activity.note), "the amount Stripe paid")
+        # once the cause is fixed, the scheduled check books it
+        self.env["client.refund"]._cron_sync_card_refunds()
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(refund.credit_note_ids.amount_total, 30.0)
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1)
+
+    def test_webhook_refund_failed_with_its_reason_then_paid_back_another_way(self):
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        counts = self._counts()
+        self._send_answered_pending(refund)
+        stripe_refund = self._stripe_refunds(transaction)[0].to_dict()
+        failed = {**stripe_refund, "failure_reason": "expired_or_canceled_card"}
+        response = self._post_event(failed, "failed", event_type="refund.failed")
+        self.assertEqual(response.status_code, 200)
+        self.env.invalidate_all()
+        self.assertEqual((refund.state, refund.stripe_status), ("failed", "failed"))
+        self.assertIn("expired or was cancelled", refund.stripe_reason)
+        self.assertEqual(self._counts(), counts, "nothing booked for a failed refund")
+        self.assertTrue(any("expired or was cancelled" in str(m.body) for m in invoice.message_ids))
+        self.assertTrue(refund.activity_ids, "the managers are told")
+        self.assertAlmostEqual(invoice._client_refund_get_refundable_amount(), 115.0)
+
+        # one click: the same wizard, the same document and amount, in cash
+        action = refund.with_user(self.refund_user).action_pay_back_another_way()
+        with Form(self.env["client.refund.wizard"].with_user(self.refund_user).with_context(**action["context"])) as wizard:
+            self.assertEqual(wizard.move_id, invoice)
+            self.assertAlmostEqual(wizard.amount, 30.0)
+            wizard.payout_method = "journal"
+        again = self._confirm(wizard)
+        self.assertEqual(again.state, "done")
+        self.assertEqual(again.replaced_refund_id, refund)
+        self.assertAlmostEqual(again.amount_paid_back, 30.0)
+        self.assertEqual(again.payment_ids.journal_id, self.cash_journal)
+        self.assertTrue(any("Paid back another way" in str(m.body) for m in refund.message_ids))
+        self.assertAlmostEqual(invoice._client_refund_get_refundable_amount(), 85.0)
+        # nothing is paid twice: the failed refund is paid back once
+        with self.assertRefused("left to pay back another way"):
+            action = refund.with_user(self.refund_user).action_pay_back_another_way()
+            with Form(self.env["client.refund.wizard"].with_user(self.refund_user).with_context(**action["context"])) as wizard:
+                wizard.payout_method = "journal"
+            wizard.record.action_confirm()
+
+    def test_requires_action_then_canceled_ends_cancelled_with_nothing_booked(self):
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        counts = self._counts()
+        with self._answered("requires_action"):
+            refund.action_send_card_refund()
+        self.assertEqual((refund.state, refund.stripe_status), ("pending", "requires_action"))
+        self.assertIn("must act", refund.stripe_reason)
+        with self.assertRaises(AccessError):
+            refund.with_user(self.refund_user).action_cancel_at_stripe()
+        stripe_refund = self._stripe_refunds(transaction)[0].to_dict()
+
+        def cancel(service, refund_id, params=None, options=None):
+            # stands for Stripe's POST /v1/refunds/{id}/cancel: localstripe has none
+            self.assertEqual(refund_id, stripe_refund["id"])
+            return stripe.Refund.construct_from({**stripe_refund, "status": "canceled"}, "sk_test")
+
+        with patch.object(stripe.RefundService, "cancel", cancel):
+            refund.with_user(self.refund_manager).action_cancel_at_stripe()
+        self.assertEqual((refund.state, refund.stripe_status), ("cancel", "canceled"))
+        self.assertEqual(refund.payment_transaction_id.state, "cancel")
+        self.assertEqual(self._counts(), counts, "nothing booked")
+        self.assertAlmostEqual(invoice._client_refund_get_refundable_amount(), 115.0)
+
+    def test_generate_your_webhook_subscribes_to_the_refund_events(self):
+        sent = []
+
+        def make_request(provider, endpoint, payload=None, method="POST", **kwargs):
+            sent.append((endpoint, payload))
+            return {"id": "we_test", "secret": "whsec_generated"}
+
+        with patch.object(type(self.env["payment.provider"]), "_stripe_make_request", make_request):
+            self.provider.stripe_webhook_secret = False
+            self.provider.action_stripe_create_webhook()
+        [(endpoint, payload)] = sent
+        self.assertEqual(endpoint, "webhook_endpoints")
+        self.assertTrue(payload["url"].endswith("/payment/stripe/webhook"), "one endpoint: core's")
+        for event in ("charge.refund.updated", "refund.updated", "refund.failed", "charge.refunded"):
+            self.assertIn(event, payload["enabled_events[]"])
+        self.assertEqual(self.provider.stripe_webhook_secret, "whsec_generated")
+
+    def test_webhook_canceled_refund_is_cancelled(self):
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        counts = self._counts()
+        with self._answered("requires_action"):
+            refund.action_send_card_refund()
+        stripe_refund = self._stripe_refunds(transaction)[0].to_dict()
+        response = self._post_event(stripe_refund, "canceled", event_type="refund.updated")
+        self.assertEqual(response.status_code, 200)
+        self.env.invalidate_all()
+        self.assertEqual((refund.state, refund.stripe_status), ("cancel", "canceled"))
+        self.assertEqual(self._counts(), counts)
+
+    def test_card_refunds_by_amount_book_exactly_or_are_refused_before_stripe(self):
+        """On a taxed two-line invoice (100 and 30, 15 % excluded), each awkward
+        amount is booked exactly as Stripe refunded it, or refused before
+        anything is sent."""
+        for amount in (10.0, 0.01, 33.33, 149.49):
+            with self.subTest(amount=amount):
+                invoice, transaction = self._paid_by_card([(self.haircut, 1, 100.0), (self.shampoo, 1, 30.0)])
+                self.assertAlmostEqual(invoice.amount_total, 149.5)
+                counts = self._counts()
+                try:
+                    refund = self._card_refund(invoice, mode="amount", amount=amount)
+                except UserError as error:
+                    self.assertIn("round a credit note to", str(error))
+                    self.assertEqual(self._counts(), counts)
+                    self.assertFalse(self._stripe_refunds(transaction), "nothing sent")
+                    continue
+                refund.action_send_card_refund()
+                self.assertEqual(refund.state, "done")
+                sent = self._stripe_refunds(transaction)
+                self.assertEqual([r.amount for r in sent], [round(amount * 100)])
+                self.assertAlmostEqual(refund.credit_note_ids.amount_total, amount)
+                self.assertAlmostEqual(refund.payment_ids.amount, amount)
 
     def test_pending_refund_followed_by_the_scheduled_check(self):
         """Stands for Stripe answering `pending` (some card networks confirm

@@ -582,6 +582,27 @@ class TestTrustBoundary(TrustBoundaryMixin, InvoiceRefundCommon, HttpCase):
 
     # 3. context keys ----------------------------------------------------------
 
+    def test_line_named_twice_is_checked_against_what_is_left(self):
+        """Attack: a refund by lines names the same invoice line twice, one unit
+        each, to credit it twice and refund the other line's money."""
+        invoice = self._untaxed_invoice([100.0, 100.0])
+        line = invoice.invoice_line_ids[0]
+        booked = self._booked()
+        with self.assertRpcRefused("UserError", pattern="left to refund, not 1.0"):
+            self._wizard_over_rpc(
+                self.refund_user,
+                self._vals(
+                    invoice,
+                    refund_mode="lines",
+                    payout_method="credit",
+                    line_ids=[
+                        Command.create({"move_line_id": line.id, "quantity": 1.0}),
+                        Command.create({"move_line_id": line.id, "quantity": 1.0}),
+                    ],
+                ),
+            )
+        self.assertNothingBooked(booked)
+
     def test_copy_with_link_origin_does_not_make_the_invoice_look_credited(self):
         """Attack: a billing user copies an invoice with client_refund_link_origin
         in the context and posts the copy, so that its lines claim to credit the
@@ -809,6 +830,35 @@ class TestTrustBoundaryCard(TrustBoundaryMixin, LocalStripeMixin, InvoiceRefundC
         self.assertNothingBooked(booked, client_refund=1)
 
     # 6. the webhook -----------------------------------------------------------
+
+    def test_lines_refund_counts_the_stripe_dashboard_refunds(self):
+        """Attack: 100.00 of a 115.00 card payment went back in the Stripe
+        Dashboard; a refund of the whole line by lines would pay 115.00 more in
+        cash."""
+        invoice, transaction = self._paid_by_card()
+        dashboard = self.stripe.v1.refunds.create(
+            params={"payment_intent": transaction.provider_reference, "amount": 10000}
+        ).to_dict()
+        # as core's webhook mirrors a Dashboard refund
+        StripeController._create_refund_tx_from_refund(
+            transaction.sudo(), dashboard
+        )._handle_notification_data("stripe", {"refund": dashboard})
+        self.assertAlmostEqual(invoice._client_refund_get_refundable_amount(), 15.0)
+        booked = self._booked()
+        with self.assertRpcRefused("UserError", pattern=r"Only .*15\.00 of invoice"):
+            self._wizard_over_rpc(
+                self.refund_user,
+                self._vals(
+                    invoice,
+                    refund_mode="lines",
+                    payout_method="journal",
+                    payout_journal_id=self.cash_journal.id,
+                    line_ids=[
+                        Command.create({"move_line_id": invoice.invoice_line_ids.id, "quantity": 1.0})
+                    ],
+                ),
+            )
+        self.assertNothingBooked(booked)
 
     def test_webhook_event_without_refund_id_is_not_a_500(self):
         """Attack: signed Stripe events whose data.object has no id (or no

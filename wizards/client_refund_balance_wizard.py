@@ -86,18 +86,8 @@ class ClientRefundBalanceWizard(models.TransientModel):
     @api.depends("card_id", "membership_line_id")
     def _compute_partner_id(self):
         for wizard in self:
-            card = wizard.card_id
-            sale = card and wizard._get_sale()
-            # an anonymous gift card goes back to who bought it; sudo: the order or
-            # invoice is read for staff who may not read it
-            buyer = (
-                card.sudo()._client_refund_get_sale_document(sale).partner_id.with_env(self.env)
-                if sale
-                else self.env["res.partner"]
-            )
-            wizard.partner_id = (
-                wizard.membership_line_id.partner or card.partner_id or buyer
-            ).commercial_partner_id
+            source = wizard._get_source()
+            wizard.partner_id = source._client_refund_get_client() if source else False
 
     @api.depends("card_id", "membership_line_id", "company_id", "pos_config_id")
     def _compute_source(self):

@@ -68,6 +68,12 @@ class ClientRefundWizard(models.TransientModel):
         required=True,
         default="full",
     )
+    failed_refund_id = fields.Many2one(
+        comodel_name="client.refund",
+        string="Pays Back",
+        readonly=True,
+        help="The failed card refund this refund pays back another way.",
+    )
     void_payment = fields.Boolean(
         readonly=True,
         help="The payment is cancelled: no money had moved yet.",
@@ -277,6 +283,7 @@ class ClientRefundWizard(models.TransientModel):
                 for line in self.line_ids
                 if self.refund_mode == "lines" and line.quantity
             ],
+            "replaced_refund_id": self.failed_refund_id.id,
             "payout_method": self.payout_method if scope != "void" else "none",
             "payout_journal_id": self.payout_journal_id.id
             if self.payout_method == "journal" and scope != "void"
