@@ -451,7 +451,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         counts = self._counts()
 
         def unbookable(move, refund):
-            raise UserError("the books are locked")
+            raise UserError(move.env._("the books are locked"))
 
         with patch.object(type(self.env["account.move"]), "_client_refund_execute", unbookable):
             refund.action_send_card_refund()
