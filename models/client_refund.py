@@ -113,7 +113,7 @@ class ClientRefund(models.Model):
         currency_field="currency_id",
         readonly=True,
         tracking=True,
-        help="Amount credited or refunded, tax included, computed from the document " "refunded.",
+        help="Amount credited or refunded, tax included, computed from the document refunded.",
     )
     amount_paid_back = fields.Monetary(
         currency_field="currency_id",
@@ -708,7 +708,8 @@ class ClientRefund(models.Model):
         self._schedule_manager_activities(managers, _("Approve refund %s", self.name))
         self._log_on_documents(
             _(
-                "%(refund)s of %(amount)s by %(user)s waits for a manager's approval " "(%(why)s).",
+                "%(refund)s of %(amount)s by %(user)s waits for a manager's approval "
+                "(%(why)s).",
                 refund=self._get_html_link(),
                 amount=self.currency_id.format(self.amount),
                 user=self.user_id.name,
