@@ -344,6 +344,7 @@ class PosOrder(models.Model):
             raise UserError(
                 _("The refund of order %s could not be completed.", self.display_name)
             )
+        self._client_refund_take_back_points(refund, refund_order)
         if self.account_move and refund_order.account_move:
             # the credit note settles the invoice it credits; core reconciles POS
             # invoices in sudo too (_apply_invoice_payments), cashiers having no
@@ -369,6 +370,81 @@ class PosOrder(models.Model):
             ),
             "payout_method": "card" if refund.payout_method == "card" else "pos",
         }
+
+    def _client_refund_take_back_points(self, refund, refund_order):
+        """The loyalty points this order earned go back with the sale, in
+        proportion to what its refunds gave back, never more than once in total:
+        what its earlier refunds (the till's included) took back counts. A card
+        with fewer points left goes to 0, and the shortfall is said in points
+        and in money. Gift cards, eWallets and visit packs have their own
+        refunds."""
+        self.ensure_one()
+        # sudo: front-desk staff need no Loyalty rights; the history says who
+        # took the points back, by which refund
+        History = self.env["loyalty.history"].sudo()
+        earned = History.search(
+            [("order_model", "=", self._name), ("order_id", "=", self.id), ("issued", ">", 0)]
+        ).filtered(
+            lambda line: line.card_id.program_id.program_type == "loyalty"
+            and not line.card_id.program_id.client_refund_is_visit_pack
+        )
+        if not earned or self.currency_id.is_zero(self.amount_total):
+            return
+        refund_orders = self.lines.refund_orderline_ids.order_id.filtered(
+            lambda order: order.state != "cancel"
+        )
+        share = min(-sum(refund_orders.mapped("amount_total")) / self.amount_total, 1.0)
+        taken_before = History.search(
+            [
+                ("order_model", "=", self._name),
+                ("order_id", "in", (refund_orders - refund_order).ids),
+                ("card_id", "in", earned.card_id.ids),
+            ]
+        )
+        for card, lines in earned.grouped("card_id").items():
+            before = taken_before.filtered(lambda line, card=card: line.card_id == card)
+            due = float_round(
+                sum(lines.mapped("issued")) * share
+                - sum(before.mapped("used"))
+                + sum(before.mapped("issued")),
+                precision_digits=2,
+            )
+            if due <= 0:
+                continue
+            taken = float_round(min(due, max(card.points, 0.0)), precision_digits=2)
+            if taken > 0:
+                History.create(
+                    {
+                        "card_id": card.id,
+                        "order_model": refund_order._name,
+                        "order_id": refund_order.id,
+                        "description": _(
+                            "%(refund)s: points of %(order)s taken back",
+                            refund=refund.name,
+                            order=self.display_name,
+                        ),
+                        "used": taken,
+                    }
+                )
+                card.write({"points": float_round(card.points - taken, precision_digits=2)})
+            shortfall = float_round(due - taken, precision_digits=2)
+            if shortfall > 0:
+                message = _(
+                    "%(refund)s: %(shortfall)s of the %(due)s points %(order)s earned could "
+                    "not be taken back from %(card)s, which had %(left)s left (worth "
+                    "%(value)s).",
+                    refund=refund.name,
+                    shortfall=shortfall,
+                    due=due,
+                    order=self.display_name,
+                    card=card.code,
+                    left=taken,
+                    value=self.currency_id.format(
+                        shortfall * card.program_id._client_refund_get_point_value()
+                    ),
+                )
+                card._message_log(body=message)
+                refund._message_log(body=message)
 
     def _client_refund_create_refund_order(self, refund, session):
         refund_order = self.copy(

@@ -47,6 +47,12 @@ class LoyaltyRefundMixin:
             }
         )
 
+    def _change_balance(self, card, new_balance, description="Visit"):
+        """A use or a top-up, through core's Update Balance wizard."""
+        self.env["loyalty.card.update.balance"].create(
+            {"card_id": card.id, "new_balance": new_balance, "description": description}
+        ).action_update_card_point()
+
     def _issue(self, program, points, partner=None):
         """A card given out with core's generate wizard, history included."""
         self.env["loyalty.generate.wizard"].create(
@@ -153,12 +159,6 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
                 active_model="account.move", active_ids=invoice.ids
             ).create({"journal_id": self.cash_journal.id})._create_payments()
         return invoice
-
-    def _change_balance(self, card, new_balance, description="Visit"):
-        """A use or a top-up, through core's Update Balance wizard."""
-        self.env["loyalty.card.update.balance"].create(
-            {"card_id": card.id, "new_balance": new_balance, "description": description}
-        ).action_update_card_point()
 
     def _account_balance(self, account):
         groups = self.env["account.move.line"]._read_group(
@@ -898,3 +898,72 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         self.assertEqual(self._written(), written)
         self.assertAlmostEqual(card.points, 50.0)
         self.assertTrue(card.active)
+
+    # ------------------------------------------------------------------
+    # the loyalty points a refunded order earned go back with it
+    # ------------------------------------------------------------------
+
+    def _earned(self, quantity=1):
+        """An order of `quantity` haircuts (107.00 each, tax included) that
+        earned a point per unit of money on the client's loyalty card."""
+        points_program = self._program("Salon points", "loyalty", self.haircut)
+        order = self._order([(self.haircut, quantity)])
+        card = self._confirm_cards(order, points_program, order.amount_total)
+        self.assertAlmostEqual(card.points, order.amount_total)
+        return order, card
+
+    def _refund_order(self, order, **values):
+        with Form(
+            self.env["client.refund.wizard"].with_context(
+                default_source_type="pos_order", default_pos_order_id=order.id
+            )
+        ) as wizard:
+            wizard.reason_id = self.reason
+            for name, value in values.items():
+                setattr(wizard, name, value)
+        return self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+
+    def _taken_back(self, card, refund):
+        return card.history_ids.filtered(
+            lambda line: line.order_model == "pos.order" and line.order_id in refund.pos_order_ids.ids
+        )
+
+    def test_full_refund_takes_back_every_point(self):
+        order, card = self._earned()
+        refund = self._refund_order(order)
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(card.points, 0.0)
+        history = self._taken_back(card, refund)
+        self.assertAlmostEqual(history.used, 107.0)
+        self.assertIn(refund.name, history.description)
+        self.assertFalse(any("could not be taken back" in str(m.body) for m in refund.message_ids))
+
+    def test_refunds_in_parts_take_back_in_proportion_never_twice(self):
+        order, card = self._earned(quantity=2)  # 214.00, 214 points
+        first = self._refund_order(order, refund_mode="amount", amount=53.5)
+        self.assertAlmostEqual(self._taken_back(card, first).used, 53.5)
+        self.assertAlmostEqual(card.points, 160.5)
+        second = self._refund_order(order, refund_mode="amount", amount=53.5)
+        self.assertAlmostEqual(self._taken_back(card, second).used, 53.5)
+        rest = self._refund_order(order)
+        self.assertAlmostEqual(self._taken_back(card, rest).used, 107.0)
+        self.assertAlmostEqual(card.points, 0.0)
+        used = sum(card.history_ids.mapped("used"))
+        self.assertAlmostEqual(used, 214.0, msg="the points came back once in total")
+
+    def test_points_already_spent_are_a_shortfall_said_in_points_and_money(self):
+        order, card = self._earned()
+        self._change_balance(card, 7.0, "Spent on a reward")  # 100 of the 107 spent
+        refund = self._refund_order(order)
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(card.points, 0.0)
+        self.assertAlmostEqual(self._taken_back(card, refund).used, 7.0)
+        for document in (refund, card):
+            self.assertTrue(
+                any(
+                    "100.0 of the 107.0 points" in str(m.body) and "100.00" in str(m.body)
+                    for m in document.message_ids
+                ),
+                f"no shortfall on {document}",
+            )
+        self.assertAlmostEqual(refund.amount_paid_back, 107.0, msg="the money is not cut")
