@@ -1,6 +1,6 @@
 from odoo import Command, _, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, float_is_zero, float_round
+from odoo.tools import SQL, float_compare, float_is_zero, float_round
 
 
 class AccountMove(models.Model):
@@ -356,6 +356,33 @@ class AccountMove(models.Model):
                         invoice=invoice.display_name,
                         credited=invoice.currency_id.format(credited),
                         total=invoice.currency_id.format(invoice.amount_total),
+                    )
+                )
+            invoice._client_refund_check_lines_kept_for_card()
+
+    def _client_refund_check_lines_kept_for_card(self):
+        """The lines a card refund waiting for Stripe takes stay for it: another
+        credit note must leave them, or the refund Stripe pays could not be
+        booked."""
+        self.ensure_one()
+        reserved = {}
+        for refund_line in self._client_refund_get_waiting_card_refunds().line_ids:
+            line = refund_line.move_line_id
+            reserved[line] = reserved.get(line, 0.0) + refund_line.quantity
+        if not reserved:
+            return
+        balances = self._client_refund_get_line_balances()
+        for line, quantity in reserved.items():
+            if float_compare(
+                balances[line]["quantity"], quantity, precision_rounding=line.product_uom_id.rounding or 0.01
+            ) < 0:
+                raise UserError(
+                    _(
+                        "A card refund of invoice %(invoice)s waiting for Stripe takes "
+                        "%(quantity)s of %(line)s: credit it once Stripe has answered.",
+                        invoice=self.display_name,
+                        quantity=quantity,
+                        line=line.name,
                     )
                 )
 

@@ -252,12 +252,12 @@ class ClientRefundSource(models.AbstractModel):
                 )
             )
 
-    def _client_refund_get_amount_waiting_for_card(self, exclude_refund=None):
+    def _client_refund_get_waiting_card_refunds(self, exclude_refund=None):
         """Card refunds of this document on their way to Stripe and not booked
         yet, but `exclude_refund`, the one being checked, sent or booked."""
         self.ensure_one()
         # sudo: every refund of the document counts, whoever made it
-        waiting = self.env["client.refund"].sudo().search(
+        return self.env["client.refund"].sudo().search(
             [
                 (SOURCE_FIELDS[self._name], "=", self.id),
                 ("state", "=", "pending"),
@@ -265,7 +265,9 @@ class ClientRefundSource(models.AbstractModel):
                 ("id", "!=", exclude_refund._origin.id if exclude_refund else False),
             ]
         ).filtered(lambda refund: refund.payment_transaction_id.state != "done")
-        return sum(waiting.mapped("amount"))
+
+    def _client_refund_get_amount_waiting_for_card(self, exclude_refund=None):
+        return sum(self._client_refund_get_waiting_card_refunds(exclude_refund).mapped("amount"))
 
     def _client_refund_check_client(self, refund):
         """A refund goes to the client who paid, not to someone else, and not to

@@ -7,6 +7,9 @@ from odoo.addons.payment_stripe import utils as stripe_utils
 
 STRIPE_API_BASE_PARAM = "client_refund.stripe_api_base"
 STRIPE_API_BASE = "https://api.stripe.com"
+# Stripe's events about a Refund object: charge.refund.updated is core's; the
+# others tell a refund's status from its creation on, failures included.
+REFUND_EVENTS = ("charge.refund.updated", "refund.updated", "refund.failed")
 
 
 class PaymentProvider(models.Model):
@@ -14,6 +17,17 @@ class PaymentProvider(models.Model):
     every other call stays core's `_stripe_make_request`."""
 
     _inherit = "payment.provider"
+
+    def _stripe_make_request(self, endpoint, payload=None, method="POST", **kwargs):
+        """*Generate your webhook* subscribes core's endpoint to the refund events
+        too, in the databases that have the addon only."""
+        if endpoint == "webhook_endpoints" and method == "POST" and payload:
+            events = payload.get("enabled_events[]") or []
+            payload = {
+                **payload,
+                "enabled_events[]": [*events, *(e for e in REFUND_EVENTS if e not in events)],
+            }
+        return super()._stripe_make_request(endpoint, payload=payload, method=method, **kwargs)
 
     @api.model
     def _client_refund_get_idempotency_key(self, refund):

@@ -1,3 +1,5 @@
+import logging
+
 import stripe
 
 from odoo import _, _lt, api, fields, models
@@ -8,11 +10,21 @@ from odoo.addons.payment_stripe.controllers.main import StripeController
 
 from .client_refund_source import lock_rows
 
+_logger = logging.getLogger(__name__)
+
 # Stripe's reasons, in words (Refund object: pending_reason, failure_reason)
 STRIPE_PENDING_REASONS = {
     "processing": _lt("Stripe is processing it."),
     "insufficient_funds": _lt("the Stripe balance is too low: Stripe waits for funds."),
     "charge_pending": _lt("the card payment it refunds is not settled yet."),
+}
+# The state core gives a refund transaction for each Stripe status
+STRIPE_STATES = {
+    "pending": "pending",
+    "requires_action": "draft",
+    "succeeded": "done",
+    "failed": "error",
+    "canceled": "cancel",
 }
 STRIPE_FAILURE_REASONS = {
     "lost_or_stolen_card": _lt("the card was reported lost or stolen."),
@@ -58,7 +70,16 @@ class PaymentTransaction(models.Model):
     def _process_notification_data(self, notification_data):
         """Whoever brings Stripe's news (the answer to the request, the webhook,
         the scheduled check), the register follows the refund transaction it
-        sent itself."""
+        sent itself. A register refund that Stripe failed or cancelled stays so:
+        Stripe's refunds end there, and a later message (replayed, out of
+        order) must not book it again."""
+        if self.operation == "refund" and self.sudo().client_refund_ids:
+            stripe_refund = notification_data.get("refund")
+            status = stripe_refund.get("status") if isinstance(stripe_refund, dict) else None
+            if self.state in ("error", "cancel") or status not in STRIPE_STATES:
+                # a status Stripe added since is no failure: the refund waits
+                _logger.info("Refund %s: Stripe status %s left as it is", self.reference, status)
+                return None
         result = super()._process_notification_data(notification_data)
         if self.operation == "refund" and isinstance(notification_data.get("refund"), dict):
             # sudo: the notification is processed for the provider, not for a user
@@ -69,6 +90,9 @@ class PaymentTransaction(models.Model):
     def _client_refund_record_stripe_status(self, stripe_refund):
         """Show on the register's refunds what Stripe says of this refund."""
         status = stripe_refund.get("status")
+        if STRIPE_STATES.get(status) != self.state:
+            # a status Stripe added since, or one core did not follow
+            return
         if status == "pending":
             reason = STRIPE_PENDING_REASONS.get(stripe_refund.get("pending_reason"), "")
         elif status == "failed":
@@ -146,10 +170,7 @@ class PaymentTransaction(models.Model):
                 if not refund_tx:
                     self._client_refund_send(refund)
                 elif refund_tx.state in ("draft", "pending"):
-                    stripe_refund = refund_tx.provider_id._client_refund_get_stripe_refund(
-                        refund_tx.provider_reference
-                    )
-                    refund_tx._client_refund_handle_stripe_refund(stripe_refund)
+                    refund_tx._client_refund_update_from_stripe()
                 else:
                     refund_tx._client_refund_update_register()
         except (stripe.InvalidRequestError, stripe.CardError) as error:
@@ -258,16 +279,6 @@ class PaymentTransaction(models.Model):
                             refund._get_html_link(),
                         )
                     )
-                elif refund_tx.state == "done" and refund.state == "failed":
-                    refund._schedule_manager_activities(
-                        refund._get_managers(),
-                        _("Card refund %s succeeded after it failed", refund.name),
-                        note=_(
-                            "Stripe now says refund %s succeeded: nothing is booked for "
-                            "it. Book the refund by hand.",
-                            refund.name,
-                        ),
-                    )
                 elif refund_tx.state in ("error", "cancel") and refund.state in ("pending", "done"):
                     self._client_refund_fail(refund, refund.stripe_reason or refund_tx.state_message)
 
@@ -294,7 +305,20 @@ class PaymentTransaction(models.Model):
     def _client_refund_cancel_at_stripe(self):
         """Cancel this refund at Stripe (it requires an action there)."""
         self.ensure_one()
-        stripe_refund = self.provider_id._client_refund_cancel_stripe_refund(self.provider_reference)
+        try:
+            stripe_refund = self.provider_id._client_refund_cancel_stripe_refund(
+                self.provider_reference
+            )
+        except stripe.StripeError as error:
+            raise UserError(
+                _("Stripe did not cancel the refund: %s", error.user_message or error)
+            ) from error
+        self._client_refund_handle_stripe_refund(stripe_refund)
+
+    def _client_refund_update_from_stripe(self):
+        """Read this refund from Stripe and follow what Stripe says of it."""
+        self.ensure_one()
+        stripe_refund = self.provider_id._client_refund_get_stripe_refund(self.provider_reference)
         self._client_refund_handle_stripe_refund(stripe_refund)
 
     def _client_refund_get_payment(self):

@@ -1,4 +1,4 @@
-from unittest.mock import patch
+from unittest.mock import Mock, patch
 
 import stripe
 
@@ -80,14 +80,30 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         with self._answered("pending"):
             return refund.action_send_card_refund()
 
-    def _post_event(self, stripe_refund, status, secret=None, event_type="charge.refund.updated"):
+    def _post_event(
+        self, stripe_refund, status, secret=None, event_type="charge.refund.updated", stripe_says=None
+    ):
+        """A signed event saying `stripe_refund` is now `status`, posted while
+        Stripe says it is `stripe_says` (by default the same): the addon reads
+        the refund from Stripe, and localstripe's refunds only succeed, so
+        Stripe's answer stands for the real refund failing, being cancelled or
+        waiting."""
         event = {
             "id": f"evt_{stripe_refund['id']}_{status}",
             "object": "event",
             "type": event_type,
             "data": {"object": {**stripe_refund, "status": status}},
         }
-        return self._post_stripe_event(event, secret=secret)
+        at_stripe = {**stripe_refund, "status": stripe_says or status}
+        retrieve = stripe.RefundService.retrieve
+
+        def retrieved(service, refund_id, params=None, options=None):
+            if refund_id != stripe_refund["id"]:
+                return retrieve(service, refund_id, params, options)
+            return stripe.Refund.construct_from(at_stripe, "sk_test")
+
+        with patch.object(stripe.RefundService, "retrieve", retrieved):
+            return self._post_stripe_event(event, secret=secret)
 
     # ------------------------------------------------------------------
     # refunds sent and booked
@@ -532,19 +548,91 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
     def test_generate_your_webhook_subscribes_to_the_refund_events(self):
         sent = []
 
-        def make_request(provider, endpoint, payload=None, method="POST", **kwargs):
-            sent.append((endpoint, payload))
-            return {"id": "we_test", "secret": "whsec_generated"}
+        def request(method, url, data=None, **kwargs):
+            # stands for Stripe's answer: localstripe has no webhook endpoints
+            sent.append((url, data))
+            return Mock(ok=True, json=Mock(return_value={"id": "we_test", "secret": "whsec_generated"}))
 
-        with patch.object(type(self.env["payment.provider"]), "_stripe_make_request", make_request):
+        with patch("odoo.addons.payment_stripe.models.payment_provider.requests.request", request):
             self.provider.stripe_webhook_secret = False
             self.provider.action_stripe_create_webhook()
-        [(endpoint, payload)] = sent
-        self.assertEqual(endpoint, "webhook_endpoints")
+        [(url, payload)] = sent
+        self.assertTrue(url.endswith("/v1/webhook_endpoints"))
         self.assertTrue(payload["url"].endswith("/payment/stripe/webhook"), "one endpoint: core's")
         for event in ("charge.refund.updated", "refund.updated", "refund.failed", "charge.refunded"):
             self.assertIn(event, payload["enabled_events[]"])
         self.assertEqual(self.provider.stripe_webhook_secret, "whsec_generated")
+
+    def test_webhook_late_success_after_a_failure_books_nothing(self):
+        """Stripe does not order its events, and retries them for days: a stale
+        "succeeded" arriving after the refund failed (and was paid back another
+        way) books nothing, and neither does one whose body says succeeded
+        while Stripe says failed."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        self._send_answered_pending(refund)
+        stripe_refund = self._stripe_refunds(transaction)[0].to_dict()
+        failed = {**stripe_refund, "failure_reason": "lost_or_stolen_card"}
+        self._post_event(failed, "failed", event_type="refund.failed")
+        self.env.invalidate_all()
+        self.assertEqual(refund.state, "failed")
+        counts = self._counts()
+        response = self._post_event(stripe_refund, "succeeded", stripe_says="failed")
+        self.assertEqual(response.status_code, 200)
+        response = self._post_event(stripe_refund, "succeeded")
+        self.assertEqual(response.status_code, 200)
+        self.env.invalidate_all()
+        self.assertEqual((refund.state, refund.stripe_status), ("failed", "failed"))
+        self.assertEqual(refund.payment_transaction_id.state, "error")
+        self.assertEqual(self._counts(), counts, "nothing booked twice")
+
+    def test_webhook_malformed_or_unsigned_events_are_not_a_500(self):
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, mode="amount", amount=30.0)
+        self._send_answered_pending(refund)
+        stripe_refund = self._stripe_refunds(transaction)[0].to_dict()
+        for data in ("x", [1], None, {"object": "x"}):
+            with self.subTest(data=data):
+                response = self._post_stripe_event({"type": "refund.updated", "data": data})
+                self.assertEqual(response.status_code, 200)
+        # a status Stripe may add one day: followed by core, not recorded
+        response = self._post_event(stripe_refund, "some_new_status")
+        self.assertEqual(response.status_code, 200)
+        # a provider without a signing secret: core checks nothing then; the
+        # refund is read from Stripe all the same
+        self.provider.stripe_webhook_secret = False
+        response = self._post_event(stripe_refund, "succeeded")
+        self.assertEqual(response.status_code, 200)
+        self.env.invalidate_all()
+        self.assertEqual(refund.state, "done")
+
+    def test_core_credit_note_cannot_take_the_lines_a_card_refund_waits_for(self):
+        invoice, transaction = self._paid_by_card([(self.haircut, 1, 100.0), (self.haircut, 1, 100.0)])
+        with self._wizard_form(invoice) as wizard:
+            wizard.refund_mode = "lines"
+            wizard.reason_id = self.reason
+            with wizard.line_ids.edit(0) as line:
+                line.quantity = 1.0
+        refund = self._confirm(wizard)
+        self.assertEqual(refund.state, "pending")
+        self._send_answered_pending(refund)
+        reserved = refund.line_ids.move_line_id
+        reversal = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"journal_id": invoice.journal_id.id, "reason": "core"})
+        )
+        credit_note = self.env["account.move"].browse(reversal.refund_moves()["res_id"])
+        credit_note.invoice_line_ids.filtered(lambda line: line.origin_line_id != reserved).unlink()
+        with self.assertRefused("waiting for Stripe takes 1.0"):
+            credit_note.action_post()
+        # the other line is free to credit
+        credit_note.invoice_line_ids.unlink()
+        other = invoice.invoice_line_ids - reserved
+        credit_note.write({"invoice_line_ids": [Command.create({"product_id": other.product_id.id, "price_unit": 100.0, "tax_ids": [Command.set(other.tax_ids.ids)], "origin_line_id": other.id})]})
+        credit_note.action_post()
+        self.env["client.refund"]._cron_sync_card_refunds()
+        self.assertEqual(refund.state, "done", "the refund Stripe paid still books")
 
     def test_webhook_canceled_refund_is_cancelled(self):
         invoice, transaction = self._paid_by_card()
