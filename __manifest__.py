@@ -22,6 +22,7 @@
         "security/ir.model.access.csv",
         "data/client_refund_reason_data.xml",
         "data/ir_cron_data.xml",
+        "data/product_data.xml",
         "report/client_refund_receipt.xml",
         "data/mail_template_data.xml",
         "views/client_refund_reason_views.xml",

@@ -329,13 +329,23 @@ class PosOrder(models.Model):
         (core refunded_orderline_id), paid out with the order's own tenders."""
         self.ensure_one()
         session = self._client_refund_get_session(refund.pos_config_id)
+        # the points are counted before the refund order joins the order's refunds
+        plan = self._client_refund_get_points_due(refund.amount)
+        deduction = (
+            # what was sent to Stripe is what the card gets: the deduction of then
+            refund.amount - refund.amount_paid_back
+            if refund.payout_method == "card"
+            else self._client_refund_get_points_deduction(plan)
+        )
         refund_order = self._client_refund_create_refund_order(refund, session)
+        if deduction:
+            refund_order._client_refund_add_points_deduction(deduction)
         if refund.payout_method == "card":
             refund_order._client_refund_pay_out_to_card(self, refund)
         else:
             # a full refund that names its lines (a card's sale) pays back those lines only
             refund_order._client_refund_pay_out(
-                self, full=refund.scope == "full" and not refund.line_ids
+                self, full=refund.scope == "full" and not refund.line_ids, deduction=deduction
             )
         # core's _process_saved_order only logs an order that does not add up
         refund_order.action_pos_order_paid()
@@ -344,7 +354,7 @@ class PosOrder(models.Model):
             raise UserError(
                 _("The refund of order %s could not be completed.", self.display_name)
             )
-        self._client_refund_take_back_points(refund, refund_order)
+        self._client_refund_take_back_points(refund, refund_order, plan, deduction)
         if self.account_move and refund_order.account_move:
             # the credit note settles the invoice it credits; core reconciles POS
             # invoices in sudo too (_apply_invoice_payments), cashiers having no
@@ -361,7 +371,7 @@ class PosOrder(models.Model):
             "pos_order_ids": [Command.link(refund_order.id)],
             "credit_note_ids": [Command.link(move.id) for move in refund_order.account_move],
             "picking_ids": [Command.link(picking.id) for picking in refund_order.picking_ids],
-            "amount": -refund_order.amount_total,
+            "amount": -refund_order.amount_total + deduction,
             # what goes on the client's account is no money paid back
             "amount_paid_back": -sum(
                 refund_order.payment_ids.filtered(
@@ -371,16 +381,15 @@ class PosOrder(models.Model):
             "payout_method": "card" if refund.payout_method == "card" else "pos",
         }
 
-    def _client_refund_take_back_points(self, refund, refund_order):
-        """The loyalty points this order earned go back with the sale, in
-        proportion to what its refunds gave back, never more than once in total:
+    def _client_refund_get_points_due(self, amount):
+        """What a refund of `amount` takes back of the loyalty points this order
+        earned: [{card, due, taken, shortfall}]. In proportion to what its
+        refunds gave back, this one included, never more than once in total:
         what its earlier refunds (the till's included) took back counts. A card
-        with fewer points left goes to 0, and the shortfall is said in points
-        and in money. Gift cards, eWallets and visit packs have their own
-        refunds."""
+        with fewer points left gives what it has; the rest is the shortfall.
+        Gift cards, eWallets and visit packs have their own refunds."""
         self.ensure_one()
-        # sudo: front-desk staff need no Loyalty rights; the history says who
-        # took the points back, by which refund
+        # sudo: front-desk staff need no Loyalty rights
         History = self.env["loyalty.history"].sudo()
         earned = History.search(
             [("order_model", "=", self._name), ("order_id", "=", self.id), ("issued", ">", 0)]
@@ -389,18 +398,20 @@ class PosOrder(models.Model):
             and not line.card_id.program_id.client_refund_is_visit_pack
         )
         if not earned or self.currency_id.is_zero(self.amount_total):
-            return
+            return []
         refund_orders = self.lines.refund_orderline_ids.order_id.filtered(
             lambda order: order.state != "cancel"
         )
-        share = min(-sum(refund_orders.mapped("amount_total")) / self.amount_total, 1.0)
+        refunded = -sum(refund_orders.mapped("amount_total")) + amount
+        share = min(refunded / self.amount_total, 1.0)
         taken_before = History.search(
             [
                 ("order_model", "=", self._name),
-                ("order_id", "in", (refund_orders - refund_order).ids),
+                ("order_id", "in", refund_orders.ids),
                 ("card_id", "in", earned.card_id.ids),
             ]
         )
+        plan = []
         for card, lines in earned.grouped("card_id").items():
             before = taken_before.filtered(lambda line, card=card: line.card_id == card)
             due = float_round(
@@ -409,42 +420,100 @@ class PosOrder(models.Model):
                 + sum(before.mapped("issued")),
                 precision_digits=2,
             )
-            if due <= 0:
-                continue
-            taken = float_round(min(due, max(card.points, 0.0)), precision_digits=2)
-            if taken > 0:
-                History.create(
-                    {
-                        "card_id": card.id,
-                        "order_model": refund_order._name,
-                        "order_id": refund_order.id,
-                        "description": _(
-                            "%(refund)s: points of %(order)s taken back",
-                            refund=refund.name,
-                            order=self.display_name,
-                        ),
-                        "used": taken,
-                    }
+            if due > 0:
+                taken = float_round(min(due, max(card.points, 0.0)), precision_digits=2)
+                plan.append(
+                    {"card": card, "due": due, "taken": taken, "shortfall": float_round(due - taken, precision_digits=2)}
                 )
-                card.write({"points": float_round(card.points - taken, precision_digits=2)})
-            shortfall = float_round(due - taken, precision_digits=2)
-            if shortfall > 0:
-                message = _(
-                    "%(refund)s: %(shortfall)s of the %(due)s points %(order)s earned could "
-                    "not be taken back from %(card)s, which had %(left)s left (worth "
-                    "%(value)s).",
-                    refund=refund.name,
-                    shortfall=shortfall,
-                    due=due,
-                    order=self.display_name,
-                    card=card.code,
-                    left=taken,
-                    value=self.currency_id.format(
-                        shortfall * card.program_id._client_refund_get_point_value()
+        return plan
+
+    def _client_refund_get_points_deduction(self, plan):
+        """The money value of the points `plan` cannot take back, when the
+        company deducts it from the money paid back."""
+        if not self.company_id.client_refund_deduct_points:
+            return 0.0
+        return self.currency_id.round(
+            sum(
+                step["shortfall"] * step["card"].program_id._client_refund_get_point_value()
+                for step in plan
+            )
+        )
+
+    def _client_refund_get_paid_back_amount(self, amount):
+        """What a refund of `amount` pays back: less the points it cannot take
+        back, when the company deducts them."""
+        self.ensure_one()
+        plan = self._client_refund_get_points_due(amount)
+        return self.currency_id.round(amount - self._client_refund_get_points_deduction(plan))
+
+    def _client_refund_take_back_points(self, refund, refund_order, plan, deduction):
+        """Take back the points of `plan` (see _client_refund_get_points_due),
+        naming the refund in the cards' history; a shortfall is said on the
+        refund and the card, in points and in money."""
+        self.ensure_one()
+        History = self.env["loyalty.history"].sudo()
+        History.create(
+            [
+                {
+                    "card_id": step["card"].id,
+                    "order_model": refund_order._name,
+                    "order_id": refund_order.id,
+                    "description": _(
+                        "%(refund)s: points of %(order)s taken back",
+                        refund=refund.name,
+                        order=self.display_name,
                     ),
+                    "used": step["taken"],
+                }
+                for step in plan
+                if step["taken"] > 0
+            ]
+        )
+        for step in plan:
+            card = step["card"]
+            if step["taken"] > 0:
+                card.write({"points": float_round(card.points - step["taken"], precision_digits=2)})
+            if step["shortfall"] <= 0:
+                continue
+            message = _(
+                "%(refund)s: %(shortfall)s of the %(due)s points %(order)s earned could "
+                "not be taken back from %(card)s, which had %(left)s left (worth "
+                "%(value)s).",
+                refund=refund.name,
+                shortfall=step["shortfall"],
+                due=step["due"],
+                order=self.display_name,
+                card=card.code,
+                left=step["taken"],
+                value=self.currency_id.format(
+                    step["shortfall"] * card.program_id._client_refund_get_point_value()
+                ),
+            )
+            if deduction:
+                message += " " + _(
+                    "%s is deducted from the money paid back.", self.currency_id.format(deduction)
                 )
-                card._message_log(body=message)
-                refund._message_log(body=message)
+            card._message_log(body=message)
+            refund._message_log(body=message)
+
+    def _client_refund_add_points_deduction(self, deduction):
+        """A line of the refund order that keeps the value of the points not
+        returned: the till pays back that much less."""
+        self.ensure_one()
+        product = self.env.ref("client_refund.product_points_not_returned")
+        self.env["pos.order.line"].create(
+            {
+                "order_id": self.id,
+                "product_id": product.id,
+                "full_product_name": product.display_name,
+                "qty": 1.0,
+                "price_unit": deduction,
+                "price_subtotal": deduction,
+                "price_subtotal_incl": deduction,
+                "tax_ids": [Command.clear()],
+            }
+        )
+        self._compute_prices()
 
     def _client_refund_create_refund_order(self, refund, session):
         refund_order = self.copy(
@@ -459,7 +528,7 @@ class PosOrder(models.Model):
         refund_order._compute_prices()
         return refund_order
 
-    def _client_refund_pay_out(self, refunded_order, full):
+    def _client_refund_pay_out(self, refunded_order, full, deduction=0.0):
         """Pay the refund order out with what is left of the refunded order's
         tenders, in proportion. A tender this session cannot pay back (another
         POS's, a card terminal's) is paid in cash; cash is rounded as the till
@@ -493,7 +562,7 @@ class PosOrder(models.Model):
                 _("Nothing paid on order %s is left to pay back.", refunded_order.display_name)
             )
         total_left = sum(shares.values())
-        to_pay = -total_left if full else self.amount_total
+        to_pay = -total_left + deduction if full else self.amount_total
         # never more than is left paid, but for what cash rounding moved: core's
         # paid check allows no other total
         rounding_step = self.config_id.cash_rounding and self.config_id.rounding_method.rounding

@@ -24,6 +24,12 @@ class ResCompany(models.Model):
         "up beyond this amount, the rest wait for the approval of a refund manager. "
         "Zero means no cap.",
     )
+    client_refund_deduct_points = fields.Boolean(
+        string="Deduct Loyalty Points Not Returned",
+        help="When a refunded Point of Sale order earned loyalty points the client "
+        "has spent meanwhile, their value is deducted from the money paid back. "
+        "Off: the shortfall is only stated.",
+    )
     client_refund_journal_id = fields.Many2one(
         comodel_name="account.journal",
         string="Default Refund Journal",

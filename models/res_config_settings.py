@@ -20,6 +20,9 @@ class ResConfigSettings(models.TransientModel):
         currency_field="currency_id",
         readonly=False,
     )
+    client_refund_deduct_points = fields.Boolean(
+        related="company_id.client_refund_deduct_points", readonly=False
+    )
     client_refund_journal_id = fields.Many2one(
         related="company_id.client_refund_journal_id",
         readonly=False,

@@ -15,6 +15,7 @@ from odoo.exceptions import UserError
 from odoo.tests import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+from odoo.addons.payment_stripe.controllers.main import StripeController
 
 
 class QueryCountMixin:
@@ -112,6 +113,17 @@ class LocalStripeMixin:
                 "Stripe-Signature": f"t={timestamp},v1={signature}",
             },
         )
+
+    def _stripe_dashboard_refund(self, transaction, amount):
+        """A refund of `transaction` made in the Stripe Dashboard, mirrored by
+        core's webhook as a refund transaction."""
+        dashboard_refund = self.stripe.v1.refunds.create(
+            params={"payment_intent": transaction.provider_reference, "amount": round(amount * 100)}
+        ).to_dict()
+        StripeController._create_refund_tx_from_refund(
+            transaction.sudo(), dashboard_refund
+        )._handle_notification_data("stripe", {"refund": dashboard_refund})
+        return dashboard_refund
 
     def _stripe_refunds(self, payment_intent_id):
         return self.stripe.v1.refunds.list(

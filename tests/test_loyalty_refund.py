@@ -818,9 +818,15 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         self.assertAlmostEqual(refund.amount_paid_back, 50.0)
         self.assertTrue(order.has_refundable_lines, "the haircut stays refundable")
         # the till closes balanced: 157 in, 50 out
+        self._assert_session_closes_balanced(107.0)
+
+    def _assert_session_closes_balanced(self, counted):
+        """The session expects `counted` in the till, closes with no difference,
+        and its entry balances."""
         session = self.pos_session
-        self.assertAlmostEqual(session.cash_register_balance_end, 107.0)
-        session.post_closing_cash_details(107.0)
+        session.invalidate_recordset()
+        self.assertAlmostEqual(session.cash_register_balance_end, counted)
+        session.post_closing_cash_details(counted)
         session.invalidate_recordset()
         session.close_session_from_ui()
         self.assertEqual(session.state, "closed")
@@ -967,3 +973,32 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
                 f"no shortfall on {document}",
             )
         self.assertAlmostEqual(refund.amount_paid_back, 107.0, msg="the money is not cut")
+
+    def test_points_spent_deducted_from_the_money_when_the_company_says_so(self):
+        self.env.company.client_refund_deduct_points = True
+        order, card = self._earned()
+        self._change_balance(card, 7.0, "Spent on a reward")  # 100 of the 107 spent
+        cash_before = self.pos_session.cash_register_balance_end
+        with Form(
+            self.env["client.refund.wizard"].with_context(
+                default_source_type="pos_order", default_pos_order_id=order.id
+            )
+        ) as wizard:
+            wizard.reason_id = self.reason
+            # said before confirming
+            self.assertAlmostEqual(wizard.amount_paid_back, 7.0)
+            self.assertIn("100.00 is deducted", wizard.points_note)
+        refund = self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(refund.amount, 107.0, msg="the sale is credited whole")
+        self.assertAlmostEqual(refund.amount_paid_back, 7.0)
+        refund_order = refund.pos_order_ids
+        kept = refund_order.lines.filtered(
+            lambda line: line.product_id == self.env.ref("client_refund.product_points_not_returned")
+        )
+        self.assertAlmostEqual(kept.price_subtotal_incl, 100.0)
+        self.assertAlmostEqual(refund_order.amount_total, -7.0)
+        self.assertAlmostEqual(card.points, 0.0)
+        self.assertTrue(any("is deducted from the money" in str(m.body) for m in refund.message_ids))
+        # the till pays out 7 and closes balanced
+        self._assert_session_closes_balanced(cash_before - 7.0)

@@ -694,12 +694,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         """A refund made in the Stripe Dashboard, mirrored by core's webhook as a
         refund transaction, leaves less on the card."""
         invoice, transaction = self._paid_by_card()
-        dashboard_refund = self.stripe.v1.refunds.create(
-            params={"payment_intent": transaction.provider_reference, "amount": 5000}
-        ).to_dict()
-        StripeController._create_refund_tx_from_refund(
-            transaction.sudo(), dashboard_refund
-        )._handle_notification_data("stripe", {"refund": dashboard_refund})
+        self._stripe_dashboard_refund(transaction, 50.0)
         wizard = self._wizard_form(invoice)
         self.assertEqual(wizard.amount_card_refundable, 65.0)
         self.assertEqual(wizard.amount_refundable, 65.0)

@@ -836,13 +836,7 @@ class TestTrustBoundaryCard(TrustBoundaryMixin, LocalStripeMixin, InvoiceRefundC
         Dashboard; a refund of the whole line by lines would pay 115.00 more in
         cash."""
         invoice, transaction = self._paid_by_card()
-        dashboard = self.stripe.v1.refunds.create(
-            params={"payment_intent": transaction.provider_reference, "amount": 10000}
-        ).to_dict()
-        # as core's webhook mirrors a Dashboard refund
-        StripeController._create_refund_tx_from_refund(
-            transaction.sudo(), dashboard
-        )._handle_notification_data("stripe", {"refund": dashboard})
+        self._stripe_dashboard_refund(transaction, 100.0)
         self.assertAlmostEqual(invoice._client_refund_get_refundable_amount(), 15.0)
         booked = self._booked()
         with self.assertRpcRefused("UserError", pattern=r"Only .*15\.00 of invoice"):

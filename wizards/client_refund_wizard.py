@@ -108,6 +108,12 @@ class ClientRefundWizard(models.TransientModel):
         help="The credit note first settles what the client still owes; the rest "
         "is paid back.",
     )
+    points_note = fields.Char(
+        string="Loyalty Points",
+        compute="_compute_amount_to_refund",
+        help="The loyalty points the order earned that cannot be taken back, said "
+        "before confirming.",
+    )
     payout_method = fields.Selection(
         selection_add=[("card", "Back to the card (Stripe)"), ("credit",)],
         ondelete={"card": "cascade"},
@@ -208,6 +214,7 @@ class ClientRefundWizard(models.TransientModel):
                 if source and not wizard.void_payment
                 else 0.0
             )
+            wizard.points_note = wizard._get_points_note(amount)
 
     @api.onchange("amount")
     def _onchange_amount(self):
@@ -242,6 +249,26 @@ class ClientRefundWizard(models.TransientModel):
         ):
             raise UserError(_("Choose the lines and quantities to refund."))
         return self._confirm_refund(refund_vals)
+
+    def _get_points_note(self, amount):
+        """What the wizard says of the loyalty points a POS order earned and the
+        client spent meanwhile."""
+        order = self.pos_order_id if self.source_type == "pos_order" else None
+        if not order or self.currency_id.compare_amounts(amount, 0.0) <= 0:
+            return False
+        plan = order._client_refund_get_points_due(amount)
+        shortfall = sum(step["shortfall"] for step in plan)
+        if not shortfall:
+            return False
+        deduction = order._client_refund_get_points_deduction(plan)
+        if deduction:
+            return _(
+                "%(points)s points earned by the order are spent: %(amount)s is deducted "
+                "from the money paid back.",
+                points=shortfall,
+                amount=self.currency_id.format(deduction),
+            )
+        return _("%s points earned by the order are spent: they cannot be taken back.", shortfall)
 
     def _get_source(self):
         self.ensure_one()
