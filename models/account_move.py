@@ -6,6 +6,7 @@ from odoo.tools import SQL, float_compare, float_is_zero, float_round
 class AccountMove(models.Model):
     _name = "account.move"
     _inherit = ["account.move", "client.refund.source"]
+    _client_refund_payout_methods = ("journal", "card", "credit", "ewallet")
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
@@ -421,8 +422,14 @@ class AccountMove(models.Model):
         credit_note = self._client_refund_create_credit_note(refund)
         to_give_back = self._client_refund_settle(credit_note)
         payments = self.env["account.payment"]
+        results = {}
         if refund.payout_method in ("journal", "card"):
             payments = payments._client_refund_pay_back_lines(refund, to_give_back)
+        elif refund.payout_method == "ewallet" and to_give_back:
+            lines = self.env["account.move.line"].concat(*to_give_back)
+            results = self.env["loyalty.card"]._client_refund_credit_ewallet(
+                refund, self.currency_id.round(sum(to_give_back.values())), lines
+            )
         pickings = self._client_refund_return_products(refund, credit_note)
         return {
             "credit_note_ids": [Command.link(credit_note.id)],
@@ -435,6 +442,8 @@ class AccountMove(models.Model):
                 )
                 for payment in payments
             ),
+            # store credit: what went onto the eWallet
+            **results,
         }
 
     def _client_refund_create_credit_note(self, refund):

@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 class AccountPayment(models.Model):
     _name = "account.payment"
     _inherit = ["account.payment", "client.refund.source"]
-    _client_refund_payout_methods = ("journal", "card")
+    _client_refund_payout_methods = ("journal", "card", "ewallet")
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
@@ -239,6 +239,10 @@ class AccountPayment(models.Model):
         self.ensure_one()
         if refund.scope == "void":
             return self._client_refund_void(refund)
+        if refund.payout_method == "ewallet":
+            return self.env["loyalty.card"]._client_refund_credit_ewallet(
+                refund, refund.amount, self._client_refund_get_open_credit_lines()
+            )
         payment = self._client_refund_pay_back(
             refund, refund.amount, self._client_refund_get_open_credit_lines()
         )

@@ -142,6 +142,7 @@ class ClientRefund(models.Model):
             ("pos", "Point of Sale"),
             ("credit", "Client Credit"),
             ("refund_account", "Cash / Bank, on the Refund Account"),
+            ("ewallet", "The Client's eWallet"),
             ("none", "No Money Moved"),
         ],
         string="Paid Back By",
@@ -283,6 +284,21 @@ class ClientRefund(models.Model):
         copy=False,
         help="The acquirer reference number of the refund: the client's bank traces "
         "the money with it.",
+    )
+    ewallet_card_id = fields.Many2one(
+        comodel_name="loyalty.card",
+        string="eWallet",
+        readonly=True,
+        copy=False,
+        help="The client's eWallet the refund was paid back onto, as store credit.",
+    )
+    ewallet_move_id = fields.Many2one(
+        comodel_name="account.move",
+        string="eWallet Entry",
+        readonly=True,
+        copy=False,
+        help="The entry that moved what the refund owes the client onto the eWallet's "
+        "liability.",
     )
     replaced_refund_id = fields.Many2one(
         comodel_name="client.refund",
@@ -440,6 +456,9 @@ class ClientRefund(models.Model):
                         refund.name,
                     )
                 )
+            if refund.state == "done" and refund.ewallet_move_id:
+                # the store credit comes back off the wallet, if it is still there
+                refund.ewallet_card_id._client_refund_take_back_credit(refund)
         to_cancel = self.filtered(lambda r: r.state != "cancel")
         to_cancel.activity_unlink(["mail.mail_activity_data_todo"])
         to_cancel._write_record({"state": "cancel"})
@@ -600,6 +619,8 @@ class ClientRefund(models.Model):
         source._client_refund_check_request(self)
         if self.payout_method == "card":
             source._client_refund_check_card_request(self)
+        if self.payout_method == "ewallet":
+            self.env["loyalty.card"]._client_refund_check_ewallet(self)
         if self.replaced_refund_id:
             self._check_replaced_refund()
 
@@ -769,7 +790,7 @@ class ClientRefund(models.Model):
                 )
             )
         if self.scope == "void" or (
-            self.payout_method == "journal" and not results.get("amount_paid_back")
+            self.payout_method in ("journal", "ewallet") and not results.get("amount_paid_back")
         ):
             results["payout_method"] = "none"
         self._write_record({**results, "state": "done", "date_done": fields.Datetime.now()})
@@ -844,7 +865,15 @@ class ClientRefund(models.Model):
                     ", ".join(self.credit_note_ids.mapped("name")),
                 )
             )
-        if self.amount_paid_back and self.payout_method == "card":
+        if self.amount_paid_back and self.payout_method == "ewallet":
+            parts.append(
+                _(
+                    "Put %(amount)s on eWallet %(card)s.",
+                    amount=self.currency_id.format(self.amount_paid_back),
+                    card=self.ewallet_card_id.code,
+                )
+            )
+        elif self.amount_paid_back and self.payout_method == "card":
             parts.append(
                 _(
                     "Paid back %(amount)s to the card%(ending)s, Stripe reference %(reference)s.",

@@ -4,6 +4,8 @@ from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_round
 
+from .client_refund_balance_source import LIABILITY_TYPES
+
 
 class LoyaltyCard(models.Model):
     _name = "loyalty.card"
@@ -330,6 +332,176 @@ class LoyaltyCard(models.Model):
             return paid
         bought = self._client_refund_get_visits_bought()
         return self.currency_id.round(paid * min(self.points / bought, 1.0))
+
+    # ------------------------------------------------------------------
+    # Store credit: a refund paid back onto the client's eWallet
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _client_refund_get_ewallet(self, refund):
+        """(the company's eWallet program, the liability account its top-ups
+        are booked on), or a clear error saying what to set up."""
+        company = refund.company_id
+        # sudo: programs and accounts are read for staff without Loyalty or
+        # accounting rights
+        programs = self.env["loyalty.program"].sudo().search(
+            [("program_type", "=", "ewallet"), ("company_id", "in", (company.id, False))]
+        )
+        # the client's own eWallet first
+        held = self.sudo().search(
+            [
+                ("program_id", "in", programs.ids),
+                ("partner_id", "=", refund.partner_id.commercial_partner_id.id),
+            ],
+            limit=1,
+        ).program_id
+        program = held or programs[:1]
+        if not program:
+            raise UserError(
+                _(
+                    "%s has no eWallet program: create one (Point of Sale or Sales > "
+                    "Products > Gift cards & eWallet) to keep refunds as store credit.",
+                    company.name,
+                )
+            )
+        program._client_refund_check_balance_change()
+        product = program.trigger_product_ids[:1]
+        account = product.product_tmpl_id.with_company(company)._get_product_accounts()["income"]
+        if not product or account.account_type not in LIABILITY_TYPES:
+            raise UserError(
+                _(
+                    "The top-ups of %(program)s (%(product)s) are booked on %(account)s, not "
+                    "on a liability account: set a liability account (customer deposits, "
+                    "say) as the income account of %(product)s first.",
+                    program=program.display_name,
+                    product=product.display_name or _("no product"),
+                    account=account.display_name or _("no account"),
+                )
+            )
+        return program, account
+
+    @api.model
+    def _client_refund_check_ewallet(self, refund):
+        """Refuse, before anything is written, store credit that cannot be kept."""
+        program, __ = self._client_refund_get_ewallet(refund)
+        if refund.currency_id != program.currency_id:
+            raise UserError(
+                _(
+                    "The eWallet holds %(currency)s: a refund in %(other)s is paid back "
+                    "another way.",
+                    currency=program.currency_id.name,
+                    other=refund.currency_id.name,
+                )
+            )
+        if not refund.partner_id:
+            raise UserError(_("Store credit goes onto a client's eWallet: the refund has no client."))
+
+    @api.model
+    def _client_refund_credit_ewallet(self, refund, amount, lines_to_settle):
+        """Put `amount` on the client's eWallet (made if the client has none):
+        what the refund owes the client (`lines_to_settle`, open credit on the
+        receivable) moves onto the eWallet's liability by an entry reconciled
+        with those lines, and the points go up through the card's history.
+        Returns the register's values."""
+        program, liability = self._client_refund_get_ewallet(refund)
+        company = refund.company_id
+        client = refund.partner_id.commercial_partner_id
+        # sudo: the refund books what it does for staff without accounting or
+        # Loyalty rights; the history and the entry name the refund
+        Card = self.sudo()
+        card = Card.search(
+            [("program_id", "=", program.id), ("partner_id", "=", client.id)], limit=1
+        ) or Card.create({"program_id": program.id, "partner_id": client.id, "points": 0.0})
+        currency = refund.currency_id
+        date = fields.Date.context_today(self)
+        receivable = lines_to_settle.account_id[:1]
+        balance = currency._convert(amount, company.currency_id, company, date)
+        label = _(
+            "%(refund)s: %(amount)s kept as store credit on eWallet %(card)s",
+            refund=refund.name,
+            amount=currency.format(amount),
+            card=card.code,
+        )
+        journal = self.env["account.journal"].sudo().search(
+            [("company_id", "=", company.id), ("type", "=", "general")], limit=1
+        )
+        line_vals = {"partner_id": client.id, "currency_id": currency.id, "name": label}
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .with_company(company)
+            .create(
+                {
+                    "move_type": "entry",
+                    "journal_id": journal.id,
+                    "date": date,
+                    "ref": label,
+                    "line_ids": [
+                        Command.create(
+                            dict(line_vals, account_id=receivable.id, balance=balance, amount_currency=amount)
+                        ),
+                        Command.create(
+                            dict(line_vals, account_id=liability.id, balance=-balance, amount_currency=-amount)
+                        ),
+                    ],
+                }
+            )
+        )
+        move.action_post()
+        (move.line_ids.filtered(lambda line: line.account_id == receivable) | lines_to_settle.sudo()).reconcile()
+        points = float_round(amount / program._client_refund_get_point_value(), precision_digits=2)
+        self.env["loyalty.history"].sudo().create(
+            {
+                "card_id": card.id,
+                "description": _(
+                    "%(refund)s by %(user)s: %(reason)s",
+                    refund=refund.name,
+                    user=refund.user_id.name,
+                    reason=refund.reason_id.name,
+                ),
+                "issued": points,
+            }
+        )
+        card.write({"points": float_round(card.points + points, precision_digits=2)})
+        return {
+            "ewallet_card_id": card.id,
+            "ewallet_move_id": move.id,
+            "amount_paid_back": amount,
+        }
+
+    def _client_refund_take_back_credit(self, refund):
+        """Undo the store credit `refund` put on this eWallet: its points come
+        off and its entry is reversed; refused when they have been spent."""
+        self.ensure_one()
+        card = self.sudo()
+        credited = sum(
+            card.history_ids.filtered(lambda line: refund.name in line.description).mapped("issued")
+        )
+        if float_compare(card.points, credited, precision_digits=2) < 0:
+            raise UserError(
+                _(
+                    "%(refund)s put %(credited)s points on eWallet %(card)s, which has "
+                    "%(left)s left: %(spent)s were spent. Its store credit cannot be "
+                    "taken back.",
+                    refund=refund.name,
+                    credited=credited,
+                    card=card.code,
+                    left=card.points,
+                    spent=float_round(credited - card.points, precision_digits=2),
+                )
+            )
+        self.env["loyalty.history"].sudo().create(
+            {
+                "card_id": card.id,
+                "description": _("%s cancelled: its store credit taken back", refund.name),
+                "used": credited,
+            }
+        )
+        card.write({"points": float_round(card.points - credited, precision_digits=2)})
+        # sudo: as the entry was made
+        refund.ewallet_move_id.sudo()._reverse_moves(
+            [{"ref": _("%s cancelled", refund.name)}], cancel=True
+        )
 
     def _client_refund_raise_sale_lines_written(self):
         # what sold a card decides what its refunds may pay out: only the

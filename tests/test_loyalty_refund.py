@@ -1002,3 +1002,142 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         self.assertTrue(any("is deducted from the money" in str(m.body) for m in refund.message_ids))
         # the till pays out 7 and closes balanced
         self._assert_session_closes_balanced(cash_before - 7.0)
+
+
+@tagged("post_install", "-at_install")
+class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
+    """Store credit: a refund paid back onto the client's eWallet."""
+
+    _sell = TestLoyaltyRefund._sell
+    _cash = TestLoyaltyRefund._cash
+    _account_balance = TestLoyaltyRefund._account_balance
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.cash_journal = cls.company_data["default_journal_cash"]
+        cls.company.client_refund_journal_id = cls.cash_journal
+        cls.receivable = cls.company_data["default_account_receivable"]
+        cls.client.property_account_receivable_id = cls.receivable
+        cls.deposits = cls.env["account.account"].create(
+            {"name": "Client deposits", "code": "DEP01", "account_type": "liability_current"}
+        )
+        cls.haircut = cls._create_product(name="Haircut", type="service", lst_price=100.0)
+        top_up = cls._create_product(
+            name="Top-up", type="service", lst_price=100.0, taxes_id=[Command.clear()]
+        )
+        deposit_top_up = cls._create_product(
+            name="Deposit", type="service", lst_price=100.0, taxes_id=[Command.clear()],
+            property_account_income_id=cls.deposits.id,
+        )
+        cls.ewallet = cls._program("eWallet", "ewallet", top_up)
+        cls.deposit_wallet = cls._program("Deposits", "ewallet", deposit_top_up)
+
+    def _refund_invoice(self, invoice, **values):
+        with Form(
+            self.env["client.refund.wizard"]
+            .with_user(self.refund_user)
+            .with_context(default_source_type="invoice", default_move_id=invoice.id)
+        ) as wizard:
+            wizard.reason_id = self.reason
+            wizard.payout_method = "ewallet"
+            for name, value in values.items():
+                setattr(wizard, name, value)
+        return self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+
+    def _counts(self):
+        return [
+            self.env[model].sudo().search_count([])
+            for model in ("account.move", "account.payment", "client.refund", "loyalty.card")
+        ]
+
+    def test_paid_invoice_refunded_onto_the_ewallet(self):
+        self.ewallet.active = False  # the company keeps deposits on a liability account
+        invoice = self._sell([(self.haircut, 100.0)])  # 115.00 with tax, paid in cash
+        cash_before = self._cash()
+        refund = self._refund_invoice(invoice)
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.payout_method, "ewallet")
+        self.assertFalse(refund.payment_ids, "no cash, bank or card moves")
+        self.assertAlmostEqual(self._cash(), cash_before)
+        self.assertAlmostEqual(refund.amount_paid_back, 115.0)
+        self.assertEqual(invoice.payment_state, "reversed")
+        # the client's receivable nets to 0; the eWallet's liability grows by 115
+        self.assertAlmostEqual(self._account_balance(self.receivable), 0.0)
+        self.assertAlmostEqual(self._account_balance(self.deposits), -115.0)
+        entry = refund.ewallet_move_id
+        receivable_line = entry.line_ids.filtered(lambda line: line.account_id == self.receivable)
+        self.assertTrue(receivable_line.reconciled)
+        # spendable at once: the points are on the client's card, with history
+        card = refund.ewallet_card_id
+        self.assertEqual(card.program_id, self.deposit_wallet)
+        self.assertEqual(card.partner_id, self.client)
+        self.assertAlmostEqual(card.points, 115.0)
+        self.assertIn(refund.name, card.history_ids.description)
+        self.assertAlmostEqual(card.history_ids.issued, 115.0)
+        self.assertTrue(any("eWallet" in str(m.body) for m in refund.message_ids))
+
+    def test_unused_payment_kept_as_store_credit_on_the_existing_ewallet(self):
+        self.ewallet.active = False
+        wallet = self._issue(self.deposit_wallet, 20.0)
+        payment = self.env["account.payment"].create(
+            {
+                "payment_type": "inbound",
+                "partner_type": "customer",
+                "partner_id": self.client.id,
+                "amount": 50.0,
+                "journal_id": self.cash_journal.id,
+            }
+        )
+        payment.action_post()
+        with Form(
+            self.env["client.refund.wizard"]
+            .with_user(self.refund_user)
+            .with_context(default_source_type="payment", default_payment_id=payment.id)
+        ) as wizard:
+            wizard.reason_id = self.reason
+            wizard.payout_method = "ewallet"
+        refund = self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.ewallet_card_id, wallet, "the client's own eWallet")
+        self.assertAlmostEqual(wallet.points, 70.0)
+        self.assertFalse(payment.move_id.line_ids.filtered(lambda line: line.account_id == self.receivable and not line.reconciled))
+        self.assertAlmostEqual(self._account_balance(self.receivable), 0.0)
+        self.assertAlmostEqual(self._account_balance(self.deposits), -50.0)
+
+    def test_bad_input_no_ewallet_program_or_one_booked_on_income(self):
+        invoice = self._sell([(self.haircut, 100.0)])
+        self.deposit_wallet.active = False  # left: an eWallet whose top-ups are income
+        counts = self._counts()
+        with self.assertRefused("not on a liability account"):
+            self._refund_invoice(invoice)
+        self.assertEqual(self._counts(), counts)
+        self.ewallet.active = False
+        with self.assertRefused("has no eWallet program"):
+            self._refund_invoice(invoice)
+        self.assertEqual(self._counts(), counts)
+
+    def test_cancel_takes_the_store_credit_back_unless_spent(self):
+        self.ewallet.active = False
+        invoice = self._sell([(self.haircut, 100.0)])
+        refund = self._refund_invoice(invoice)
+        card = refund.ewallet_card_id
+        manager = refund.with_user(self.refund_manager)
+        # its credit note is undone first, as for any refund
+        with self.assertRefused("Reverse its credit notes"):
+            manager.action_cancel()
+        refund.credit_note_ids.button_draft()
+        refund.credit_note_ids.button_cancel()
+        # spent: refused, nothing changes
+        self._change_balance(card, 15.0, "Spent at the shop")
+        with self.assertRefused("100.0 were spent"):
+            manager.action_cancel()
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(card.points, 15.0)
+        # topped up again: the credit is on the wallet, and comes back off it
+        self._change_balance(card, 115.0, "Top-up")
+        manager.action_cancel()
+        self.assertEqual(refund.state, "cancel")
+        self.assertAlmostEqual(card.points, 0.0)
+        self.assertEqual(refund.ewallet_move_id.reversal_move_ids.state, "posted")
+        self.assertAlmostEqual(self._account_balance(self.deposits), 0.0)

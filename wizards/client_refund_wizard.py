@@ -115,8 +115,12 @@ class ClientRefundWizard(models.TransientModel):
         "before confirming.",
     )
     payout_method = fields.Selection(
-        selection_add=[("card", "Back to the card (Stripe)"), ("credit",)],
-        ondelete={"card": "cascade"},
+        selection_add=[
+            ("card", "Back to the card (Stripe)"),
+            ("credit",),
+            ("ewallet", "To the client's eWallet"),
+        ],
+        ondelete={"card": "cascade", "ewallet": "cascade"},
     )
 
     @api.depends("move_id", "payment_id", "pos_order_id")
