@@ -27,7 +27,7 @@ class ClientRefundBalanceSource(models.AbstractModel):
     _name = "client.refund.balance.source"
     _inherit = ["client.refund.source"]
     _description = "Refundable Balance (card or membership)"
-    _client_refund_payout_methods = ("journal", "credit", "pos", "refund_account")
+    _client_refund_payout_methods = ("journal", "credit", "pos", "refund_account", "ewallet")
 
     def _client_refund_compute_amount(self, refund):
         """Cancelling the sale credits what its document credits for the sale
@@ -145,7 +145,9 @@ class ClientRefundBalanceSource(models.AbstractModel):
             raise UserError(_("A credit note for part of %s names no sale line.", self.display_name))
         sale = self._client_refund_get_sale(refund)
         document = self._client_refund_get_sale_document(sale)
-        if (refund.payout_method == "pos") != (document._name == "pos.order"):
+        at_the_till = refund.payout_method == "pos"
+        # store credit goes onto the eWallet whether the sale was an order or an invoice
+        if refund.payout_method != "ewallet" and at_the_till != (document._name == "pos.order"):
             raise UserError(
                 _(
                     "%s is reversed where it was sold: through a Point of Sale till for "

@@ -403,15 +403,10 @@ class LoyaltyCard(models.Model):
         receivable) moves onto the eWallet's liability by an entry reconciled
         with those lines, and the points go up through the card's history.
         Returns the register's values."""
-        program, liability = self._client_refund_get_ewallet(refund)
+        __, liability = self._client_refund_get_ewallet(refund)
+        card = self._client_refund_add_credit(refund, amount)
         company = refund.company_id
         client = refund.partner_id.commercial_partner_id
-        # sudo: the refund books what it does for staff without accounting or
-        # Loyalty rights; the history and the entry name the refund
-        Card = self.sudo()
-        card = Card.search(
-            [("program_id", "=", program.id), ("partner_id", "=", client.id)], limit=1
-        ) or Card.create({"program_id": program.id, "partner_id": client.id, "points": 0.0})
         currency = refund.currency_id
         date = fields.Date.context_today(self)
         receivable = lines_to_settle.account_id[:1]
@@ -422,6 +417,7 @@ class LoyaltyCard(models.Model):
             amount=currency.format(amount),
             card=card.code,
         )
+        # sudo: the refund books what it does for staff without accounting rights
         journal = self.env["account.journal"].sudo().search(
             [("company_id", "=", company.id), ("type", "=", "general")], limit=1
         )
@@ -449,6 +445,23 @@ class LoyaltyCard(models.Model):
         )
         move.action_post()
         (move.line_ids.filtered(lambda line: line.account_id == receivable) | lines_to_settle.sudo()).reconcile()
+        return {
+            "ewallet_card_id": card.id,
+            "ewallet_move_id": move.id,
+            "amount_paid_back": amount,
+        }
+
+    @api.model
+    def _client_refund_add_credit(self, refund, amount):
+        """Put `amount` on the client's eWallet (made if the client has none)
+        through its history, which names the refund. Returns the card."""
+        program, __ = self._client_refund_get_ewallet(refund)
+        client = refund.partner_id.commercial_partner_id
+        # sudo: front-desk staff need no Loyalty rights
+        Card = self.sudo()
+        card = Card.search(
+            [("program_id", "=", program.id), ("partner_id", "=", client.id)], limit=1
+        ) or Card.create({"program_id": program.id, "partner_id": client.id, "points": 0.0})
         points = float_round(amount / program._client_refund_get_point_value(), precision_digits=2)
         self.env["loyalty.history"].sudo().create(
             {
@@ -463,11 +476,7 @@ class LoyaltyCard(models.Model):
             }
         )
         card.write({"points": float_round(card.points + points, precision_digits=2)})
-        return {
-            "ewallet_card_id": card.id,
-            "ewallet_move_id": move.id,
-            "amount_paid_back": amount,
-        }
+        return card
 
     def _client_refund_take_back_credit(self, refund):
         """Undo the store credit `refund` put on this eWallet: its points come
@@ -557,6 +566,10 @@ class LoyaltyCard(models.Model):
     def _client_refund_check_own_request(self, refund):
         self.ensure_one()
         source_type = self._client_refund_get_source_type()
+        if refund.payout_method == "ewallet" and source_type == "ewallet":
+            raise UserError(
+                _("%s is an eWallet: its refund is paid back in money, not onto itself.", self.display_name)
+            )
         mode = self._client_refund_get_mode(refund)
         if mode == "credit_note" and source_type != "visit_pack":
             raise UserError(

@@ -8,7 +8,7 @@ from odoo.tools import float_compare, float_round
 class PosOrder(models.Model):
     _name = "pos.order"
     _inherit = ["pos.order", "client.refund.source"]
-    _client_refund_payout_methods = ("pos", "card")
+    _client_refund_payout_methods = ("pos", "card", "ewallet")
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
@@ -242,6 +242,14 @@ class PosOrder(models.Model):
             # the lines left are worth more than is left to pay back
             self._client_refund_check_amount(refund, self._client_refund_get_refundable_amount())
         session = self._client_refund_get_session(refund.pos_config_id)
+        if refund.payout_method == "ewallet" and self.account_move:
+            raise UserError(
+                _(
+                    "Order %s was invoiced: its refund is paid back at the till or to the "
+                    "card, not onto the eWallet.",
+                    self.display_name,
+                )
+            )
         if self._client_refund_get_amount_waiting_for_card(refund):
             raise UserError(
                 _(
@@ -340,7 +348,13 @@ class PosOrder(models.Model):
         refund_order = self._client_refund_create_refund_order(refund, session)
         if deduction:
             refund_order._client_refund_add_points_deduction(deduction)
-        if refund.payout_method == "card":
+        # what the sale is credited, before any part of it tops the eWallet up
+        credited = -refund_order.amount_total + deduction
+        ewallet, ewallet_amount = self.env["loyalty.card"], 0.0
+        if refund.payout_method == "ewallet":
+            ewallet_amount = -refund_order.amount_total
+            ewallet = refund_order._client_refund_top_up_ewallet(refund)
+        elif refund.payout_method == "card":
             refund_order._client_refund_pay_out_to_card(self, refund)
         else:
             # a full refund that names its lines (a card's sale) pays back those lines only
@@ -371,14 +385,19 @@ class PosOrder(models.Model):
             "pos_order_ids": [Command.link(refund_order.id)],
             "credit_note_ids": [Command.link(move.id) for move in refund_order.account_move],
             "picking_ids": [Command.link(picking.id) for picking in refund_order.picking_ids],
-            "amount": -refund_order.amount_total + deduction,
+            "amount": credited,
             # what goes on the client's account is no money paid back
             "amount_paid_back": -sum(
                 refund_order.payment_ids.filtered(
                     lambda payment: payment.payment_method_id.type != "pay_later"
                 ).mapped("amount")
             ),
-            "payout_method": "card" if refund.payout_method == "card" else "pos",
+            "payout_method": refund.payout_method,
+            **(
+                {"ewallet_card_id": ewallet.id, "amount_paid_back": ewallet_amount}
+                if ewallet
+                else {}
+            ),
         }
 
     def _client_refund_get_points_due(self, amount):
@@ -495,6 +514,32 @@ class PosOrder(models.Model):
                 )
             card._message_log(body=message)
             refund._message_log(body=message)
+
+    def _client_refund_top_up_ewallet(self, refund):
+        """Pay the refund onto the client's eWallet without touching the till:
+        the refund order tops the eWallet up by what it gives back (a line of
+        the program's top-up product, booked on its liability account as the
+        till books any top-up), so that it totals 0; the points go on the
+        card. Returns the card."""
+        self.ensure_one()
+        program, __ = self.env["loyalty.card"]._client_refund_get_ewallet(refund)
+        product = program.trigger_product_ids[:1]
+        amount = -self.amount_total
+        self.env["pos.order.line"].create(
+            {
+                "order_id": self.id,
+                "product_id": product.id,
+                "full_product_name": product.display_name,
+                "qty": 1.0,
+                "price_unit": amount,
+                "price_subtotal": amount,
+                "price_subtotal_incl": amount,
+                "tax_ids": [Command.clear()],
+            }
+        )
+        self._compute_prices()
+        self.amount_paid = 0.0
+        return self.env["loyalty.card"]._client_refund_add_credit(refund, amount)
 
     def _client_refund_add_points_deduction(self, deduction):
         """A line of the refund order that keeps the value of the points not

@@ -1004,6 +1004,39 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         self._assert_session_closes_balanced(cash_before - 7.0)
 
 
+    def test_pos_order_refunded_onto_the_ewallet_leaves_the_till_alone(self):
+        deposits = self.env["account.account"].create(
+            {"name": "Client deposits", "code": "DEP02", "account_type": "liability_current"}
+        )
+        self.top_up.property_account_income_id = deposits
+        order = self._order([(self.haircut, 1)])  # 107.00 in cash
+        with Form(
+            self.env["client.refund.wizard"].with_context(
+                default_source_type="pos_order", default_pos_order_id=order.id
+            )
+        ) as wizard:
+            wizard.reason_id = self.reason
+        wizard.record.payout_method = "ewallet"
+        refund = self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.payout_method, "ewallet")
+        self.assertAlmostEqual(refund.amount, 107.0)
+        self.assertAlmostEqual(refund.amount_paid_back, 107.0)
+        refund_order = refund.pos_order_ids
+        self.assertFalse(refund_order.payment_ids, "the till is untouched")
+        self.assertAlmostEqual(refund_order.amount_total, 0.0)
+        self.assertEqual(refund_order.lines.refunded_orderline_id, order.lines)
+        card = refund.ewallet_card_id
+        self.assertEqual(card.program_id, self.ewallet)
+        self.assertAlmostEqual(card.points, 107.0)
+        self.assertIn(refund.name, card.history_ids.description)
+        self.assertFalse(order.has_refundable_lines)
+        # the till closes with what the sale brought in, and the liability holds the credit
+        self._assert_session_closes_balanced(107.0)
+        liability = self.pos_session.move_id.line_ids.filtered(lambda line: line.account_id == deposits)
+        self.assertAlmostEqual(sum(liability.mapped("balance")), -107.0)
+
+
 @tagged("post_install", "-at_install")
 class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
     """Store credit: a refund paid back onto the client's eWallet."""
@@ -1032,6 +1065,10 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         )
         cls.ewallet = cls._program("eWallet", "ewallet", top_up)
         cls.deposit_wallet = cls._program("Deposits", "ewallet", deposit_top_up)
+        cls.gift_card_product = cls._create_product(
+            name="Gift Card", type="service", lst_price=50.0, taxes_id=[Command.clear()]
+        )
+        cls.gift_cards = cls._program("Gift Cards", "gift_card", cls.gift_card_product)
 
     def _refund_invoice(self, invoice, **values):
         with Form(
@@ -1141,3 +1178,20 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertAlmostEqual(card.points, 0.0)
         self.assertEqual(refund.ewallet_move_id.reversal_move_ids.state, "posted")
         self.assertAlmostEqual(self._account_balance(self.deposits), 0.0)
+
+    def test_gift_card_sale_cancelled_onto_the_ewallet(self):
+        self.ewallet.active = False
+        invoice = self._sell([(self.gift_card_product, 50.0)])
+        gift = self._issue(self.gift_cards, 50.0)
+        cash_before = self._cash()
+        wizard = self._wizard(gift, user=self.refund_user, payout_method="ewallet")
+        self.assertEqual(wizard.refund_option, "cancel_sale")
+        refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(gift.points, 0.0)
+        self.assertFalse(gift.active, "the gift card is closed")
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertAlmostEqual(refund.ewallet_card_id.points, 50.0)
+        self.assertAlmostEqual(self._cash(), cash_before, msg="no cash moves")
+        self.assertAlmostEqual(self._account_balance(self.receivable), 0.0)
+        self.assertAlmostEqual(self._account_balance(self.deposits), -50.0)

@@ -77,6 +77,10 @@ class ClientRefundBalanceWizard(models.TransientModel):
         readonly=False,
     )
     sale_warning = fields.Char(compute="_compute_sale_warning")
+    payout_method = fields.Selection(
+        selection_add=[("ewallet", "To the client's eWallet")],
+        ondelete={"ewallet": "cascade"},
+    )
     @api.depends("card_id", "membership_line_id")
     def _compute_company_id(self):
         for wizard in self:
