@@ -1,4 +1,4 @@
-from odoo import Command, _, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, float_compare, float_is_zero, float_round
 
@@ -423,13 +423,19 @@ class AccountMove(models.Model):
         to_give_back = self._client_refund_settle(credit_note)
         payments = self.env["account.payment"]
         results = {}
-        if refund.payout_method in ("journal", "card"):
-            payments = payments._client_refund_pay_back_lines(refund, to_give_back)
-        elif refund.payout_method == "ewallet" and to_give_back:
-            lines = self.env["account.move.line"].concat(*to_give_back)
+        onto_ewallet = (
+            sum(to_give_back.values()) if refund.payout_method == "ewallet" else refund.amount_ewallet
+        )
+        if onto_ewallet and to_give_back:
+            # the eWallet's part first, from the first lines; the rest one other way
+            ewallet_lines, to_give_back = self._client_refund_split_give_back(to_give_back, onto_ewallet)
             results = self.env["loyalty.card"]._client_refund_credit_ewallet(
-                refund, self.currency_id.round(sum(to_give_back.values())), lines
+                refund,
+                self.currency_id.round(onto_ewallet),
+                self.env["account.move.line"].concat(*ewallet_lines),
             )
+        if refund.payout_method in ("journal", "card") and to_give_back:
+            payments = payments._client_refund_pay_back_lines(refund, to_give_back)
         pickings = self._client_refund_return_products(refund, credit_note)
         return {
             "credit_note_ids": [Command.link(credit_note.id)],
@@ -445,6 +451,21 @@ class AccountMove(models.Model):
             # store credit: what went onto the eWallet
             **results,
         }
+
+    @api.model
+    def _client_refund_split_give_back(self, to_give_back, amount):
+        """({line: part}, {line: rest}): `amount` taken from the first lines of
+        `to_give_back` ({open client credit line: amount}), the rest left."""
+        taken, rest = {}, {}
+        left = amount
+        for line, line_amount in to_give_back.items():
+            part = min(line_amount, left)
+            left -= part
+            if part > 0:
+                taken[line] = part
+            if line_amount - part > 0:
+                rest[line] = line_amount - part
+        return taken, rest
 
     def _client_refund_create_credit_note(self, refund):
         """The core reversal of the invoice, with only the lines and quantities

@@ -239,17 +239,19 @@ class AccountPayment(models.Model):
         self.ensure_one()
         if refund.scope == "void":
             return self._client_refund_void(refund)
-        if refund.payout_method == "ewallet":
-            return self.env["loyalty.card"]._client_refund_credit_ewallet(
-                refund, refund.amount, self._client_refund_get_open_credit_lines()
+        onto_ewallet = refund.amount if refund.payout_method == "ewallet" else refund.amount_ewallet
+        results = {}
+        if onto_ewallet:
+            results = self.env["loyalty.card"]._client_refund_credit_ewallet(
+                refund, onto_ewallet, self._client_refund_get_open_credit_lines()
             )
-        payment = self._client_refund_pay_back(
-            refund, refund.amount, self._client_refund_get_open_credit_lines()
-        )
-        return {
-            "payment_ids": [fields.Command.link(payment.id)],
-            "amount_paid_back": payment.amount,
-        }
+        rest = self.currency_id.round(refund.amount - onto_ewallet)
+        if self.currency_id.compare_amounts(rest, 0.0) > 0:
+            payment = self._client_refund_pay_back(
+                refund, rest, self._client_refund_get_open_credit_lines()
+            )
+            results.update(payment_ids=[fields.Command.link(payment.id)], amount_paid_back=payment.amount)
+        return results
 
     def _client_refund_void(self, refund):
         invoices = self.reconciled_invoice_ids

@@ -285,6 +285,14 @@ class ClientRefund(models.Model):
         help="The acquirer reference number of the refund: the client's bank traces "
         "the money with it.",
     )
+    amount_ewallet = fields.Monetary(
+        string="Onto the eWallet",
+        currency_field="currency_id",
+        readonly=True,
+        copy=False,
+        help="What the refund put on the client's eWallet as store credit: all of it "
+        "when paid back to the eWallet, a part of it when split with one other way.",
+    )
     ewallet_card_id = fields.Many2one(
         comodel_name="loyalty.card",
         string="eWallet",
@@ -619,10 +627,34 @@ class ClientRefund(models.Model):
         source._client_refund_check_request(self)
         if self.payout_method == "card":
             source._client_refund_check_card_request(self)
-        if self.payout_method == "ewallet":
+        if self.payout_method == "ewallet" or self.amount_ewallet:
             self.env["loyalty.card"]._client_refund_check_ewallet(self)
+        if self.amount_ewallet and self.payout_method != "ewallet":
+            self._check_ewallet_split(source)
         if self.replaced_refund_id:
             self._check_replaced_refund()
+
+    def _check_ewallet_split(self, source):
+        """Part onto the eWallet, the rest one other way, each within what it
+        can take."""
+        currency = self.currency_id
+        check_number(self.amount_ewallet, _("The part onto the eWallet"))
+        if self.payout_method not in ("journal", "card", "pos"):
+            raise UserError(
+                _("Store credit is split with cash, bank, the till or the card only.")
+            )
+        money_back = source._client_refund_get_paid_back_amount(self.amount)
+        if currency.compare_amounts(self.amount_ewallet, 0.0) <= 0 or currency.compare_amounts(
+            self.amount_ewallet, money_back
+        ) >= 0:
+            raise UserError(
+                _(
+                    "The part onto the eWallet is more than 0 and less than the %(amount)s "
+                    "paid back, not %(asked)s: put it all on the eWallet, or less.",
+                    amount=currency.format(money_back),
+                    asked=currency.format(self.amount_ewallet),
+                )
+            )
 
     def _check_replaced_refund(self):
         """A failed card refund is paid back another way once, for its own
@@ -790,7 +822,9 @@ class ClientRefund(models.Model):
                 )
             )
         if self.scope == "void" or (
-            self.payout_method in ("journal", "ewallet") and not results.get("amount_paid_back")
+            self.payout_method in ("journal", "ewallet")
+            and not results.get("amount_paid_back")
+            and not results.get("amount_ewallet")
         ):
             results["payout_method"] = "none"
         self._write_record({**results, "state": "done", "date_done": fields.Datetime.now()})
@@ -865,15 +899,15 @@ class ClientRefund(models.Model):
                     ", ".join(self.credit_note_ids.mapped("name")),
                 )
             )
-        if self.amount_paid_back and self.payout_method == "ewallet":
+        if self.amount_ewallet:
             parts.append(
                 _(
                     "Put %(amount)s on eWallet %(card)s.",
-                    amount=self.currency_id.format(self.amount_paid_back),
+                    amount=self.currency_id.format(self.amount_ewallet),
                     card=self.ewallet_card_id.code,
                 )
             )
-        elif self.amount_paid_back and self.payout_method == "card":
+        if self.amount_paid_back and self.payout_method == "card":
             parts.append(
                 _(
                     "Paid back %(amount)s to the card%(ending)s, Stripe reference %(reference)s.",

@@ -234,7 +234,7 @@ class ClientRefundSource(models.AbstractModel):
             raise UserError(
                 _("%s was not paid online with Stripe: pay it back another way.", self.display_name)
             )
-        to_card = self._client_refund_get_paid_back_amount(refund.amount)
+        to_card = self._client_refund_get_paid_back_amount(refund.amount) - refund.amount_ewallet
         if currency.is_zero(to_card):
             raise UserError(
                 _(

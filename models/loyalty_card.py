@@ -448,7 +448,7 @@ class LoyaltyCard(models.Model):
         return {
             "ewallet_card_id": card.id,
             "ewallet_move_id": move.id,
-            "amount_paid_back": amount,
+            "amount_ewallet": amount,
         }
 
     @api.model

@@ -341,7 +341,7 @@ class PosOrder(models.Model):
         plan = self._client_refund_get_points_due(refund.amount)
         deduction = (
             # what was sent to Stripe is what the card gets: the deduction of then
-            refund.amount - refund.amount_paid_back
+            refund.amount - refund.amount_paid_back - refund.amount_ewallet
             if refund.payout_method == "card"
             else self._client_refund_get_points_deduction(plan)
         )
@@ -350,16 +350,20 @@ class PosOrder(models.Model):
             refund_order._client_refund_add_points_deduction(deduction)
         # what the sale is credited, before any part of it tops the eWallet up
         credited = -refund_order.amount_total + deduction
-        ewallet, ewallet_amount = self.env["loyalty.card"], 0.0
-        if refund.payout_method == "ewallet":
-            ewallet_amount = -refund_order.amount_total
-            ewallet = refund_order._client_refund_top_up_ewallet(refund)
-        elif refund.payout_method == "card":
+        ewallet = self.env["loyalty.card"]
+        onto_ewallet = (
+            -refund_order.amount_total if refund.payout_method == "ewallet" else refund.amount_ewallet
+        )
+        if onto_ewallet:
+            ewallet = refund_order._client_refund_top_up_ewallet(refund, onto_ewallet)
+        if refund.payout_method == "card":
             refund_order._client_refund_pay_out_to_card(self, refund)
-        else:
+        elif refund.payout_method != "ewallet":
             # a full refund that names its lines (a card's sale) pays back those lines only
             refund_order._client_refund_pay_out(
-                self, full=refund.scope == "full" and not refund.line_ids, deduction=deduction
+                self,
+                full=refund.scope == "full" and not refund.line_ids,
+                kept=deduction + onto_ewallet,
             )
         # core's _process_saved_order only logs an order that does not add up
         refund_order.action_pos_order_paid()
@@ -394,7 +398,7 @@ class PosOrder(models.Model):
             ),
             "payout_method": refund.payout_method,
             **(
-                {"ewallet_card_id": ewallet.id, "amount_paid_back": ewallet_amount}
+                {"ewallet_card_id": ewallet.id, "amount_ewallet": onto_ewallet}
                 if ewallet
                 else {}
             ),
@@ -515,7 +519,7 @@ class PosOrder(models.Model):
             card._message_log(body=message)
             refund._message_log(body=message)
 
-    def _client_refund_top_up_ewallet(self, refund):
+    def _client_refund_top_up_ewallet(self, refund, amount):
         """Pay the refund onto the client's eWallet without touching the till:
         the refund order tops the eWallet up by what it gives back (a line of
         the program's top-up product, booked on its liability account as the
@@ -524,7 +528,6 @@ class PosOrder(models.Model):
         self.ensure_one()
         program, __ = self.env["loyalty.card"]._client_refund_get_ewallet(refund)
         product = program.trigger_product_ids[:1]
-        amount = -self.amount_total
         self.env["pos.order.line"].create(
             {
                 "order_id": self.id,
@@ -538,7 +541,6 @@ class PosOrder(models.Model):
             }
         )
         self._compute_prices()
-        self.amount_paid = 0.0
         return self.env["loyalty.card"]._client_refund_add_credit(refund, amount)
 
     def _client_refund_add_points_deduction(self, deduction):
@@ -573,7 +575,7 @@ class PosOrder(models.Model):
         refund_order._compute_prices()
         return refund_order
 
-    def _client_refund_pay_out(self, refunded_order, full, deduction=0.0):
+    def _client_refund_pay_out(self, refunded_order, full, kept=0.0):
         """Pay the refund order out with what is left of the refunded order's
         tenders, in proportion. A tender this session cannot pay back (another
         POS's, a card terminal's) is paid in cash; cash is rounded as the till
@@ -607,7 +609,8 @@ class PosOrder(models.Model):
                 _("Nothing paid on order %s is left to pay back.", refunded_order.display_name)
             )
         total_left = sum(shares.values())
-        to_pay = -total_left + deduction if full else self.amount_total
+        # what the refund keeps (points not returned, store credit) is not paid out
+        to_pay = -total_left + kept if full else self.amount_total
         # never more than is left paid, but for what cash rounding moved: core's
         # paid check allows no other total
         rounding_step = self.config_id.cash_rounding and self.config_id.rounding_method.rounding

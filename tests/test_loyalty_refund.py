@@ -1021,7 +1021,8 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         self.assertEqual(refund.state, "done")
         self.assertEqual(refund.payout_method, "ewallet")
         self.assertAlmostEqual(refund.amount, 107.0)
-        self.assertAlmostEqual(refund.amount_paid_back, 107.0)
+        self.assertAlmostEqual(refund.amount_ewallet, 107.0)
+        self.assertAlmostEqual(refund.amount_paid_back, 0.0)
         refund_order = refund.pos_order_ids
         self.assertFalse(refund_order.payment_ids, "the till is untouched")
         self.assertAlmostEqual(refund_order.amount_total, 0.0)
@@ -1031,10 +1032,44 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         self.assertAlmostEqual(card.points, 107.0)
         self.assertIn(refund.name, card.history_ids.description)
         self.assertFalse(order.has_refundable_lines)
-        # the till closes with what the sale brought in, and the liability holds the credit
+        # spendable at once: the client pays a new haircut with it at the till,
+        # as pos_loyalty records an eWallet payment (a reward line, the card's
+        # points and history)
+        reward = self.ewallet.reward_ids[:1]
+        # a salon books the eWallet's payments on its liability too
+        reward.discount_line_product_id.property_account_income_id = deposits
+        data = self.create_ui_order_data([(self.haircut, 1)], customer=self.customer, payments=[])
+        data["lines"].append(
+            Command.create(
+                {
+                    "product_id": reward.discount_line_product_id.id,
+                    "qty": 1.0,
+                    "price_unit": -107.0,
+                    "price_subtotal": -107.0,
+                    "price_subtotal_incl": -107.0,
+                    "tax_ids": [],
+                    "pack_lot_ids": [],
+                    "is_reward_line": True,
+                    "reward_id": reward.id,
+                    "coupon_id": card.id,
+                    "points_cost": 107.0,
+                }
+            )
+        )
+        data.update(amount_total=0.0, amount_tax=0.0, amount_paid=0.0)
+        [synced] = self.env["pos.order"].sync_from_ui([data])["pos.order"]
+        spent_order = self.env["pos.order"].browse(synced["id"])
+        spent_order.confirm_coupon_programs(
+            {card.id: {"points": -107.0, "program_id": self.ewallet.id, "coupon_id": card.id, "barcode": False}}
+        )
+        spent_order.add_loyalty_history_lines([{"card_id": str(card.id), "won": 0, "spent": 107.0}], [])
+        self.assertEqual(spent_order.state, "paid")
+        self.assertAlmostEqual(card.points, 0.0)
+        # the till closes with what the first sale brought in; the liability the
+        # refund put the credit on is used up by the second sale
         self._assert_session_closes_balanced(107.0)
         liability = self.pos_session.move_id.line_ids.filtered(lambda line: line.account_id == deposits)
-        self.assertAlmostEqual(sum(liability.mapped("balance")), -107.0)
+        self.assertAlmostEqual(sum(liability.mapped("balance")), 0.0)
 
 
 @tagged("post_install", "-at_install")
@@ -1097,7 +1132,8 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertEqual(refund.payout_method, "ewallet")
         self.assertFalse(refund.payment_ids, "no cash, bank or card moves")
         self.assertAlmostEqual(self._cash(), cash_before)
-        self.assertAlmostEqual(refund.amount_paid_back, 115.0)
+        self.assertAlmostEqual(refund.amount_ewallet, 115.0)
+        self.assertAlmostEqual(refund.amount_paid_back, 0.0, msg="store credit is no money")
         self.assertEqual(invoice.payment_state, "reversed")
         # the client's receivable nets to 0; the eWallet's liability grows by 115
         self.assertAlmostEqual(self._account_balance(self.receivable), 0.0)
@@ -1195,3 +1231,28 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertAlmostEqual(self._cash(), cash_before, msg="no cash moves")
         self.assertAlmostEqual(self._account_balance(self.receivable), 0.0)
         self.assertAlmostEqual(self._account_balance(self.deposits), -50.0)
+
+    def test_split_between_cash_and_the_ewallet(self):
+        self.ewallet.active = False
+        invoice = self._sell([(self.haircut, 100.0)])  # 115.00, paid in cash
+        cash_before = self._cash()
+        refund = self._refund_invoice(invoice, payout_method="journal", amount_ewallet=40.0)
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.payout_method, "journal")
+        self.assertAlmostEqual(refund.amount_paid_back, 75.0)
+        self.assertAlmostEqual(refund.amount_ewallet, 40.0)
+        self.assertAlmostEqual(self._cash() - cash_before, -75.0)
+        self.assertAlmostEqual(refund.ewallet_card_id.points, 40.0)
+        self.assertAlmostEqual(self._account_balance(self.receivable), 0.0)
+        self.assertAlmostEqual(self._account_balance(self.deposits), -40.0)
+        self.assertTrue(refund.payment_ids.is_reconciled)
+        self.assertTrue(any("Put" in str(m.body) and "eWallet" in str(m.body) for m in refund.message_ids))
+
+    def test_bad_input_split_above_what_each_way_takes(self):
+        self.ewallet.active = False
+        invoice = self._sell([(self.haircut, 100.0)])
+        counts = self._counts()
+        for part in (115.0, 200.0, -5.0):
+            with self.subTest(part=part), self.assertRefused("part onto the eWallet"):
+                self._refund_invoice(invoice, payout_method="journal", amount_ewallet=part)
+        self.assertEqual(self._counts(), counts)

@@ -670,6 +670,69 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
                 self.assertAlmostEqual(refund.credit_note_ids.amount_total, amount)
                 self.assertAlmostEqual(refund.payment_ids.amount, amount)
 
+    def _ewallet_program(self):
+        """An eWallet whose top-ups are booked on a liability account."""
+        deposits = self.env["account.account"].create(
+            {"name": "Client deposits", "code": "DEP03", "account_type": "liability_current"}
+        )
+        top_up = self.env["product.product"].create(
+            {"name": "Top-up", "type": "service", "property_account_income_id": deposits.id}
+        )
+        return deposits, self.env["loyalty.program"].create(
+            {
+                "name": "eWallet",
+                "program_type": "ewallet",
+                "client_refund_allow_balance": True,
+                "rule_ids": [
+                    Command.create(
+                        {"reward_point_mode": "money", "product_ids": [Command.set(top_up.ids)]}
+                    )
+                ],
+                "reward_ids": [Command.create({"discount_mode": "per_point", "discount": 1.0})],
+            }
+        )
+
+    def test_card_payment_kept_as_store_credit_waits_for_nothing(self):
+        """A sale paid by card refunded onto the eWallet: nothing goes to Stripe,
+        no card fee is lost, nothing waits."""
+        deposits, program = self._ewallet_program()
+        invoice, transaction = self._paid_by_card()
+        with self._wizard_form(invoice) as wizard:
+            wizard.reason_id = self.reason
+            wizard.payout_method = "ewallet"
+        refund = self._confirm(wizard)
+        self.assertEqual(refund.state, "done")
+        self.assertFalse(self._stripe_refunds(transaction), "nothing sent to Stripe")
+        self.assertFalse(refund.payment_transaction_id)
+        self.assertAlmostEqual(refund.amount_ewallet, 115.0)
+        self.assertEqual(refund.ewallet_card_id.program_id, program)
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+        self.assertEqual(self._balance(deposits), -115.0)
+
+    def test_split_between_the_card_and_the_ewallet(self):
+        """30 back to the card, 85 kept as store credit: Stripe refunds 30 only,
+        and both parts are booked and recorded."""
+        deposits, program = self._ewallet_program()
+        invoice, transaction = self._paid_by_card()
+        with self._wizard_form(invoice) as wizard:
+            wizard.reason_id = self.reason
+            self.assertEqual(wizard.payout_method, "card")
+            wizard.amount_ewallet = 85.0
+        refund = self._confirm(wizard)
+        self.assertEqual(refund.state, "pending")
+        self.assertAlmostEqual(refund.amount_paid_back, 30.0, msg="what goes to the card")
+        refund.action_send_card_refund()
+        self.assertEqual(refund.state, "done")
+        self.assertEqual([r.amount for r in self._stripe_refunds(transaction)], [3000])
+        self.assertAlmostEqual(refund.amount_ewallet, 85.0)
+        self.assertEqual(refund.ewallet_card_id.program_id, program)
+        self.assertAlmostEqual(refund.ewallet_card_id.points, 85.0)
+        self.assertAlmostEqual(refund.payment_ids.amount, 30.0)
+        self.assertTrue(refund.payment_ids.is_reconciled)
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+        self.assertEqual(self._balance(deposits), -85.0)
+        self.assertEqual(invoice.payment_state, "reversed")
+
     def test_pending_refund_followed_by_the_scheduled_check(self):
         """Stands for Stripe answering `pending` (some card networks confirm
         later): nothing is booked until the scheduled check reads `succeeded`."""

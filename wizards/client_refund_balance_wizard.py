@@ -77,6 +77,12 @@ class ClientRefundBalanceWizard(models.TransientModel):
         readonly=False,
     )
     sale_warning = fields.Char(compute="_compute_sale_warning")
+    amount_ewallet = fields.Monetary(
+        string="Of Which onto the eWallet",
+        currency_field="currency_id",
+        help="Split the money: this part goes onto the client's eWallet as store "
+        "credit, the rest the way chosen above.",
+    )
     payout_method = fields.Selection(
         selection_add=[("ewallet", "To the client's eWallet")],
         ondelete={"ewallet": "cascade"},
@@ -255,6 +261,7 @@ class ClientRefundBalanceWizard(models.TransientModel):
             if payout_method in ("journal", "refund_account")
             else False,
             "pos_config_id": self.pos_config_id.id if payout_method == "pos" else False,
+            "amount_ewallet": self.amount_ewallet if payout_method in ("journal", "pos") else 0.0,
             "reason_id": self.reason_id.id,
             "note": self.note,
             "send_receipt": self.send_receipt,

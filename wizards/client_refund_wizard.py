@@ -108,6 +108,12 @@ class ClientRefundWizard(models.TransientModel):
         help="The credit note first settles what the client still owes; the rest "
         "is paid back.",
     )
+    amount_ewallet = fields.Monetary(
+        string="Of Which onto the eWallet",
+        currency_field="currency_id",
+        help="Split the money: this part goes onto the client's eWallet as store "
+        "credit, the rest the way chosen above.",
+    )
     points_note = fields.Char(
         string="Loyalty Points",
         compute="_compute_amount_to_refund",
@@ -315,6 +321,9 @@ class ClientRefundWizard(models.TransientModel):
                 if self.refund_mode == "lines" and line.quantity
             ],
             "replaced_refund_id": self.failed_refund_id.id,
+            "amount_ewallet": self.amount_ewallet
+            if self.payout_method in ("journal", "card", "pos") and scope != "void"
+            else 0.0,
             "payout_method": self.payout_method if scope != "void" else "none",
             "payout_journal_id": self.payout_journal_id.id
             if self.payout_method == "journal" and scope != "void"
