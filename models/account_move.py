@@ -410,6 +410,16 @@ class AccountMove(models.Model):
         if not refund.line_ids:
             # an amount the taxes cannot reach is refused now, not once Stripe paid it
             self._client_refund_get_credit_note_changes(refund)
+        if (refund.payout_method == "ewallet" or refund.amount_ewallet) and (
+            self._get_reconciled_payments().currency_id - self.currency_id
+        ):
+            raise UserError(
+                _(
+                    "Invoice %s was paid in another currency than its own: its refund is "
+                    "paid back as it was paid, not onto the eWallet.",
+                    self.display_name,
+                )
+            )
 
     # ------------------------------------------------------------------
     # Doing it
@@ -427,6 +437,14 @@ class AccountMove(models.Model):
             sum(to_give_back.values()) if refund.payout_method == "ewallet" else refund.amount_ewallet
         )
         if onto_ewallet and to_give_back:
+            if to_give_back and any(line.currency_id != refund.currency_id for line in to_give_back):
+                raise UserError(
+                    _(
+                        "Invoice %s was paid in another currency than its own: its refund "
+                        "is paid back as it was paid, not onto the eWallet.",
+                        self.display_name,
+                    )
+                )
             # the eWallet's part first, from the first lines; the rest one other way
             ewallet_lines, to_give_back = self._client_refund_split_give_back(to_give_back, onto_ewallet)
             results = self.env["loyalty.card"]._client_refund_credit_ewallet(

@@ -293,6 +293,14 @@ class ClientRefund(models.Model):
         help="What the refund put on the client's eWallet as store credit: all of it "
         "when paid back to the eWallet, a part of it when split with one other way.",
     )
+    points_shortfall = fields.Float(
+        string="Loyalty Points Not Returned",
+        readonly=True,
+        copy=False,
+        digits=(16, 2),
+        help="Points the refunded order earned that the client had spent and could "
+        "not give back.",
+    )
     ewallet_card_id = fields.Many2one(
         comodel_name="loyalty.card",
         string="eWallet",
@@ -644,6 +652,18 @@ class ClientRefund(models.Model):
                 _("Store credit is split with cash, bank, the till or the card only.")
             )
         money_back = source._client_refund_get_paid_back_amount(self.amount)
+        config = (self.pos_config_id or source.config_id) if source._name == "pos.order" else None
+        if config and config.cash_rounding and self.payout_method == "pos":
+            rest = money_back - self.amount_ewallet
+            if currency.compare_amounts(config.rounding_method.round(rest), rest):
+                raise UserError(
+                    _(
+                        "The part onto the eWallet leaves %(rest)s for the till, which rounds "
+                        "cash to %(step)s: leave a rounded amount.",
+                        rest=currency.format(rest),
+                        step=config.rounding_method.rounding,
+                    )
+                )
         if currency.compare_amounts(self.amount_ewallet, 0.0) <= 0 or currency.compare_amounts(
             self.amount_ewallet, money_back
         ) >= 0:

@@ -155,8 +155,9 @@ class LoyaltyCard(models.Model):
         """What each issue of points on the card (its first issue, top-ups) was
         worth: money for a gift card or eWallet, visits for a visit pack."""
         self.ensure_one()
+        # store credit a refund put on an eWallet was sold by nobody
         history = self.history_ids.filtered(
-            lambda line: line.issued > 0 and line.order_model != "pos.order"
+            lambda line: line.issued > 0 and line.order_model not in ("pos.order", "client.refund")
         )
         issued = history.mapped("issued") if history or self.history_ids else [self.points]
         if self._client_refund_get_source_type() == "visit_pack":
@@ -459,13 +460,24 @@ class LoyaltyCard(models.Model):
         client = refund.partner_id.commercial_partner_id
         # sudo: front-desk staff need no Loyalty rights
         Card = self.sudo()
+        today = fields.Date.context_today(self)
         card = Card.search(
-            [("program_id", "=", program.id), ("partner_id", "=", client.id)], limit=1
+            [
+                ("program_id", "=", program.id),
+                ("partner_id", "=", client.id),
+                "|",
+                ("expiration_date", "=", False),
+                ("expiration_date", ">=", today),
+            ],
+            limit=1,
         ) or Card.create({"program_id": program.id, "partner_id": client.id, "points": 0.0})
         points = float_round(amount / program._client_refund_get_point_value(), precision_digits=2)
         self.env["loyalty.history"].sudo().create(
             {
                 "card_id": card.id,
+                # the refund that put it there: no sale of the card
+                "order_model": refund._name,
+                "order_id": refund.id,
                 "description": _(
                     "%(refund)s by %(user)s: %(reason)s",
                     refund=refund.name,
@@ -483,8 +495,20 @@ class LoyaltyCard(models.Model):
         off and its entry is reversed; refused when they have been spent."""
         self.ensure_one()
         card = self.sudo()
+        entry = refund.ewallet_move_id.sudo()
+        if entry.state != "posted" or entry.reversal_move_ids.filtered(lambda move: move.state == "posted"):
+            raise UserError(
+                _(
+                    "The entry %(entry)s that put %(refund)s on the eWallet is no longer "
+                    "posted as it was: the store credit is taken back by hand.",
+                    entry=entry.display_name,
+                    refund=refund.name,
+                )
+            )
         credited = sum(
-            card.history_ids.filtered(lambda line: refund.name in line.description).mapped("issued")
+            card.history_ids.filtered(
+                lambda line: line.order_model == refund._name and line.order_id == refund.id
+            ).mapped("issued")
         )
         if float_compare(card.points, credited, precision_digits=2) < 0:
             raise UserError(
@@ -502,15 +526,15 @@ class LoyaltyCard(models.Model):
         self.env["loyalty.history"].sudo().create(
             {
                 "card_id": card.id,
+                "order_model": refund._name,
+                "order_id": refund.id,
                 "description": _("%s cancelled: its store credit taken back", refund.name),
                 "used": credited,
             }
         )
         card.write({"points": float_round(card.points - credited, precision_digits=2)})
         # sudo: as the entry was made
-        refund.ewallet_move_id.sudo()._reverse_moves(
-            [{"ref": _("%s cancelled", refund.name)}], cancel=True
-        )
+        entry._reverse_moves([{"ref": _("%s cancelled", refund.name)}], cancel=True)
 
     def _client_refund_raise_sale_lines_written(self):
         # what sold a card decides what its refunds may pay out: only the
@@ -566,7 +590,7 @@ class LoyaltyCard(models.Model):
     def _client_refund_check_own_request(self, refund):
         self.ensure_one()
         source_type = self._client_refund_get_source_type()
-        if refund.payout_method == "ewallet" and source_type == "ewallet":
+        if (refund.payout_method == "ewallet" or refund.amount_ewallet) and source_type == "ewallet":
             raise UserError(
                 _("%s is an eWallet: its refund is paid back in money, not onto itself.", self.display_name)
             )

@@ -397,6 +397,7 @@ class PosOrder(models.Model):
                 ).mapped("amount")
             ),
             "payout_method": refund.payout_method,
+            "points_shortfall": sum(step["shortfall"] for step in plan),
             **(
                 {"ewallet_card_id": ewallet.id, "amount_ewallet": onto_ewallet}
                 if ewallet
@@ -425,8 +426,17 @@ class PosOrder(models.Model):
         refund_orders = self.lines.refund_orderline_ids.order_id.filtered(
             lambda order: order.state != "cancel"
         )
-        refunded = -sum(refund_orders.mapped("amount_total")) + amount
+        # what the refunds credited of the order's lines: not the lines they
+        # added (points not returned, store credit)
+        refunded_lines = refund_orders.lines.filtered("refunded_orderline_id")
+        refunded = -sum(refunded_lines.mapped("price_subtotal_incl")) + amount
         share = min(refunded / self.amount_total, 1.0)
+        # sudo: every refund of the order counts, whoever made it
+        short_before = sum(
+            self.sudo().client_refund_ids.filtered(lambda refund: refund.state == "done").mapped(
+                "points_shortfall"
+            )
+        )
         taken_before = History.search(
             [
                 ("order_model", "=", self._name),
@@ -437,10 +447,12 @@ class PosOrder(models.Model):
         plan = []
         for card, lines in earned.grouped("card_id").items():
             before = taken_before.filtered(lambda line, card=card: line.card_id == card)
+            # what earlier refunds took back or could not take back is accounted for
             due = float_round(
                 sum(lines.mapped("issued")) * share
                 - sum(before.mapped("used"))
-                + sum(before.mapped("issued")),
+                + sum(before.mapped("issued"))
+                - (short_before if len(earned.card_id) == 1 else 0.0),
                 precision_digits=2,
             )
             if due > 0:
@@ -609,8 +621,9 @@ class PosOrder(models.Model):
                 _("Nothing paid on order %s is left to pay back.", refunded_order.display_name)
             )
         total_left = sum(shares.values())
-        # what the refund keeps (points not returned, store credit) is not paid out
-        to_pay = -total_left + kept if full else self.amount_total
+        # what the refund keeps (points not returned, store credit) is not paid
+        # out; what earlier refunds kept stays counted as left by the tenders
+        to_pay = max(-total_left + kept, self.amount_total) if full else self.amount_total
         # never more than is left paid, but for what cash rounding moved: core's
         # paid check allows no other total
         rounding_step = self.config_id.cash_rounding and self.config_id.rounding_method.rounding

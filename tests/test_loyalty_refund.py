@@ -1071,6 +1071,64 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         liability = self.pos_session.move_id.line_ids.filtered(lambda line: line.account_id == deposits)
         self.assertAlmostEqual(sum(liability.mapped("balance")), 0.0)
 
+    def _refund_lines_of(self, order, quantities, **values):
+        """A refund of `order` by lines ({line index: quantity}), then `values`
+        set on the wizard as a hand-made call would."""
+        with Form(
+            self.env["client.refund.wizard"].with_context(
+                default_source_type="pos_order", default_pos_order_id=order.id
+            )
+        ) as wizard:
+            wizard.reason_id = self.reason
+            wizard.refund_mode = "lines"
+            for index, quantity in quantities.items():
+                with wizard.line_ids.edit(index) as line:
+                    line.quantity = quantity
+        wizard.record.write(values)
+        return self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+
+    def _deposits(self):
+        deposits = self.env["account.account"].create(
+            {"name": "Client deposits", "code": "DEP09", "account_type": "liability_current"}
+        )
+        self.top_up.property_account_income_id = deposits
+        return deposits
+
+    def test_points_come_back_whole_after_a_refund_onto_the_ewallet(self):
+        """The store credit line of a refund order is no refund of the sale: the
+        points of a fully refunded order all come back."""
+        self._deposits()
+        order, card = self._earned(quantity=2)  # 214 points
+        first = self._refund_lines_of(order, {0: 1.0}, payout_method="ewallet")
+        self.assertEqual(first.state, "done")
+        self.assertAlmostEqual(card.points, 107.0)
+        self._refund_lines_of(order, {0: 1.0})
+        self.assertAlmostEqual(card.points, 0.0)
+
+    def test_full_refund_after_a_split_one(self):
+        self._deposits()
+        order = self._order([(self.haircut, 2)])  # 214.00 in cash
+        first = self._refund_lines_of(order, {0: 1.0}, amount_ewallet=50.0)
+        self.assertAlmostEqual((first.amount_paid_back, first.amount_ewallet), (57.0, 50.0))
+        rest = self._refund_order(order)
+        self.assertEqual(rest.state, "done")
+        self.assertAlmostEqual(rest.amount_paid_back, 107.0)
+
+    def test_points_deducted_in_parts_count_the_earlier_shortfall(self):
+        """A point worth 0.50, 150 of 214 points spent (75.00): two refunds of
+        half the order pay back 214 - 75 in total, not more or less."""
+        self.env.company.client_refund_deduct_points = True
+        points_program = self._program("Salon points", "loyalty", self.haircut)
+        points_program.reward_ids.discount = 0.5
+        order = self._order([(self.haircut, 2)])
+        card = self._confirm_cards(order, points_program, order.amount_total)
+        self._change_balance(card, 64.0, "Spent 150 points")
+        first = self._refund_lines_of(order, {0: 1.0})
+        second = self._refund_lines_of(order, {0: 1.0})
+        self.assertAlmostEqual(first.amount_paid_back + second.amount_paid_back, 139.0)
+        self.assertAlmostEqual(first.points_shortfall + second.points_shortfall, 150.0)
+        self.assertAlmostEqual(card.points, 0.0)
+
 
 @tagged("post_install", "-at_install")
 class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
@@ -1135,9 +1193,14 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertAlmostEqual(refund.amount_ewallet, 115.0)
         self.assertAlmostEqual(refund.amount_paid_back, 0.0, msg="store credit is no money")
         self.assertEqual(invoice.payment_state, "reversed")
-        # the client's receivable nets to 0; the eWallet's liability grows by 115
+        # the client's receivable nets to 0; the eWallet's liability grows by 115;
+        # the sale's income and tax are credited back whole
         self.assertAlmostEqual(self._account_balance(self.receivable), 0.0)
         self.assertAlmostEqual(self._account_balance(self.deposits), -115.0)
+        revenue = self.company_data["default_account_revenue"]
+        tax_account = self.company_data["default_tax_sale"].invoice_repartition_line_ids.account_id
+        self.assertAlmostEqual(self._account_balance(revenue), 0.0)
+        self.assertAlmostEqual(self._account_balance(tax_account), 0.0)
         entry = refund.ewallet_move_id
         receivable_line = entry.line_ids.filtered(lambda line: line.account_id == self.receivable)
         self.assertTrue(receivable_line.reconciled)
@@ -1256,3 +1319,46 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
             with self.subTest(part=part), self.assertRefused("part onto the eWallet"):
                 self._refund_invoice(invoice, payout_method="journal", amount_ewallet=part)
         self.assertEqual(self._counts(), counts)
+
+    def test_bad_input_invoice_paid_in_another_currency(self):
+        self.ewallet.active = False
+        eur = self.setup_other_currency("EUR", rates=[("1900-01-01", 2.0)])
+        invoice = self._sell([(self.haircut, 100.0)], pay=False)
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({"journal_id": self.cash_journal.id, "currency_id": eur.id})._create_payments()
+        counts = self._counts()
+        with self.assertRefused("paid in another currency"):
+            self._refund_invoice(invoice)
+        self.assertEqual(self._counts(), counts)
+
+    def test_store_credit_is_no_top_up_of_the_wallet(self):
+        """A paid top-up stays refundable once store credit joined it."""
+        self.ewallet.active = False
+        self._sell([(self.deposit_wallet.trigger_product_ids[:1], 115.0)])
+        wallet = self._issue(self.deposit_wallet, 115.0)
+        self.assertAlmostEqual(wallet._client_refund_get_refundable_amount(), 115.0)
+        refund = self._refund_invoice(self._sell([(self.haircut, 100.0)]))
+        self.assertEqual(refund.ewallet_card_id, wallet)
+        self.assertTrue(wallet._client_refund_get_sales(), "the paid top-up is still its sale")
+        self.assertAlmostEqual(wallet._client_refund_get_refundable_amount(), 115.0)
+
+    def test_bad_input_ewallet_split_onto_itself(self):
+        self.ewallet.active = False
+        self._sell([(self.deposit_wallet.trigger_product_ids[:1], 100.0)])
+        wallet = self._issue(self.deposit_wallet, 100.0)
+        counts = self._counts()
+        with self.assertRefused("not onto itself"):
+            self._refund(wallet, user=self.refund_user, amount_ewallet=99.0)
+        self.assertEqual(self._counts(), counts)
+
+    def test_bad_input_cancel_after_the_entry_was_reversed_by_hand(self):
+        self.ewallet.active = False
+        refund = self._refund_invoice(self._sell([(self.haircut, 100.0)]))
+        refund.credit_note_ids.button_draft()
+        refund.credit_note_ids.button_cancel()
+        refund.ewallet_move_id._reverse_moves([{"ref": "by hand"}], cancel=True)
+        with self.assertRefused("no longer posted as it was"):
+            refund.with_user(self.refund_manager).action_cancel()
+        self.assertEqual(len(refund.ewallet_move_id.reversal_move_ids), 1, "not reversed twice")
+        self.assertAlmostEqual(self._account_balance(self.deposits), 0.0)
