@@ -471,6 +471,46 @@ class AccountMove(models.Model):
         }
 
     @api.model
+    def _client_refund_post_transfer(self, refund, amount, debit_account, credit_account, label):
+        """A posted miscellaneous entry of the refund's company, dated today, that
+        moves `amount` (in the refund's currency) from `credit_account` to
+        `debit_account` for the refund's client; empty when the company has no
+        miscellaneous journal."""
+        company = refund.company_id
+        currency = refund.currency_id
+        # sudo: the refund books what it does for staff without accounting rights
+        journal = self.env["account.journal"].sudo().search(
+            [("company_id", "=", company.id), ("type", "=", "general")], limit=1
+        )
+        if not journal:
+            return self.sudo().browse()
+        date = fields.Date.context_today(self)
+        balance = currency._convert(amount, company.currency_id, company, date)
+        line_vals = {
+            "partner_id": refund.partner_id.commercial_partner_id.id,
+            "currency_id": currency.id,
+            "name": label,
+        }
+        move = self.sudo().with_company(company).create(
+            {
+                "move_type": "entry",
+                "journal_id": journal.id,
+                "date": date,
+                "ref": label,
+                "line_ids": [
+                    Command.create(
+                        dict(line_vals, account_id=debit_account.id, balance=balance, amount_currency=amount)
+                    ),
+                    Command.create(
+                        dict(line_vals, account_id=credit_account.id, balance=-balance, amount_currency=-amount)
+                    ),
+                ],
+            }
+        )
+        move.action_post()
+        return move
+
+    @api.model
     def _client_refund_split_give_back(self, to_give_back, amount):
         """({line: part}, {line: rest}): `amount` taken from the first lines of
         `to_give_back` ({open client credit line: amount}), the rest left."""

@@ -1,4 +1,4 @@
-from odoo import Command, _, fields, models
+from odoo import Command, _, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare
 
@@ -249,13 +249,20 @@ class ClientRefundBalanceSource(models.AbstractModel):
         if currency.compare_amounts(forfeited, 0.0) <= 0 or liability.account_type not in LIABILITY_TYPES:
             return
         income = self._client_refund_get_breakage_account(company)
-        # sudo: the refund books what it does for staff without accounting rights
-        journal = (
-            self.env["account.journal"]
-            .sudo()
-            .search([("company_id", "=", company.id), ("type", "=", "general")], limit=1)
+        label = _(
+            "%(refund)s: %(what)s closed, %(amount)s not paid back",
+            refund=refund.name,
+            what=self.display_name,
+            amount=currency.format(forfeited),
         )
-        if not income or not journal:
+        move = (
+            self.env["account.move"]._client_refund_post_transfer(
+                refund, forfeited, liability, income, label
+            )
+            if income
+            else self.env["account.move"]
+        )
+        if not move:
             refund._log_on_documents(
                 _(
                     "%(refund)s closed %(what)s: the %(amount)s left of it stay on "
@@ -269,52 +276,6 @@ class ClientRefundBalanceSource(models.AbstractModel):
                 )
             )
             return
-        date = fields.Date.context_today(self)
-        balance = currency._convert(forfeited, company.currency_id, company, date)
-        label = _(
-            "%(refund)s: %(what)s closed, %(amount)s not paid back",
-            refund=refund.name,
-            what=self.display_name,
-            amount=currency.format(forfeited),
-        )
-        line_vals = {
-            "partner_id": refund.partner_id.id,
-            "currency_id": currency.id,
-            "name": label,
-        }
-        # sudo: as above
-        move = (
-            self.env["account.move"]
-            .sudo()
-            .with_company(company)
-            .create(
-                {
-                    "move_type": "entry",
-                    "journal_id": journal.id,
-                    "date": date,
-                    "ref": label,
-                    "line_ids": [
-                        Command.create(
-                            dict(
-                                line_vals,
-                                account_id=liability.id,
-                                balance=balance,
-                                amount_currency=forfeited,
-                            )
-                        ),
-                        Command.create(
-                            dict(
-                                line_vals,
-                                account_id=income.id,
-                                balance=-balance,
-                                amount_currency=-forfeited,
-                            )
-                        ),
-                    ],
-                }
-            )
-        )
-        move.action_post()
         refund._log_on_documents(
             _(
                 "%(refund)s closed %(what)s: the %(amount)s left of it on %(liability)s "

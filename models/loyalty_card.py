@@ -406,45 +406,24 @@ class LoyaltyCard(models.Model):
         Returns the register's values."""
         __, liability = self._client_refund_get_ewallet(refund)
         card = self._client_refund_add_credit(refund, amount)
-        company = refund.company_id
-        client = refund.partner_id.commercial_partner_id
         currency = refund.currency_id
-        date = fields.Date.context_today(self)
         receivable = lines_to_settle.account_id[:1]
-        balance = currency._convert(amount, company.currency_id, company, date)
         label = _(
             "%(refund)s: %(amount)s kept as store credit on eWallet %(card)s",
             refund=refund.name,
             amount=currency.format(amount),
             card=card.code,
         )
-        # sudo: the refund books what it does for staff without accounting rights
-        journal = self.env["account.journal"].sudo().search(
-            [("company_id", "=", company.id), ("type", "=", "general")], limit=1
+        move = self.env["account.move"]._client_refund_post_transfer(
+            refund, amount, receivable, liability, label
         )
-        line_vals = {"partner_id": client.id, "currency_id": currency.id, "name": label}
-        move = (
-            self.env["account.move"]
-            .sudo()
-            .with_company(company)
-            .create(
-                {
-                    "move_type": "entry",
-                    "journal_id": journal.id,
-                    "date": date,
-                    "ref": label,
-                    "line_ids": [
-                        Command.create(
-                            dict(line_vals, account_id=receivable.id, balance=balance, amount_currency=amount)
-                        ),
-                        Command.create(
-                            dict(line_vals, account_id=liability.id, balance=-balance, amount_currency=-amount)
-                        ),
-                    ],
-                }
+        if not move:
+            raise UserError(
+                _(
+                    "%s has no miscellaneous journal to keep refunds as store credit with.",
+                    refund.company_id.name,
+                )
             )
-        )
-        move.action_post()
         (move.line_ids.filtered(lambda line: line.account_id == receivable) | lines_to_settle.sudo()).reconcile()
         return {
             "ewallet_card_id": card.id,

@@ -1164,10 +1164,15 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         cls.gift_cards = cls._program("Gift Cards", "gift_card", cls.gift_card_product)
 
     def _refund_invoice(self, invoice, **values):
+        return self._refund_to_ewallet(
+            {"default_source_type": "invoice", "default_move_id": invoice.id}, **values
+        )
+
+    def _refund_to_ewallet(self, context, **values):
+        """A refund made with the wizard opened with `context`, onto the eWallet
+        unless `values` say otherwise."""
         with Form(
-            self.env["client.refund.wizard"]
-            .with_user(self.refund_user)
-            .with_context(default_source_type="invoice", default_move_id=invoice.id)
+            self.env["client.refund.wizard"].with_user(self.refund_user).with_context(**context)
         ) as wizard:
             wizard.reason_id = self.reason
             wizard.payout_method = "ewallet"
@@ -1226,14 +1231,9 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
             }
         )
         payment.action_post()
-        with Form(
-            self.env["client.refund.wizard"]
-            .with_user(self.refund_user)
-            .with_context(default_source_type="payment", default_payment_id=payment.id)
-        ) as wizard:
-            wizard.reason_id = self.reason
-            wizard.payout_method = "ewallet"
-        refund = self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+        refund = self._refund_to_ewallet(
+            {"default_source_type": "payment", "default_payment_id": payment.id}
+        )
         self.assertEqual(refund.state, "done")
         self.assertEqual(refund.ewallet_card_id, wallet, "the client's own eWallet")
         self.assertAlmostEqual(wallet.points, 70.0)
