@@ -4,7 +4,7 @@
     bench.py [--runs N] [--pos-orders N] [--register N] [--db NAME] [--keep]
              [--log-sql] [--explain] [--only invoice,pos,register]
 
-On a copy of the harness's template database (the addon's dependencies,
+On a database made from click-odoo-initdb's cached template (the addon's dependencies,
 without demo data) with the addon installed, one run measures side by side
 the SQL queries and the wall time (median of --runs runs, after one warm-up
 run) of:
@@ -34,7 +34,8 @@ is the median of the ratios of each round (a core run, then an addon run).
               per table and per calling function, addon against core.
 --explain     EXPLAIN ANALYZE of the slowest queries of the register views.
 
-Environment: as tools/harness.py (ODOO_HOME, ADDON_DIR, PYTHON, ...).
+Environment: as tools/harness.py (ODOO_HOME, ADDON_DIR, PYTHON, ...); `make bench`
+runs it with the project's Python (harness.py python tools/bench.py ...).
 The measuring part runs in a child process, with Odoo on its path:
     bench.py measure CONFIG DATABASE OPTIONS_JSON
 """
@@ -90,61 +91,45 @@ def parse_args(argv):
 
 
 def cmd_bench(opts):
-    odoo = harness.find_odoo()
-    if not odoo or odoo.major != 18:
-        raise harness.Failure(f"no Odoo 18 found (ODOO_HOME={harness.ODOO_HOME})")
-    addon_src = os.path.abspath(os.environ.get("ADDON_DIR") or harness.REPO)
-    depends = harness.read_manifest(addon_src).get("depends", [])
-    say(f"Odoo {odoo.version} at {odoo.home}; addon {addon_src}")
-    harness.ensure_postgres()
     workdir = tempfile.mkdtemp(prefix=f"{MODULE}-bench-")
+    logfile = os.path.join(workdir, "bench-odoo.log")
+    site, addon = harness.prepare(workdir, logfile=logfile)
+    say(f"Odoo {site.odoo.version} at {site.odoo.home}; addon {addon}")
     db = opts.db or f"{harness.RUN_PREFIX}{os.getpid()}"
     throw_away = not opts.db and not opts.keep
-    logfile = os.path.join(workdir, "bench-odoo.log")
     try:
-        addon = harness.stage(addon_src, os.path.join(workdir, "addons"))
-        conf = os.path.join(workdir, "odoo.conf")
-        harness.write_config(conf, odoo.addons_paths + [os.path.dirname(addon)], logfile=logfile)
-        if db in harness.databases():
-            state = harness.module_state(db)
-            if state != "installed":
-                raise harness.Failure(f"{MODULE} is '{state}' in {db}: choose another --db")
+        if harness.psql("postgres", f"select 1 from pg_database where datname = '{db}'"):
             # the database follows the code measured, as `make run` does
             say(f"database {db}: reused, updating {MODULE}")
             update_log = os.path.join(workdir, "bench-update.log")
-            problems = harness.odoo_cmd(odoo, conf, db, "-u", MODULE, "--stop-after-init",
-                                        "--no-http", logfile=update_log)
-            if not harness.report_problems(f"update of {MODULE} on {db}", problems, update_log):
+            code = site.odoo_bin(db, "-u", MODULE, "--stop-after-init", "--no-http",
+                                 logfile=update_log)
+            if not harness.checklog(update_log, f"update of {MODULE} on {db}", code):
                 raise harness.Failure(f"could not update {MODULE} on {db}")
         else:
-            harness.drop_abandoned_runs()
-            template = harness.ensure_template(odoo, depends, False, workdir)
-            with harness.db_lock():
-                harness.copy_db(template, db)
-            say(f"installing {MODULE} on {db}")
-            if not harness.install_and_check(odoo, conf, db, os.path.join(workdir, "bench-install.log"),
-                                             f"install of {MODULE} on {db}"):
+            depends = harness.read_manifest(addon).get("depends", [])
+            site.new_database(db, depends, False, os.path.join(workdir, "bench-initdb.log"))
+            if not site.install(db, os.path.join(workdir, "bench-install.log"),
+                                f"install of {MODULE} on {db}"):
                 raise harness.Failure(f"could not install {MODULE} on {db}")
-        env = harness.pytest_env(odoo)
-        env["TZ"] = "UTC"  # as odoo-bin sets it
         options = json.dumps({
             "runs": opts.runs, "pos_orders": opts.pos_orders, "register": opts.register,
             "log_sql": opts.log_sql, "explain": opts.explain, "only": opts.only,
-            "odoo": f"{odoo.version} at {odoo.home}",
+            "odoo": f"{site.odoo.version} at {site.odoo.home}",
         })
-        proc = harness.run([harness.PYTHON, os.path.abspath(__file__), "measure", conf, db, options],
-                           check=False, env=env, stdin=subprocess.DEVNULL)
+        proc = harness.run([site.python, os.path.abspath(__file__), "measure", site.conf, db,
+                            options], check=False, env=dict(site.env, TZ="UTC"),  # as odoo-bin
+                           stdin=subprocess.DEVNULL)
         if proc.returncode:
-            kept = harness.keep_log(logfile)
-            raise harness.Failure(f"the benchmark failed (Odoo's log: {kept})")
+            raise harness.Failure(f"the benchmark failed (Odoo's log: {logfile})")
         return 0
     finally:
         if throw_away:
-            harness.drop_db(db)
+            site.drop_database(db)
         else:
             say(f"database {db} kept (bench.py --db {db} reuses it; dropdb {db} drops it)")
         if os.path.isfile(logfile):
-            harness.keep_log(logfile)
+            shutil.copy(logfile, harness.LOG_DIR)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -1,31 +1,36 @@
 #!/usr/bin/env python3
 """Test harness of the client_refund addon (called by the Makefile).
 
-    harness.py pip-install REQUIREMENTS [CONSTRAINTS]
     harness.py stage SRC DEST_PARENT   copy the addon to DEST_PARENT/client_refund
-    harness.py check-files ADDON       manifest and XML validity (needs lxml, no Odoo)
-    harness.py suite                   the Odoo suite (skipped, loudly, without Odoo 18)
-    harness.py run                     serve the addon on a demo database
+    harness.py check-files ADDON       manifest and XML validity (no Odoo needed)
+    harness.py suite                   the Odoo suite (skipped, loudly, without an Odoo 18)
+    harness.py run                     serve the addon on the salon demo database
+    harness.py python SCRIPT [ARG...]  run SCRIPT with the project's Python and Odoo (make bench)
 
-Environment: ADDON_DIR (default: the repository root), ODOO_HOME (default
-/opt/odoo), PYTHON (the python3 that runs Odoo), FAST=1 (skip the install with
-demo data and the uninstall), PYTEST_ARGS (extra pytest arguments),
-ODOO_DATA_DIR (Odoo's data_dir, where the templates' filestores live),
-HARNESS_LOG_DIR (where Odoo's logs are kept, default .build/logs).
+The databases are click-odoo-contrib's (click-odoo-initdb and its cache of
+templates, click-odoo-dropdb), the logs are judged by checklog-odoo, the tests
+run in pytest-odoo. What no library does stays here:
 
-Only the standard library is used, so that this runs before any `pip install`.
+* finding Odoo 18 (ODOO_HOME, then .build/odoo), else cloning it shallowly from
+  ODOO_REPO at ODOO_REF into .build/odoo;
+* the project's virtual environment .build/venv: Odoo's requirements.txt with
+  two fixes, and the project's requirements-test.txt (PYTHON overrides it);
+* copying the addon under its module name, a PostgreSQL role for the user,
+  Chromium and wkhtmltopdf for the tours and the PDF test (Debian, as root);
+* the order of the suite and its report.
+
+Only the standard library is used: this runs before any virtual environment.
 """
 
 import ast
 import contextlib
-import fcntl
 import getpass
 import hashlib
-import json
 import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,25 +39,31 @@ import xml.etree.ElementTree as ET
 
 MODULE = "client_refund"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYTHON = os.environ.get("PYTHON") or sys.executable
-ODOO_HOME = os.environ.get("ODOO_HOME") or "/opt/odoo"
+BUILD = os.path.join(REPO, ".build")
+VENV = os.path.join(BUILD, "venv")
+CLONE = os.path.join(BUILD, "odoo")
+# checklog-odoo lives with the lint tools: the checks that need no Odoo use it too.
+CHECKLOG = os.path.join(BUILD, "venv-checks", "bin", "checklog-odoo")
 DATA_DIR = os.environ.get("ODOO_DATA_DIR") or os.path.expanduser(f"~/.local/share/{MODULE}-odoo")
-LOG_DIR = os.environ.get("HARNESS_LOG_DIR") or os.path.join(REPO, ".build", "logs")
-TEMPLATE_PREFIX = f"{MODULE}_deps_"
+LOG_DIR = os.path.join(BUILD, "logs")
 RUN_PREFIX = f"{MODULE}_run_"
-RUN_DEMO_DB = f"{MODULE}_demo"
-# Databases are shared by every checkout on the machine: one lock for all.
-LOCK_FILE = os.path.join(tempfile.gettempdir(), f"{MODULE}-harness-{getpass.getuser()}.lock")
-# Never copied: VCS data, build output, caches.
+DEMO_DB = f"{MODULE}_demo"
+CACHE_PREFIX = "crdeps"  # click-odoo-initdb drops the old templates of this prefix
 SKIP_NAMES = {".git", ".build", "__pycache__", ".pytest_cache"}
-
-LOG_RECORD = re.compile(
-    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z]+) (?P<db>\S+) (?P<rest>.*)$"
-)
+DEMO_TESTS = "tests/test_demo_tour.py"
+# Warnings of other modules are not the addon's to fix: the databases come
+# from templates where everything else is installed. The database field is
+# skipped, as run databases are named after the module.
+OTHERS_WARNINGS = rf"(?s)\A\S+ \S+ \d+ WARNING \S+ (?!.*{MODULE.replace('_', '[._]')})"
+ANY_WARNING = r"\A\S+ \S+ \d+ WARNING "
 
 
 def say(msg):
     print(f"[harness] {msg}", flush=True)
+
+
+def loud(msg):
+    print(f"!!! {msg} !!!", flush=True)
 
 
 class Failure(Exception):
@@ -70,26 +81,15 @@ def capture(cmd, **kwargs):
     return subprocess.run(cmd, check=False, capture_output=True, text=True, **kwargs)
 
 
-class Timer:
-    """Collects how long each step took, for the closing report."""
-
-    def __init__(self):
-        self.steps = []
-
-    @contextlib.contextmanager
-    def step(self, name):
-        say(f"{name} ...")
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            elapsed = time.monotonic() - start
-            self.steps.append((name, elapsed))
-            say(f"{name}: {elapsed:.0f}s")
-
-    def report(self):
-        for name, elapsed in self.steps:
-            print(f"  {elapsed:6.0f}s  {name}")
+@contextlib.contextmanager
+def step(name, timings):
+    say(f"{name} ...")
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        timings.append((name, time.monotonic() - start))
+        say(f"{name}: {timings[-1][1]:.0f}s")
 
 
 # --------------------------------------------------------------------------
@@ -97,622 +97,455 @@ class Timer:
 
 
 def read_manifest(addon):
-    path = os.path.join(addon, "__manifest__.py")
-    with open(path, encoding="utf-8") as f:
-        source = f.read()
-    # Odoo reads it with ast.literal_eval: anything but a literal dict breaks the install.
-    manifest = ast.literal_eval(source)
+    with open(os.path.join(addon, "__manifest__.py"), encoding="utf-8") as f:
+        manifest = ast.literal_eval(f.read())  # as Odoo reads it
     if not isinstance(manifest, dict):
-        raise Failure(f"{path}: not a dict")
+        raise Failure("__manifest__.py: not a dict")
     return manifest
 
 
 def check_files(addon):
     """Return the problems found in the manifest and the XML files."""
-    from lxml import etree  # only the lint venv and Odoo's python have it
+    from lxml import etree  # pylint: disable=import-outside-toplevel  (the checks' venv has it)
 
-    problems = []
     try:
         manifest = read_manifest(addon)
     except (OSError, SyntaxError, ValueError, Failure) as exc:
         return [f"__manifest__.py: not a literal dict: {exc}"]
-    if not isinstance(manifest.get("depends", []), list):
-        problems.append("__manifest__.py: depends is not a list")
-    for key in ("data", "demo"):
-        for name in manifest.get(key, []):
-            if not os.path.isfile(os.path.join(addon, name)):
-                problems.append(f"__manifest__.py: {key} file {name} does not exist")
+    problems = [f"__manifest__.py: {key} file {name} does not exist"
+                for key in ("data", "demo") for name in manifest.get(key, [])
+                if not os.path.isfile(os.path.join(addon, name))]
     for root, dirs, files in os.walk(addon):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_NAMES and not d.startswith(".venv"))
-        for name in sorted(files):
-            if name.endswith(".xml"):
-                path = os.path.join(root, name)
-                try:
-                    etree.parse(path)
-                except etree.XMLSyntaxError as exc:
-                    problems.append(f"{os.path.relpath(path, addon)}: {exc}")
+        for path in sorted(os.path.join(root, n) for n in files if n.endswith(".xml")):
+            try:
+                etree.parse(path)
+            except etree.XMLSyntaxError as exc:
+                problems.append(f"{os.path.relpath(path, addon)}: {exc}")
     return problems
 
 
-def cmd_check_files(addon):
-    problems = check_files(addon)
-    for problem in problems:
-        print(problem)
-    if problems:
-        raise Failure(f"{len(problems)} problem(s) in the manifest or XML files")
-    say("manifest and XML files: OK")
-
-
-def pip_install(requirements, constraints=None):
-    """Install REQUIREMENTS into this python, failing on any new `pip check` problem.
-
-    The machine image has conflicts of its own (flask, awscli, ...), so only
-    the problems that were not there before the install are ours."""
-    def pip_check():
-        out = capture([PYTHON, "-m", "pip", "check"]).stdout.splitlines()
-        return {line for line in out if "No broken requirements" not in line}
-
-    before = pip_check()
-    cmd = [PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "-r", requirements]
-    if constraints:
-        cmd += ["-c", constraints]
-    proc = capture(cmd)
-    # The machine's pip.conf names local indexes that lack most packages: pure noise.
-    noise = re.compile(r"Location '.*' is ignored|Running pip as the 'root' user")
-    for line in (proc.stdout + proc.stderr).splitlines():
-        if not noise.search(line):
-            print(line)
-    if proc.returncode:
-        raise Failure(f"pip install -r {requirements} failed")
-    new = sorted(pip_check() - before)
-    if new:
-        print("\n".join(new))
-        raise Failure("pip check: the install above broke the requirements listed")
-
-
 def stage(src, dest_parent):
-    """Copy the addon into DEST_PARENT/client_refund and return that path.
+    """Copy the addon's tracked and new files into DEST_PARENT/client_refund.
 
     pytest-odoo names the module after the real folder, so a clone in a
     folder of another name is copied (a symbolic link would be resolved)."""
     src = os.path.abspath(src)
     target = os.path.join(dest_parent, MODULE)
-    if os.path.exists(target):
-        shutil.rmtree(target)
-    os.makedirs(target)
+    shutil.rmtree(target, ignore_errors=True)
     listed = capture(["git", "-C", src, "ls-files", "-z", "--cached", "--others",
                       "--exclude-standard"])
     toplevel = capture(["git", "-C", src, "rev-parse", "--show-toplevel"]).stdout.strip()
     if listed.returncode == 0 and os.path.realpath(toplevel or "/") == os.path.realpath(src):
         files = [f for f in listed.stdout.split("\0") if f]
     else:
-        files = []
-        for root, dirs, names in os.walk(src):
-            dirs[:] = [d for d in dirs if d not in SKIP_NAMES and not d.startswith(".venv")]
-            files += [os.path.relpath(os.path.join(root, n), src) for n in names]
+        files = [os.path.relpath(os.path.join(root, n), src)
+                 for root, dirs, names in os.walk(src) for n in names]
     for rel in files:
-        if set(rel.split(os.sep)) & SKIP_NAMES:
-            continue
         path = os.path.join(src, rel)
-        if not os.path.lexists(path):  # deleted in the work tree, not yet in git
-            continue
+        if set(rel.split(os.sep)) & SKIP_NAMES or not os.path.lexists(path):
+            continue  # build output, or deleted in the work tree and not yet in git
         os.makedirs(os.path.dirname(os.path.join(target, rel)), exist_ok=True)
         shutil.copy2(path, os.path.join(target, rel), follow_symlinks=False)
     return target
 
 
 # --------------------------------------------------------------------------
-# Finding Odoo
+# Odoo's source and the project's Python
 
 
 class Odoo:
-    def __init__(self, cmd, addons_paths, version, commit, home, pythonpath):
-        self.cmd = cmd  # argv prefix that runs odoo-bin
-        self.addons_paths = addons_paths
-        self.version = version
-        self.commit = commit
+    def __init__(self, home, version):
         self.home = home
-        self.pythonpath = pythonpath  # what pytest needs to `import odoo`
+        self.version = version
+        self.addons_paths = [p for p in (os.path.join(home, "odoo", "addons"),
+                                         os.path.join(home, "addons")) if os.path.isdir(p)]
 
     @property
     def major(self):
         return int(self.version.split(".")[0].split("~")[-1].replace("saas", "") or 0)
 
 
-def find_odoo():
-    """The Odoo in ODOO_HOME, else an importable `odoo`, else None."""
-    if os.path.isfile(os.path.join(ODOO_HOME, "odoo-bin")):
-        home = os.path.abspath(ODOO_HOME)
-        release = {}
-        with open(os.path.join(home, "odoo", "release.py"), encoding="utf-8") as f:
-            exec(f.read(), release)  # pylint: disable=exec-used
-        commit = capture(["git", "-C", home, "rev-parse", "HEAD"]).stdout.strip() or None
-        addons = [p for p in (os.path.join(home, "odoo", "addons"), os.path.join(home, "addons"))
-                  if os.path.isdir(p)]
-        return Odoo([PYTHON, os.path.join(home, "odoo-bin")], addons, release["version"],
-                    commit, home, home)
-    # Run from / so that nothing of this repository shadows a real `odoo`.
-    probe = capture(
-        [PYTHON, "-c", "import json, os, odoo, odoo.release as r;"
-         "print(json.dumps([r.version, os.path.dirname(odoo.__file__)]))"],
-        cwd="/",
-    )
-    if probe.returncode:
+def odoo_at(home):
+    """The Odoo source tree at HOME (odoo-bin and odoo/release.py), or None."""
+    release = os.path.join(home, "odoo", "release.py")
+    if not (os.path.isfile(os.path.join(home, "odoo-bin")) and os.path.isfile(release)):
         return None
-    version, package = json.loads(probe.stdout.strip().splitlines()[-1])
-    addons = [p for p in (os.path.join(package, "addons"),
-                          os.path.join(os.path.dirname(package), "addons"))
-              if os.path.isdir(p)]
-    return Odoo([PYTHON, "-c", "import os; os.environ['TZ'] = 'UTC'; import odoo; odoo.cli.main()"],
-                addons, version, None, os.path.dirname(package), None)
+    namespace = {}
+    with open(release, encoding="utf-8") as f:
+        exec(f.read(), namespace)  # pylint: disable=exec-used  (Odoo's own setup.py does so)
+    return Odoo(os.path.abspath(home), namespace["version"])
 
 
-def pytest_env(odoo):
-    env = dict(os.environ)
-    if odoo.pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [odoo.pythonpath, env.get("PYTHONPATH")]))
-    return env
+def clone_odoo(repo, ref, dest):
+    """Fetch REF (a branch, tag or commit) of REPO, one commit deep, into DEST."""
+    say(f"cloning Odoo: {repo} at {ref} into {dest} (shallow)")
+    partial = f"{dest}.partial"  # never taken for a clone if interrupted
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    for cmd in (["init", "-q"], ["fetch", "-q", "--depth", "1", repo, ref],
+                ["checkout", "-q", "FETCH_HEAD"]):
+        proc = capture(["git", "-C", partial, *cmd], stdin=subprocess.DEVNULL)
+        if proc.returncode:
+            shutil.rmtree(partial, ignore_errors=True)
+            reason = (proc.stderr.strip().splitlines() or [f"git {cmd[0]} failed"])[-1]
+            return reason
+    os.rename(partial, dest)
+    return None
+
+
+def find_odoo(env=os.environ, clone_dest=CLONE):
+    """Odoo 18 from ODOO_HOME, else from an earlier clone, else cloned now.
+
+    Return (odoo, None), or (None, why) when there is none."""
+    home = env.get("ODOO_HOME") or "/opt/odoo"
+    found = [odoo for odoo in (odoo_at(home), odoo_at(clone_dest)) if odoo]
+    for odoo in found:
+        if odoo.major == 18:
+            return odoo, None
+    repo = env.get("ODOO_REPO") or "https://github.com/odoo/odoo.git"
+    ref = env.get("ODOO_REF") or "18.0"
+    shutil.rmtree(clone_dest, ignore_errors=True)  # an Odoo of another version
+    failed = clone_odoo(repo, ref, clone_dest)
+    odoo = None if failed else odoo_at(clone_dest)
+    if odoo and odoo.major == 18:
+        return odoo, None
+    found_text = "".join(f", Odoo {o.version} at {o.home}" for o in found + [odoo] if o)
+    why = failed or f"{repo} at {ref} is no Odoo 18 source tree"
+    return None, (f"NO ODOO 18 (ODOO_HOME={home}{found_text}); could not clone {repo} at "
+                  f"{ref}: {why}. Running only the checks that need no Odoo")
+
+
+def odoo_requirements(odoo_home, ldap_headers=None):
+    """Odoo's requirements.txt with the two fixes this harness applies."""
+    with open(os.path.join(odoo_home, "requirements.txt"), encoding="utf-8") as f:
+        text = f.read()
+    # cbor2 5.4.2 has no wheel for Python 3.11 and its setup.py needs
+    # pkg_resources, which today's setuptools no longer has.
+    text = re.sub(r"^cbor2==5\.4\.2\b", "cbor2==5.6.2", text, flags=re.M)
+    if ldap_headers is None:
+        ldap_headers = any(os.path.isfile(os.path.join(d, "ldap.h"))
+                           for d in ("/usr/include", "/usr/local/include"))
+    if not ldap_headers:  # python-ldap builds from source: auth_ldap only needs it
+        text = re.sub(r"^python-ldap\b.*\n?", "", text, flags=re.M)
+    return text
+
+
+def ensure_venv(requirements, venv=VENV, base_python=sys.executable):
+    """Build VENV with REQUIREMENTS (text) unless it already has exactly them."""
+    digest = hashlib.sha256(f"{requirements}\n{base_python}".encode()).hexdigest()
+    stamp = os.path.join(venv, "requirements.sha256")
+    python = os.path.join(venv, "bin", "python")
+    if os.path.isfile(python) and os.path.isfile(stamp):
+        with open(stamp, encoding="utf-8") as f:
+            if f.read() == digest:
+                say(f"virtual environment {venv}: reused")
+                return python
+    say(f"building the virtual environment {venv} (about a minute, once per requirements)")
+    shutil.rmtree(venv, ignore_errors=True)
+    run([base_python, "-m", "venv", venv])
+    with open(os.path.join(venv, "requirements.txt"), "w", encoding="utf-8") as f:
+        f.write(requirements)
+    proc = run([python, "-m", "pip", "install", "-qq", "--disable-pip-version-check",
+                "--use-pep517", "-r", os.path.join(venv, "requirements.txt")], check=False)
+    if proc.returncode:
+        raise Failure(f"could not install the requirements into {venv} (pip said why above)")
+    with open(stamp, "w", encoding="utf-8") as f:
+        f.write(digest)
+    return python
+
+
+def project_python(odoo):
+    """PYTHON when given (installed into: never), else .build/venv."""
+    python = os.environ.get("PYTHON")
+    if not python:
+        with open(os.path.join(REPO, "requirements-test.txt"), encoding="utf-8") as f:
+            return ensure_venv(odoo_requirements(odoo.home) + "\n" + f.read())
+    needed = ["pytest_odoo", "stripe", "click_odoo_contrib", "psycopg2"]
+    missing = capture([python, "-c", "import importlib.util as u, sys; print(*(n for n in "
+                       "sys.argv[1:] if not u.find_spec(n)))", *needed]).stdout.split()
+    if missing:
+        raise Failure(f"PYTHON={python} lacks {', '.join(missing)}: install Odoo's and the "
+                      "project's requirements into it, or unset PYTHON to use .build/venv")
+    return python
 
 
 # --------------------------------------------------------------------------
-# PostgreSQL
+# PostgreSQL and Odoo runs
 
 
 def ensure_postgres():
     if run(["pg_isready", "-q"], check=False).returncode:
         say("PostgreSQL is not running: service postgresql start")
-        run(["service", "postgresql", "start"])
-        for _ in range(60):
-            if run(["pg_isready", "-q"], check=False).returncode == 0:
-                break
-            time.sleep(1)
-        else:
+        run(["service", "postgresql", "start"], check=False)
+        if run(["pg_isready", "-q", "-t", "60"], check=False).returncode:
             raise Failure("PostgreSQL did not start")
     if capture(["psql", "-X", "-d", "postgres", "-Atc", "select 1"]).returncode:
         user = getpass.getuser()
         if os.geteuid() != 0:
-            raise Failure(f"cannot connect to PostgreSQL as {user}: create a superuser role for it")
+            raise Failure(f"cannot connect to PostgreSQL as {user}: create a role for it")
         say(f"creating the PostgreSQL superuser role {user}")
-        # su keeps the environment: a PGUSER of ours would be taken for postgres's.
         env = {k: v for k, v in os.environ.items() if k not in ("PGUSER", "PGPASSWORD")}
         run(["su", "postgres", "-c", f"createuser --superuser {shlex.quote(user)}"],
             cwd="/", env=env)
 
 
-def databases():
-    out = capture(["psql", "-X", "-d", "postgres", "-Atc", "select datname from pg_database"])
+def psql(db, query):
+    out = capture(["psql", "-X", "-d", db, "-Atc", query])
     if out.returncode:
         raise Failure(out.stderr)
-    return set(out.stdout.split())
+    return out.stdout.split()
 
 
-def filestore(db):
-    return os.path.join(DATA_DIR, "filestore", db)
+def ensure_system_packages():
+    """The tours and the PDF test skip themselves without Chromium and wkhtmltopdf."""
+    wanted = [pkg for pkg, names in (("chromium", ("chromium", "google-chrome")),
+                                     ("wkhtmltopdf", ("wkhtmltopdf",)))
+              if not any(shutil.which(n) for n in names)]
+    if not wanted:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        loud(f"{' and '.join(wanted)} missing, and no way to install them: their tests skip")
+        return
+    say(f"installing {' '.join(wanted)} (Debian packages, once per machine)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    capture(["apt-get", "update", "-q"], env=env, stdin=subprocess.DEVNULL)
+    proc = capture(["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted],
+                   env=env, stdin=subprocess.DEVNULL)
+    if proc.returncode:
+        raise Failure(f"could not install {' '.join(wanted)}:\n{proc.stdout}{proc.stderr}")
 
 
-def drop_db(db):
-    run(["dropdb", "--if-exists", "--force", db], check=False, stderr=subprocess.DEVNULL)
-    shutil.rmtree(filestore(db), ignore_errors=True)
+def free_port():
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def copy_db(template, db):
-    drop_db(db)
-    run(["createdb", "-T", template, db])
-    if os.path.isdir(filestore(template)):
-        shutil.copytree(filestore(template), filestore(db))
+class Site:
+    """An Odoo, the Python that runs it and a configuration file."""
+
+    def __init__(self, odoo, python, conf, addons_paths, logfile=None, http_port=None):
+        self.odoo, self.python, self.conf = odoo, python, conf
+        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [odoo.home, os.environ.get("PYTHONPATH")])))
+        options = {
+            "addons_path": ",".join(odoo.addons_paths + addons_paths),
+            "data_dir": DATA_DIR,
+            "max_cron_threads": "1" if http_port else "0",
+            "http_interface": "127.0.0.1",  # test servers and make run: loopback only
+            "http_port": str(http_port or free_port()),  # the tours' server
+            "log_level": "info",
+            **({"logfile": logfile} if logfile else {}),
+            # False is Odoo's default: the local socket, as the current user.
+            **{f"db_{k}": os.environ.get(f"PG{k.upper()}", "False")
+               for k in ("host", "port", "user", "password")},
+        }
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write("[options]\n" + "".join(f"{k} = {v}\n" for k, v in options.items()))
+
+    def click_odoo(self, tool, *args, logfile=None, quiet=False):
+        log = ["--logfile", logfile, "--log-level", "info"] if logfile else []
+        return run([self.python, "-m", f"click_odoo_contrib.{tool}", "-c", self.conf, *log,
+                    *args], check=False, env=self.env, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL if quiet else None).returncode
+
+    def odoo_bin(self, db, *args, logfile, stdin=None):
+        open(logfile, "w", encoding="utf-8").close()
+        return run([self.python, os.path.join(self.odoo.home, "odoo-bin"), *args, "-c",
+                    self.conf, "-d", db, "--logfile", logfile], check=False, env=self.env,
+                   input=stdin, text=True, stdin=None if stdin else subprocess.DEVNULL).returncode
+
+    def new_database(self, db, modules, demo, logfile):
+        """DB with MODULES, from click-odoo-initdb's cache of templates."""
+        self.drop_database(db)
+        code = self.click_odoo("initdb", "-n", db, "-m", ",".join(sorted(modules)),
+                               "--demo" if demo else "--no-demo", "--cache-prefix",
+                               CACHE_PREFIX, "--cache-max-size", "4", logfile=logfile)
+        if not checklog(logfile, f"database {db} ({'with' if demo else 'without'} demo data)",
+                        code):
+            raise Failure(f"could not create the database {db}")
+
+    def drop_database(self, db):
+        self.click_odoo("dropdb", "--if-exists", db, quiet=True)  # it says when there is none
+
+    def install(self, db, logfile, what):
+        code = self.odoo_bin(db, "-i", MODULE, "--stop-after-init", "--no-http", logfile=logfile)
+        state = psql(db, f"select state from ir_module_module where name = '{MODULE}'")
+        return checklog(logfile, what, code, None if state == ["installed"] else state)
+
+    def uninstall(self, db, logfile):
+        script = (f"env['ir.module.module'].search([('name', '=', '{MODULE}')])"
+                  ".button_immediate_uninstall()\nenv.cr.commit()\n")
+        code = self.odoo_bin(db, "shell", "--no-http", logfile=logfile, stdin=script)
+        state = psql(db, f"select state from ir_module_module where name = '{MODULE}'")
+        # Uninstalling drops columns and views: core warns about each, rightly.
+        return checklog(logfile, f"uninstall of {MODULE}", code,
+                        None if state == ["uninstalled"] else state, warnings=False)
+
+    def pytest(self, addon, db, junit, *args):
+        cmd = [self.python, "-m", "pytest", f"--odoo-database={db}", f"--odoo-config={self.conf}",
+               "--odoo-http", "--odoo-log-level=warn", "-p", "no:cacheprovider",
+               f"--junitxml={junit}", "-rfEs", *args]  # --odoo-http: HttpCase and tours run
+        say(f"cd {addon} && {shlex.join(cmd)}")
+        code = run(cmd, check=False, cwd=addon, env=self.env, stdin=subprocess.DEVNULL).returncode
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        if os.path.isfile(junit):
+            root = ET.parse(junit).getroot()
+            for suite in [root] if root.tag == "testsuite" else root.findall("testsuite"):
+                for key in counts:
+                    counts[key] += int(suite.get(key, 0))
+        counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+        if code:
+            loud(f"pytest exited with code {code}" + (" (no test collected)" if code == 5 else ""))
+        return code == 0, counts
 
 
-@contextlib.contextmanager
-def db_lock():
-    with open(LOCK_FILE, "w", encoding="utf-8") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
-
-
-def drop_abandoned_runs():
-    """Drop the run databases of harness processes that died before cleaning up."""
-    for db in databases():
-        match = re.fullmatch(re.escape(RUN_PREFIX) + r"(\d+)(-demo)?", db)
-        if match and not pid_alive(int(match.group(1))):
-            say(f"dropping abandoned database {db}")
-            drop_db(db)
+def checklog(logfile, what, exit_code=0, wrong_state=None, warnings=True):
+    """checklog-odoo on LOGFILE: any ERROR, and any WARNING of the addon, fails."""
+    os.makedirs(LOG_DIR, exist_ok=True)
+    kept = shutil.copy(logfile, LOG_DIR) if os.path.isfile(logfile) else logfile
+    ignore = ["-i", OTHERS_WARNINGS] + (["-i", ANY_WARNING] if not warnings else [])
+    clean = run([CHECKLOG, "--no-err-if-empty", *ignore, kept], check=False).returncode == 0
+    for problem, bad in ((f"exited with code {exit_code}", exit_code),
+                         (f"{MODULE} is {wrong_state}", wrong_state), ("its log", not clean)):
+        if bad:
+            loud(f"{what}: {problem} (log: {kept})")
+    ok = clean and not exit_code and not wrong_state
+    if ok:
+        say(f"{what}: clean log ({kept})")
+    return ok
 
 
 # --------------------------------------------------------------------------
-# Odoo runs and their logs
+# Commands
 
 
-def write_config(path, addons_paths, logfile=None, http_port=None):
-    options = {
-        "addons_path": ",".join(addons_paths),
-        "data_dir": DATA_DIR,
-        # False is Odoo's default: the local socket, as the current user.
-        "db_host": os.environ.get("PGHOST", "False"),
-        "db_port": os.environ.get("PGPORT", "False"),
-        "db_user": os.environ.get("PGUSER", "False"),
-        "db_password": os.environ.get("PGPASSWORD", "False"),
-        "max_cron_threads": "0" if logfile else "1",
-        # Test servers (pytest-odoo's --odoo-http, make run) listen on loopback only.
-        "http_interface": "127.0.0.1",
-        "log_level": "info",
-    }
-    if logfile:
-        options["logfile"] = logfile
-    if http_port:
-        options["http_port"] = str(http_port)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("[options]\n")
-        f.writelines(f"{key} = {value}\n" for key, value in options.items())
-
-
-def log_records(path):
-    """Yield (level, text) per log record; a traceback belongs to its record.
-
-    The database name is left out of the text: run databases are named
-    after the module, and would make every line "mention" it."""
-    level, lines = None, []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            match = LOG_RECORD.match(line)
-            if match:
-                if level:
-                    yield level, "".join(lines)
-                level, lines = match.group("level"), [match.group("rest") + "\n"]
-            elif level:
-                lines.append(line)
-    if level:
-        yield level, "".join(lines)
-
-
-# A warning is the addon's when it names the module or one of its models
-# (client.refund, client.refund.reason, ...): the install runs on a copy of a
-# template where everything else is already installed.
-MENTIONS_MODULE = re.compile(rf"{MODULE}|{MODULE.replace('_', '[.]')}\b")
-
-
-def bad_log_records(path, warnings=True):
-    """Every ERROR/CRITICAL record, and every WARNING that mentions the module."""
-    bad = []
-    for level, text in log_records(path):
-        if level in ("ERROR", "CRITICAL") or (
-            warnings and level == "WARNING" and MENTIONS_MODULE.search(text)
-        ):
-            bad.append(f"{level} {text}")
-    return bad
-
-
-def other_warnings(path):
-    return [f"WARNING {text}" for level, text in log_records(path)
-            if level == "WARNING" and not MENTIONS_MODULE.search(text)]
-
-
-def keep_log(path):
-    os.makedirs(LOG_DIR, exist_ok=True)
-    kept = os.path.join(LOG_DIR, os.path.basename(path))
-    shutil.copy(path, kept)
-    return kept
-
-
-def odoo_cmd(odoo, conf, db, *args, logfile):
-    """Run odoo-bin and check its log; return the problems found."""
-    open(logfile, "w", encoding="utf-8").close()
-    proc = run(odoo.cmd + ["-c", conf, "-d", db, "--logfile", logfile, *args],
-               check=False, stdin=subprocess.DEVNULL)
-    problems = bad_log_records(logfile)
-    if proc.returncode:
-        problems.append(f"odoo exited with code {proc.returncode}")
-    return problems
-
-
-def report_problems(what, problems, logfile):
-    kept = keep_log(logfile)
-    notes = other_warnings(logfile)
-    if notes:
-        say(f"{what}: {len(notes)} other warning(s), not counted as failures:")
-        for note in notes:
-            print("    " + note.rstrip().replace("\n", "\n    "))
-    if problems:
-        print(f"!!! {what}: {len(problems)} problem(s) (log: {kept})")
-        for problem in problems:
-            print(problem.rstrip())
-        return False
-    say(f"{what}: clean log ({kept})")
-    return True
-
-
-def module_state(db):
-    out = capture(["psql", "-X", "-d", db, "-Atc",
-                   f"select state from ir_module_module where name = '{MODULE}'"])
-    return out.stdout.strip() or "absent"
-
-
-def template_name(depends, odoo, demo):
-    key = json.dumps([sorted(depends), os.path.realpath(odoo.home), odoo.version, odoo.commit])
-    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-    return f"{TEMPLATE_PREFIX}{digest}" + ("-demo" if demo else "")
-
-
-def ensure_template(odoo, depends, demo, workdir):
-    """Return the template database with DEPENDS installed, building it if needed.
-
-    It is built under a temporary name and renamed at the end, so that an
-    interrupted build is never taken for a template."""
-    name = template_name(depends, odoo, demo)
-    current = {template_name(depends, odoo, False), template_name(depends, odoo, True)}
-    with db_lock():
-        for db in sorted(databases()):
-            if db.startswith(TEMPLATE_PREFIX) and db not in current:
-                say(f"dropping stale template {db}")
-                drop_db(db)
-        if name in databases() and os.path.isdir(filestore(name)):
-            say(f"template {name}: reused")
-            return name
-        building = f"{name}-building"
-        drop_db(building)
-        drop_db(name)
-        kind = "with demo data" if demo else "without demo data"
-        say(f"building template {name} ({kind}: {', '.join(sorted(depends))}); takes 1-2 min")
-        conf = os.path.join(workdir, "template.conf")
-        write_config(conf, odoo.addons_paths)
-        logfile = os.path.join(workdir, f"template{'-demo' if demo else ''}.log")
-        args = ["-i", ",".join(sorted(depends)), "--stop-after-init", "--no-http"]
-        if not demo:
-            args.append("--without-demo=all")
-        problems = odoo_cmd(odoo, conf, building, *args, logfile=logfile)
-        if not report_problems(f"template {name}", problems, logfile):
-            drop_db(building)
-            raise Failure(f"could not build the template {name}")
-        run(["psql", "-X", "-q", "-d", "postgres", "-c",
-             f'ALTER DATABASE "{building}" RENAME TO "{name}"'])
-        os.makedirs(filestore(building), exist_ok=True)
-        os.rename(filestore(building), filestore(name))
-        return name
-
-
-def install_and_check(odoo, conf, db, logfile, what):
-    problems = odoo_cmd(odoo, conf, db, "-i", MODULE, "--stop-after-init", "--no-http",
-                        logfile=logfile)
-    state = module_state(db)
-    if state != "installed":
-        problems.append(f"{MODULE} is '{state}' after the install")
-    return report_problems(what, problems, logfile)
-
-
-UNINSTALL = f"""
-module = env["ir.module.module"].search([("name", "=", "{MODULE}")])
-module.button_immediate_uninstall()
-env.cr.commit()
-"""
-
-
-def uninstall_and_check(odoo, conf, db, logfile):
-    open(logfile, "w", encoding="utf-8").close()
-    proc = run(odoo.cmd + ["shell", "-c", conf, "-d", db, "--logfile", logfile, "--no-http"],
-               check=False, input=UNINSTALL, text=True)
-    problems = bad_log_records(logfile, warnings=False)
-    if proc.returncode:
-        problems.append(f"odoo shell exited with code {proc.returncode}")
-    state = module_state(db)
-    if state != "uninstalled":
-        problems.append(f"{MODULE} is '{state}' after the uninstall")
-    return report_problems(f"uninstall of {MODULE} (demo data)", problems, logfile)
-
-
-def run_pytest(odoo, addon, conf, db, workdir):
-    """Run the addon's tests; return (ok, counts)."""
-    junit = os.path.join(workdir, "junit.xml")
-    # --odoo-http: without it pytest-odoo skips every HttpCase (browser tours).
-    cmd = [PYTHON, "-m", "pytest", f"--odoo-database={db}", f"--odoo-config={conf}",
-           "--odoo-http", "--odoo-log-level=warn", "-p", "no:cacheprovider",
-           f"--junitxml={junit}", "-rfEs", "tests"]
-    cmd += shlex.split(os.environ.get("PYTEST_ARGS", ""))
-    say(f"cd {addon} && {shlex.join(cmd)}")
-    proc = run(cmd, check=False, cwd=addon, env=pytest_env(odoo), stdin=subprocess.DEVNULL)
-    counts = junit_counts(junit)
-    if proc.returncode == 5:
-        print("!!! pytest collected no test: a missing suite must not pass")
-        return False, counts
-    if proc.returncode:
-        print(f"!!! pytest exited with code {proc.returncode} "
-              f"(Odoo's warnings: {os.path.join(LOG_DIR, 'pytest-odoo.log')})")
-    return proc.returncode == 0, counts
-
-
-def junit_counts(path):
-    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    if not os.path.isfile(path):
-        return counts
-    root = ET.parse(path).getroot()
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    for suite in suites:
-        for key in counts:
-            counts[key] += int(suite.get(key, 0))
-    return counts
-
-
-def summary_line(counts):
-    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    failed = counts["failures"] + counts["errors"]
-    return f"odoo-suite: {passed} passed, {failed} failed, {counts['skipped']} skipped"
-
-
-def apt_install(packages, what):
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    capture(["apt-get", "update", "-q"], env=env, stdin=subprocess.DEVNULL)
-    proc = capture(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
-                   env=env, stdin=subprocess.DEVNULL)
-    if proc.returncode:
-        print(proc.stdout + proc.stderr)
-        raise Failure(f"could not install {what}")
-
-
-def ensure_chromium():
-    """Browser tours skip themselves (and pass) when Chromium is missing: install it."""
-    if any(shutil.which(b) for b in ("google-chrome", "chromium", "chromium-browser")):
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        say("!!! no Chromium and no way to install it: browser tours will be skipped")
-        return
-    say("installing Chromium for the browser tours (once per machine)")
-    apt_install(["chromium"], "Chromium")
-
-
-def ensure_wkhtmltopdf():
-    """The PDF receipt test prints through wkhtmltopdf and skips itself without it:
-    install it (Debian's package; Odoo warns that its Qt is unpatched, which
-    the test allows for)."""
-    if shutil.which("wkhtmltopdf"):
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        say("!!! no wkhtmltopdf and no way to install it: the PDF receipt test will be skipped")
-        return
-    say("installing wkhtmltopdf for the PDF receipt test (once per machine)")
-    apt_install(["wkhtmltopdf"], "wkhtmltopdf")
-
-
-def no_odoo_banner(odoo):
-    found = f", found Odoo {odoo.version} instead" if odoo else ""
-    print(f"!!! NO ODOO 18 FOUND (ODOO_HOME={ODOO_HOME}{found}): "
-          "running only the checks that need no Odoo !!!", flush=True)
+def prepare(workdir, logfile=None, http_port=None):
+    """Odoo, the project's Python and the addon staged in WORKDIR, as a Site."""
+    odoo, why = find_odoo()
+    if not odoo:
+        raise Failure(why)
+    python = project_python(odoo)
+    ensure_postgres()
+    addon = stage(os.environ.get("ADDON_DIR") or REPO, os.path.join(workdir, "addons"))
+    site = Site(odoo, python, os.path.join(workdir, "odoo.conf"), [os.path.dirname(addon)],
+                logfile=logfile, http_port=http_port)
+    for db in psql("postgres", f"select datname from pg_database where datname like '{RUN_PREFIX}%'"):
+        pid = re.fullmatch(re.escape(RUN_PREFIX) + r"(\d+)(-demo)?", db)
+        if pid and not os.path.exists(f"/proc/{pid.group(1)}"):
+            say(f"dropping {db}, left by a run that died")
+            site.drop_database(db)
+    return site, addon
 
 
 def cmd_suite():
-    odoo = find_odoo()
-    if not odoo or odoo.major != 18:
-        no_odoo_banner(odoo)
+    odoo, why = find_odoo()
+    if not odoo:
+        loud(why)
         return 0
-    addon_src = os.environ.get("ADDON_DIR") or REPO
-    depends = read_manifest(addon_src).get("depends", [])
-    fast = os.environ.get("FAST") == "1"
-    say(f"Odoo {odoo.version} at {odoo.home}; addon {addon_src}; FAST={int(fast)}")
-    timer = Timer()
-    ok = True
-    counts = None
-    run_dbs = []
+    timings, counts, ok = [], None, False
     workdir = tempfile.mkdtemp(prefix=f"{MODULE}-suite-")
+    db = f"{RUN_PREFIX}{os.getpid()}"
+    site = None
     try:
-        with timer.step("system packages"):
-            ensure_chromium()
-            ensure_wkhtmltopdf()
-        with timer.step("PostgreSQL"):
-            ensure_postgres()
-            drop_abandoned_runs()
-        with timer.step("template without demo data"):
-            template = ensure_template(odoo, depends, False, workdir)
-        addon = stage(addon_src, os.path.join(workdir, "addons"))
-        conf = os.path.join(workdir, "odoo.conf")
-        write_config(conf, odoo.addons_paths + [os.path.dirname(addon)],
-                     logfile=os.path.join(workdir, "pytest-odoo.log"))
-        db = f"{RUN_PREFIX}{os.getpid()}"
-        run_dbs.append(db)
-        with timer.step(f"install {MODULE}"):
-            with db_lock():
-                copy_db(template, db)
-            installed = install_and_check(odoo, conf, db, os.path.join(workdir, "install.log"),
-                                          f"install of {MODULE}")
-        ok = installed
-        if installed:
-            with timer.step("pytest-odoo"):
-                ok, counts = run_pytest(odoo, addon, conf, db, workdir)
+        with step("Python, PostgreSQL, Chromium and wkhtmltopdf", timings):
+            site, addon = prepare(workdir, logfile=os.path.join(workdir, "pytest-odoo.log"))
+            ensure_system_packages()
+        say(f"Odoo {odoo.version} at {odoo.home}; Python {site.python}; addon {addon}")
+        depends = read_manifest(addon).get("depends", [])
+        with step(f"install {MODULE}", timings):
+            site.new_database(db, depends, False, os.path.join(workdir, "initdb.log"))
+            ok = site.install(db, os.path.join(workdir, "install.log"), f"install of {MODULE}")
+        if ok:
+            with step("pytest-odoo", timings):
+                ok, counts = site.pytest(addon, db, os.path.join(workdir, "junit.xml"), "tests",
+                                         *shlex.split(os.environ.get("PYTEST_ARGS", "")))
         # A failed install would fail the same way with demo data: no need to see it twice.
-        if installed and not fast:
-            with timer.step("template with demo data"):
-                demo_template = ensure_template(odoo, depends, True, workdir)
-            demo_db = f"{db}-demo"
-            run_dbs.append(demo_db)
-            with timer.step(f"install {MODULE} with demo data, then uninstall"):
-                with db_lock():
-                    copy_db(demo_template, demo_db)
-                demo_ok = install_and_check(odoo, conf, demo_db,
-                                            os.path.join(workdir, "install-demo.log"),
-                                            f"install of {MODULE} with demo data")
-                if demo_ok:
-                    demo_ok = uninstall_and_check(odoo, conf, demo_db,
-                                                  os.path.join(workdir, "uninstall-demo.log"))
-                ok = ok and demo_ok
+        if ok and os.environ.get("FAST") != "1":
+            with step(f"install {MODULE} with demo data, its tour, then uninstall", timings):
+                ok = demo_round(site, addon, f"{db}-demo", workdir)
     except Failure as exc:
-        print(f"!!! {exc}")
+        loud(str(exc))
         ok = False
     finally:
-        for run_db in run_dbs:
-            drop_db(run_db)
+        if site:
+            site.drop_database(db)
+            site.drop_database(f"{db}-demo")
         if os.path.isfile(os.path.join(workdir, "pytest-odoo.log")):
-            keep_log(os.path.join(workdir, "pytest-odoo.log"))
+            shutil.copy(os.path.join(workdir, "pytest-odoo.log"), LOG_DIR)
         shutil.rmtree(workdir, ignore_errors=True)
-    print("Timing:")
-    timer.report()
+    print("Timing:\n" + "".join(f"  {t:6.0f}s  {name}\n" for name, t in timings), end="")
     if counts is None:
-        print("!!! the Odoo tests did not run")
-        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-        ok = False
-    elif counts["errors"]:
-        print(f"({counts['failures']} test failures and {counts['errors']} errors)")
-    print(summary_line(counts))
+        loud("the Odoo tests did not run")
+    else:
+        print(f"odoo-suite: {counts['passed']} passed, {counts['failures'] + counts['errors']} "
+              f"failed, {counts['skipped']} skipped")
     if not ok:
-        print("!!! Odoo suite FAILED")
+        loud("Odoo suite FAILED")
     return 0 if ok else 1
 
 
+def demo_round(site, addon, db, workdir):
+    """Install with demo data, run the tour on the salon's data, uninstall."""
+    depends = read_manifest(addon).get("depends", [])
+    site.new_database(db, depends, True, os.path.join(workdir, "initdb-demo.log"))
+    if not site.install(db, os.path.join(workdir, "install-demo.log"),
+                        f"install of {MODULE} with demo data"):
+        return False
+    ok, counts = site.pytest(addon, db, os.path.join(workdir, "junit-demo.xml"), DEMO_TESTS)
+    if ok and (counts["skipped"] or not counts["passed"]):
+        loud(f"{DEMO_TESTS} did not run on the demo data: {counts}")
+        ok = False
+    return site.uninstall(db, os.path.join(workdir, "uninstall-demo.log")) and ok
+
+
 def cmd_run():
-    odoo = find_odoo()
-    if not odoo or odoo.major != 18:
-        raise Failure(f"no Odoo 18 found (ODOO_HOME={ODOO_HOME})")
-    addon_src = os.path.abspath(os.environ.get("ADDON_DIR") or REPO)
-    depends = read_manifest(addon_src).get("depends", [])
-    rundir = os.path.join(REPO, ".build", "run")
-    addons_dir = os.path.join(rundir, "addons")
-    os.makedirs(addons_dir, exist_ok=True)
-    # Odoo, unlike pytest-odoo, takes the module name from the link's name.
-    link = os.path.join(addons_dir, MODULE)
-    if os.path.islink(link):
-        os.unlink(link)
-    os.symlink(addon_src, link)
-    conf = os.path.join(rundir, "odoo.conf")
-    write_config(conf, odoo.addons_paths + [addons_dir], http_port=8069)
-    ensure_postgres()
-    if RUN_DEMO_DB not in databases():
-        template = ensure_template(odoo, depends, True, rundir)
-        with db_lock():
-            copy_db(template, RUN_DEMO_DB)
-        if not install_and_check(odoo, conf, RUN_DEMO_DB, os.path.join(rundir, "install.log"),
-                                 f"install of {MODULE} on {RUN_DEMO_DB}"):
-            drop_db(RUN_DEMO_DB)
-            raise Failure(f"could not install {MODULE} on {RUN_DEMO_DB}")
-    say(f"Odoo on http://localhost:8069 (database {RUN_DEMO_DB}, login admin / admin)")
-    sys.stdout.flush()
+    rundir = os.path.join(BUILD, "run")
+    site, addon = prepare(rundir, http_port=8069)
+    if DEMO_DB not in psql("postgres", "select datname from pg_database"):
+        depends = read_manifest(addon).get("depends", [])
+        site.new_database(DEMO_DB, depends, True, os.path.join(rundir, "initdb.log"))
+        if not site.install(DEMO_DB, os.path.join(rundir, "install.log"),
+                            f"install of {MODULE} on {DEMO_DB}"):
+            site.drop_database(DEMO_DB)
+            raise Failure(f"could not install {MODULE} on {DEMO_DB}")
+    say(f"Odoo on http://127.0.0.1:8069 (database {DEMO_DB}): logins admin/admin, "
+        "frontdesk/frontdesk, manager/manager. Ctrl-C stops it.")
     # -u: the database follows the code that is served (views, data, fields).
-    os.execvp(odoo.cmd[0], odoo.cmd + ["-c", conf, "-d", RUN_DEMO_DB, "-u", MODULE,
-                                       "--db-filter", f"^{RUN_DEMO_DB}$"])
+    os.execve(site.python, [site.python, os.path.join(site.odoo.home, "odoo-bin"), "-c",
+                            site.conf, "-d", DEMO_DB, "-u", MODULE, "--db-filter",
+                            f"^{DEMO_DB}$"], site.env)
+
+
+def cmd_python(script, args):
+    odoo, why = find_odoo()
+    if not odoo:
+        raise Failure(why)
+    python = project_python(odoo)
+    os.execve(python, [python, script, *args],
+              dict(os.environ, ODOO_HOME=odoo.home, PYTHON=python))
 
 
 def main(argv):
     try:
-        if argv[:1] == ["pip-install"] and len(argv) in (2, 3):
-            pip_install(*argv[1:])
-        elif argv[:1] == ["stage"] and len(argv) == 3:
+        if argv[:1] == ["stage"] and len(argv) == 3:
             print(stage(argv[1], argv[2]))
         elif argv[:1] == ["check-files"] and len(argv) == 2:
-            cmd_check_files(argv[1])
+            problems = check_files(argv[1])
+            print("\n".join(problems) if problems else "manifest and XML files: OK")
+            return 1 if problems else 0
         elif argv == ["suite"]:
             return cmd_suite()
         elif argv == ["run"]:
             cmd_run()
+        elif argv[:1] == ["python"] and len(argv) >= 2:
+            cmd_python(argv[1], argv[2:])
         else:
             print(__doc__)
             return 2
     except Failure as exc:
-        print(f"!!! {exc}")
+        loud(str(exc))
         return 1
     return 0
 

@@ -1,4 +1,7 @@
-"""Unit tests of tools/harness.py: the parts that need neither Odoo nor PostgreSQL."""
+"""Tests of tools/harness.py: the parts that need neither Odoo nor PostgreSQL.
+
+They run in the checks' venv (.build/venv-checks), which has checklog-odoo,
+with real git repositories and real virtual environments in tmp_path."""
 
 import os
 import subprocess
@@ -13,63 +16,177 @@ import harness  # noqa: E402  pylint: disable=wrong-import-position
 LOG = """\
 2025-01-01 10:00:00,001 42 INFO client_refund_run_1 odoo.modules.loading: loading client_refund
 2025-01-01 10:00:00,002 42 WARNING client_refund_run_1 odoo.fields: Field res.partner.x: odd
-2025-01-01 10:00:00,003 42 WARNING client_refund_run_1 odoo.fields: Field client.refund.amount: odd
+"""
+ADDON_WARNING = ("2025-01-01 10:00:00,003 42 WARNING client_refund_run_1 odoo.fields: "
+                 "Field client.refund.amount: odd\n")
+OTHER_MODULES_ERROR = """\
 2025-01-01 10:00:00,004 42 ERROR client_refund_run_1 odoo.sql_db: bad query
 Traceback (most recent call last):
+  File "/x/odoo/addons/account/models/a.py", line 1
+"""
+TRACEBACK_OF_THE_ADDON = """\
+2025-01-01 10:00:00,005 42 WARNING client_refund_run_1 odoo.http: odd
+Traceback (most recent call last):
   File "/x/client_refund/models/a.py", line 1
-2025-01-01 10:00:00,005 42 WARNING client_refund_run_1 odoo.addons.client_refund.models: x
 """
 
 
-@pytest.fixture
-def log(tmp_path):
-    path = tmp_path / "odoo.log"
-    path.write_text(LOG)
-    return str(path)
+@pytest.fixture(name="logs")
+def fixture_logs(tmp_path, monkeypatch):
+    """Writes a log; checklog-odoo is the one installed beside this python."""
+    monkeypatch.setattr(harness, "CHECKLOG",
+                        os.path.join(os.path.dirname(sys.executable), "checklog-odoo"))
+    monkeypatch.setattr(harness, "LOG_DIR", str(tmp_path / "kept"))
+
+    def write(*records):
+        path = tmp_path / "odoo.log"
+        path.write_text("".join(records))
+        return str(path)
+    return write
 
 
-def test_log_records_keep_tracebacks_with_their_record(log):
-    records = list(harness.log_records(log))
-    assert [level for level, _ in records] == ["INFO", "WARNING", "WARNING", "ERROR", "WARNING"]
-    assert "Traceback" in records[3][1]
+def test_log_warnings_of_other_modules_pass(logs, capsys):
+    assert harness.checklog(logs(LOG), "install")
+    assert "clean log" in capsys.readouterr().out
 
 
-def test_database_name_is_no_mention_of_the_module(log):
-    bad = harness.bad_log_records(log)
-    assert len(bad) == 3
-    assert not any("res.partner" in b for b in bad)
-    assert harness.other_warnings(log) == [
-        "WARNING odoo.fields: Field res.partner.x: odd\n"]
+def test_log_warning_of_the_addon_fails_though_the_database_is_named_after_it(logs, capsys):
+    assert not harness.checklog(logs(LOG, ADDON_WARNING), "install")
+    assert "install: its log" in capsys.readouterr().out
+    assert not harness.checklog(logs(LOG, TRACEBACK_OF_THE_ADDON), "install")
 
 
-def test_uninstall_check_counts_only_errors(log):
-    bad = harness.bad_log_records(log, warnings=False)
-    assert [b.split()[0] for b in bad] == ["ERROR"]
+def test_log_error_fails_whoever_logs_it(logs):
+    assert not harness.checklog(logs(LOG, OTHER_MODULES_ERROR), "install")
+    assert not harness.checklog(logs(LOG, OTHER_MODULES_ERROR), "uninstall", warnings=False)
 
 
-def test_template_name_follows_depends_and_odoo():
-    odoo = harness.Odoo([], [], "18.0", None, "/opt/odoo", "/opt/odoo")
-    name = harness.template_name(["b", "a"], odoo, demo=False)
-    assert name.startswith(harness.TEMPLATE_PREFIX)
-    assert name == harness.template_name(["a", "b"], odoo, demo=False)
-    assert harness.template_name(["a", "b"], odoo, demo=True) == name + "-demo"
-    assert harness.template_name(["a", "b", "c"], odoo, demo=False) != name
-    odoo.commit = "abc"
-    assert harness.template_name(["a", "b"], odoo, demo=False) != name
+def test_uninstall_log_allows_warnings_of_the_addon(logs):
+    assert harness.checklog(logs(LOG, ADDON_WARNING), "uninstall", warnings=False)
+
+
+def test_exit_code_and_module_state_fail_a_clean_log(logs, capsys):
+    assert not harness.checklog(logs(LOG), "install", exit_code=1)
+    assert not harness.checklog(logs(LOG), "install", wrong_state=["to install"])
+    out = capsys.readouterr().out
+    assert "exited with code 1" in out and "client_refund is ['to install']" in out
 
 
 def test_odoo_major():
-    assert harness.Odoo([], [], "18.0", None, "", "").major == 18
-    assert harness.Odoo([], [], "saas~17.4", None, "", "").major == 17
+    assert harness.Odoo("/x", "18.0").major == 18
+    assert harness.Odoo("/x", "saas~17.4").major == 17
 
 
-def test_junit_counts_and_summary(tmp_path):
-    junit = tmp_path / "junit.xml"
-    junit.write_text('<testsuites><testsuite tests="7" failures="1" errors="1" skipped="2"/>'
-                     "</testsuites>")
-    counts = harness.junit_counts(str(junit))
-    assert harness.summary_line(counts) == "odoo-suite: 3 passed, 2 failed, 2 skipped"
-    assert harness.junit_counts(str(tmp_path / "missing.xml"))["tests"] == 0
+def git(*args):
+    subprocess.run(["git", *args], check=True, capture_output=True,
+                   env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+                            GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t"))
+
+
+def fake_odoo(path, version="18.0", requirements="cbor2==5.4.2 ; python_version < '3.12'\n"):
+    """A directory that looks like Odoo's source tree to the harness."""
+    (path / "odoo").mkdir(parents=True)
+    (path / "odoo-bin").write_text("#!/usr/bin/env python3\n")
+    (path / "odoo" / "release.py").write_text(f"version = {version!r}\n")
+    (path / "requirements.txt").write_text(requirements)
+    return path
+
+
+@pytest.fixture(name="odoo_repo")
+def fixture_odoo_repo(tmp_path):
+    """A local git repository standing in for Odoo's, with a branch 18.0."""
+    repo = fake_odoo(tmp_path / "odoo-mirror")
+    git("-C", str(repo), "init", "-q", "-b", "18.0")
+    git("-C", str(repo), "add", ".")
+    git("-C", str(repo), "commit", "-q", "-m", "Odoo 18.0")
+    return str(repo)
+
+
+def test_odoo_home_is_used_when_it_holds_odoo_18(tmp_path):
+    home = fake_odoo(tmp_path / "home")
+    odoo, why = harness.find_odoo({"ODOO_HOME": str(home), "ODOO_REPO": "/nowhere"},
+                                  str(tmp_path / "clone"))
+    assert (odoo.home, odoo.major, why) == (str(home), 18, None)
+    assert not (tmp_path / "clone").exists()
+
+
+def test_odoo_is_cloned_when_none_is_found_then_reused(tmp_path, odoo_repo):
+    clone = tmp_path / "build" / "odoo"
+    home = fake_odoo(tmp_path / "odoo17", version="17.0")  # not an Odoo 18: not taken
+    env = {"ODOO_HOME": str(home), "ODOO_REPO": odoo_repo, "ODOO_REF": "18.0"}
+    odoo, why = harness.find_odoo(env, str(clone))
+    assert (odoo.home, odoo.version, why) == (str(clone), "18.0", None)
+    assert not os.path.exists(f"{clone}.partial")
+    # shallow: one commit, no history fetched
+    log = subprocess.run(["git", "-C", str(clone), "rev-list", "--count", "HEAD"],
+                         capture_output=True, text=True, check=True)
+    assert log.stdout.strip() == "1"
+    # a second run takes the clone, even with the repository gone
+    odoo, why = harness.find_odoo(dict(env, ODOO_REPO="/nowhere"), str(clone))
+    assert (odoo.home, why) == (str(clone), None)
+
+
+def test_odoo_ref_may_be_a_commit(tmp_path, odoo_repo):
+    commit = subprocess.run(["git", "-C", odoo_repo, "rev-parse", "HEAD"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    git("-C", odoo_repo, "commit", "-q", "--allow-empty", "-m", "later")
+    odoo, _why = harness.find_odoo({"ODOO_HOME": "/nowhere", "ODOO_REPO": odoo_repo,
+                                    "ODOO_REF": commit}, str(tmp_path / "clone"))
+    head = subprocess.run(["git", "-C", odoo.home, "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert head == commit
+
+
+def test_a_failed_clone_says_why_and_leaves_nothing(tmp_path):
+    clone = tmp_path / "clone"
+    odoo, why = harness.find_odoo({"ODOO_HOME": "/nowhere", "ODOO_REPO": str(tmp_path / "none"),
+                                   "ODOO_REF": "18.0"}, str(clone))
+    assert odoo is None
+    assert why.startswith("NO ODOO 18 (ODOO_HOME=/nowhere)")
+    assert f"could not clone {tmp_path / 'none'} at 18.0" in why
+    assert "Running only the checks that need no Odoo" in why
+    assert not clone.exists() and not os.path.exists(f"{clone}.partial")
+
+
+def test_a_clone_of_another_version_is_refused(tmp_path):
+    repo = fake_odoo(tmp_path / "mirror17", version="17.0")
+    git("-C", str(repo), "init", "-q", "-b", "18.0")
+    git("-C", str(repo), "add", ".")
+    git("-C", str(repo), "commit", "-q", "-m", "Odoo 17 on a branch named 18.0")
+    odoo, why = harness.find_odoo({"ODOO_HOME": "/nowhere", "ODOO_REPO": str(repo)},
+                                  str(tmp_path / "clone"))
+    assert odoo is None and "is no Odoo 18 source tree" in why
+
+
+def test_odoo_requirements_fixes(tmp_path):
+    home = fake_odoo(tmp_path / "odoo", requirements=(
+        "cbor2==5.4.2 ; python_version < '3.12'\ncbor2==5.6.2 ; python_version >= '3.12'\n"
+        "python-ldap==3.4.0 ; sys_platform != 'win32'\nlxml==4.9.3\n"))
+    fixed = harness.odoo_requirements(str(home), ldap_headers=False)
+    assert fixed == ("cbor2==5.6.2 ; python_version < '3.12'\n"
+                     "cbor2==5.6.2 ; python_version >= '3.12'\nlxml==4.9.3\n")
+    assert "python-ldap==3.4.0" in harness.odoo_requirements(str(home), ldap_headers=True)
+
+
+def test_venv_is_built_once_then_rebuilt_when_requirements_change(tmp_path):
+    venv = str(tmp_path / "venv")
+    python = harness.ensure_venv("# nothing to install\n", venv)
+    marker = os.path.join(venv, "marker")
+    open(marker, "w", encoding="utf-8").close()
+    out = subprocess.run([python, "-c", "import sys; print(sys.prefix != sys.base_prefix)"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"  # a virtual environment, not the interpreter it came from
+    assert harness.ensure_venv("# nothing to install\n", venv) == python
+    assert os.path.exists(marker), "the second run rebuilt the venv"
+    harness.ensure_venv("# nothing to install, changed\n", venv)
+    assert not os.path.exists(marker), "a change of requirements did not rebuild the venv"
+
+
+def test_failed_install_leaves_no_venv_taken_for_good(tmp_path):
+    venv = str(tmp_path / "venv")
+    with pytest.raises(harness.Failure, match="could not install the requirements"):
+        harness.ensure_venv(f"-r {tmp_path / 'missing.txt'}\n", venv)
+    assert not os.path.exists(os.path.join(venv, "requirements.sha256"))
 
 
 def make_addon(path, manifest, files=()):
