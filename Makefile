@@ -1,6 +1,6 @@
 # Test harness of the client_refund addon. `make test` is the one test command:
-#   1. checks that need no Odoo: manifest/XML validity, pylint-odoo,
-#      oca-checks-odoo-module, the harness's own tests (venv .build/venv-checks);
+#   1. checks that need no Odoo: pylint-odoo (with the manifest's files),
+#      oca-checks-odoo-module (with XML syntax), the harness's own tests (venv .build/venv-checks);
 #   2. the Odoo suite (tools/harness.py suite): Odoo 18 from ODOO_HOME, else
 #      cloned from ODOO_REPO at ODOO_REF into .build/odoo, run from the venv
 #      .build/venv; without an Odoo it says so loudly and passes.
@@ -61,8 +61,6 @@ check: $(BUILD)/venv-checks.stamp
 	@echo "=== checks that need no Odoo"
 	@$(HARNESS) stage $(ADDON_DIR) $(CHECKS_STAGE) >/dev/null
 	@cd $(CHECKS_STAGE); failed=""; \
-	echo "--- manifest and XML validity"; \
-	$(CHECKS_VENV)/bin/python $(CURDIR)/tools/harness.py check-files client_refund || failed+=" files"; \
 	echo "--- pylint-odoo"; \
 	$(CHECKS_VENV)/bin/pylint --rcfile=$(CURDIR)/.pylintrc client_refund || failed+=" pylint"; \
 	echo "--- oca-checks-odoo-module"; \

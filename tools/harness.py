@@ -2,7 +2,6 @@
 """Test harness of the client_refund addon (called by the Makefile).
 
     harness.py stage SRC DEST_PARENT   copy the addon to DEST_PARENT/client_refund
-    harness.py check-files ADDON       manifest and XML validity (no Odoo needed)
     harness.py suite                   the Odoo suite (skipped, loudly, without an Odoo 18)
     harness.py run                     serve the addon on the salon demo database
     harness.py python SCRIPT [ARG...]  run SCRIPT with the project's Python and Odoo (make bench)
@@ -93,7 +92,7 @@ def step(name, timings):
 
 
 # --------------------------------------------------------------------------
-# Checks that need no Odoo
+# The addon
 
 
 def read_manifest(addon):
@@ -102,27 +101,6 @@ def read_manifest(addon):
     if not isinstance(manifest, dict):
         raise Failure("__manifest__.py: not a dict")
     return manifest
-
-
-def check_files(addon):
-    """Return the problems found in the manifest and the XML files."""
-    from lxml import etree  # pylint: disable=import-outside-toplevel  (the checks' venv has it)
-
-    try:
-        manifest = read_manifest(addon)
-    except (OSError, SyntaxError, ValueError, Failure) as exc:
-        return [f"__manifest__.py: not a literal dict: {exc}"]
-    problems = [f"__manifest__.py: {key} file {name} does not exist"
-                for key in ("data", "demo") for name in manifest.get(key, [])
-                if not os.path.isfile(os.path.join(addon, name))]
-    for root, dirs, files in os.walk(addon):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_NAMES and not d.startswith(".venv"))
-        for path in sorted(os.path.join(root, n) for n in files if n.endswith(".xml")):
-            try:
-                etree.parse(path)
-            except etree.XMLSyntaxError as exc:
-                problems.append(f"{os.path.relpath(path, addon)}: {exc}")
-    return problems
 
 
 def stage(src, dest_parent):
@@ -531,10 +509,6 @@ def main(argv):
     try:
         if argv[:1] == ["stage"] and len(argv) == 3:
             print(stage(argv[1], argv[2]))
-        elif argv[:1] == ["check-files"] and len(argv) == 2:
-            problems = check_files(argv[1])
-            print("\n".join(problems) if problems else "manifest and XML files: OK")
-            return 1 if problems else 0
         elif argv == ["suite"]:
             return cmd_suite()
         elif argv == ["run"]:

@@ -198,18 +198,6 @@ def make_addon(path, manifest, files=()):
     return str(path)
 
 
-def test_check_files(tmp_path):
-    good = make_addon(tmp_path / "good", "{'data': ['views/a.xml']}",
-                      [("views/a.xml", "<odoo/>")])
-    assert harness.check_files(good) == []
-    bad = make_addon(tmp_path / "bad", "{'data': ['views/a.xml', 'views/missing.xml']}",
-                     [("views/a.xml", "<odoo>"), ("other/b.xml", "<a></b>")])
-    problems = harness.check_files(bad)
-    assert len(problems) == 3, problems
-    assert harness.check_files(make_addon(tmp_path / "code", "dict(a=1)"))[0].startswith(
-        "__manifest__.py: not a literal dict")
-
-
 def test_stage_copies_tracked_and_untracked_but_not_ignored(tmp_path):
     src = make_addon(tmp_path / "some-clone", "{}",
                      [("models/a.py", ""), (".gitignore", "/.build/\n*.pyc\n"),
