@@ -104,27 +104,12 @@ def read_manifest(addon):
 
 
 def stage(src, dest_parent):
-    """Copy the addon's tracked and new files into DEST_PARENT/client_refund.
-
-    pytest-odoo names the module after the real folder, so a clone in a
-    folder of another name is copied (a symbolic link would be resolved)."""
-    src = os.path.abspath(src)
+    """Copy the addon into DEST_PARENT/client_refund: pytest-odoo names the
+    module after its real folder, and a clone may be called anything."""
     target = os.path.join(dest_parent, MODULE)
     shutil.rmtree(target, ignore_errors=True)
-    listed = capture(["git", "-C", src, "ls-files", "-z", "--cached", "--others",
-                      "--exclude-standard"])
-    toplevel = capture(["git", "-C", src, "rev-parse", "--show-toplevel"]).stdout.strip()
-    if listed.returncode == 0 and os.path.realpath(toplevel or "/") == os.path.realpath(src):
-        files = [f for f in listed.stdout.split("\0") if f]
-    else:
-        files = [os.path.relpath(os.path.join(root, n), src)
-                 for root, dirs, names in os.walk(src) for n in names]
-    for rel in files:
-        path = os.path.join(src, rel)
-        if set(rel.split(os.sep)) & SKIP_NAMES or not os.path.lexists(path):
-            continue  # build output, or deleted in the work tree and not yet in git
-        os.makedirs(os.path.dirname(os.path.join(target, rel)), exist_ok=True)
-        shutil.copy2(path, os.path.join(target, rel), follow_symlinks=False)
+    shutil.copytree(src, target, symlinks=True, ignore=shutil.ignore_patterns(
+        *SKIP_NAMES, ".venv*", "*.pyc"))
     return target
 
 

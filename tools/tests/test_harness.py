@@ -198,15 +198,18 @@ def make_addon(path, manifest, files=()):
     return str(path)
 
 
-def test_stage_copies_tracked_and_untracked_but_not_ignored(tmp_path):
+def test_stage_copies_the_addon_but_not_build_output(tmp_path):
     src = make_addon(tmp_path / "some-clone", "{}",
                      [("models/a.py", ""), (".gitignore", "/.build/\n*.pyc\n"),
                       (".build/junk", ""), ("models/b.pyc", ""), ("new.py", "")])
-    subprocess.run(["git", "init", "-q", src], check=True)
-    subprocess.run(["git", "-C", src, "add", "__manifest__.py", "models/a.py", ".gitignore"],
-                   check=True)
     target = harness.stage(src, str(tmp_path / "addons"))
     assert os.path.basename(target) == "client_refund"
     copied = sorted(os.path.relpath(os.path.join(r, f), target)
                     for r, _, fs in os.walk(target) for f in fs)
     assert copied == [".gitignore", "__manifest__.py", "models/a.py", "new.py"]
+
+
+def test_a_python_of_ones_own_is_checked_not_installed_into(monkeypatch):
+    monkeypatch.setenv("PYTHON", sys.executable)  # the checks' venv: no Odoo packages
+    with pytest.raises(harness.Failure, match=r"lacks pytest_odoo, stripe, click_odoo_contrib"):
+        harness.project_python(harness.Odoo("/nowhere", "18.0"))
