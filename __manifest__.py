@@ -40,7 +40,19 @@
         "views/res_config_settings_views.xml",
         "views/client_refund_menus.xml",
     ],
+    "demo": [
+        "demo/res_partner_demo.xml",
+        "demo/res_users_demo.xml",
+        "demo/product_demo.xml",
+        "demo/pos_demo.xml",
+        "demo/account_move_demo.xml",
+        "demo/loyalty_demo.xml",
+        "demo/client_refund_demo.xml",
+    ],
     "assets": {
+        "web.assets_backend": [
+            "client_refund/static/src/fields/*.js",
+        ],
         "web.assets_tests": [
             "client_refund/static/src/tours/*.js",
         ],
