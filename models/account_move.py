@@ -1,3 +1,5 @@
+from collections import defaultdict
+
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, float_compare, float_is_zero, float_round
@@ -18,6 +20,75 @@ class AccountMove(models.Model):
         compute="_compute_client_refund_count",
         groups="client_refund.group_client_refund_user",
     )
+
+    # The client's Refund page: one row per invoice (see res.partner)
+    client_refund_products = fields.Char(
+        string="Sold",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_paid_by = fields.Char(
+        string="Paid By",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_left = fields.Monetary(
+        string="Left to Refund",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    def _compute_client_refund_row(self):
+        """What the client's Refund page shows of each invoice; the lines, payments
+        and journals of every invoice are read together (prefetch)."""
+        Refund = self.env["client.refund"]
+        for move in self:
+            # sudo: front-desk staff may have no accounting rights on payments
+            sudo_move = move.sudo()
+            lines = sudo_move.invoice_line_ids.filtered(lambda line: line.display_type == "product")
+            move.client_refund_products = ", ".join(
+                dict.fromkeys(
+                    (line.product_id.name or line.name or "").strip() for line in lines
+                )
+            )
+            counterparts = sudo_move.line_ids.matched_credit_ids.credit_move_id.filtered(
+                lambda line: line.journal_id.type in ("cash", "bank")
+            )
+            move.client_refund_paid_by = ", ".join(
+                dict.fromkeys(
+                    Refund._client_refund_get_way_label(
+                        line.journal_id,
+                        card_transaction=line.move_id.origin_payment_id.payment_transaction_id,
+                    )
+                    for line in counterparts
+                )
+            ) or (_("Not paid") if move.payment_state == "not_paid" else False)
+            move.client_refund_left = (
+                move._client_refund_get_refundable_amount()
+                if move.move_type == "out_invoice" and move.state == "posted"
+                else 0.0
+            )
+
+    @api.depends_context("client_refund_picker")
+    def _compute_display_name(self):
+        """The refund wizard's invoice picker shows what staff recognise an
+        invoice by: its date, amount, what it sold and what is left."""
+        super()._compute_display_name()
+        if not (
+            self.env.context.get("client_refund_picker")
+            and self.env.user.has_group("client_refund.group_client_refund_user")
+        ):
+            return
+        for move in self:
+            move.display_name = " · ".join(
+                filter(None, [
+                    move.name,
+                    move.invoice_date and fields.Date.to_string(move.invoice_date),
+                    move.currency_id.format(move.amount_total),
+                    move.client_refund_products,
+                    _("left %s", move.currency_id.format(move.client_refund_left)),
+                ])
+            )
 
     def _compute_client_refund_count(self):
         counts = dict(
@@ -151,15 +222,48 @@ class AccountMove(models.Model):
         return self.invoice_line_ids.product_id
 
     def _client_refund_get_tenders(self):
-        """What each payment paid on the invoice, and what is still owed."""
+        """How the client paid the invoice and what each way has left to give
+        back, then what is still owed."""
         self.ensure_one()
-        paid = [
-            (f"{payment['journal_name']} {payment['ref'] or ''}".strip(), payment["amount"])
-            for payment in (self.invoice_payments_widget or {}).get("content", [])
+        currency = self.currency_id
+        tenders = [
+            (journal.name, left)
+            for journal, left in self._client_refund_get_tender_journals().items()
+            if not currency.is_zero(left)
         ]
-        if not self.currency_id.is_zero(self.amount_residual):
-            paid.append((_("Still owed"), self.amount_residual))
-        return paid
+        card_left = self._client_refund_get_card_refundable_amount()
+        if not currency.is_zero(card_left):
+            last4 = self._client_refund_get_card_transaction().token_id.payment_details
+            tenders.append((_("Card ending %s", last4) if last4 else _("Card"), card_left))
+        if not currency.is_zero(self.amount_residual):
+            tenders.append((_("Still owed"), self.amount_residual))
+        return tenders
+
+    def _client_refund_get_tender_journals(self):
+        """What each cash or bank journal paid on the invoice, less what refunds
+        paid back through it; card payments are counted on the card."""
+        self.ensure_one()
+        left = defaultdict(float)
+        # sudo: as core's payment widget, every payment of the invoice counts
+        for partial in self.sudo()._get_all_reconciled_invoice_partials():
+            line = partial["aml"]
+            card_payment = line.payment_id.payment_transaction_id.provider_code == "stripe"
+            if partial["is_exchange"] or card_payment or line.journal_id.type not in ("cash", "bank"):
+                continue
+            left[line.journal_id.with_env(self.env)] += partial["amount"]
+        paid_back = self.env["client.refund"].sudo()._read_group(
+            [
+                ("source_move_id", "=", self.id),
+                ("state", "=", "done"),
+                ("payout_journal_id", "!=", False),
+            ],
+            ["payout_journal_id"],
+            ["amount_paid_back:sum"],
+        )
+        for journal, amount in paid_back:
+            if journal.with_env(self.env) in left:
+                left[journal.with_env(self.env)] -= amount
+        return {journal: self.currency_id.round(amount) for journal, amount in left.items()}
 
     def _client_refund_get_card_transaction(self):
         """The Stripe payment of the invoice that has the most left to refund."""

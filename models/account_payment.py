@@ -38,12 +38,15 @@ class AccountPayment(models.Model):
     def action_client_refund_void(self):
         self.ensure_one()
         self._client_refund_check_voidable()
+        mistake = self.env.ref("client_refund.reason_payment_mistake", raise_if_not_found=False)
         return self.env["client.refund.wizard"]._get_launch_action(
             {
                 "default_source_type": "payment",
                 "default_payment_id": self.id,
                 "default_void_payment": True,
-            }
+                "default_reason_id": mistake.id if mistake else False,
+            },
+            title=_("Cancel Payment"),
         )
 
     def action_client_refund(self):
@@ -206,6 +209,12 @@ class AccountPayment(models.Model):
     def _client_refund_get_tenders(self):
         self.ensure_one()
         return [(self.journal_id.name, self._client_refund_get_refundable_amount())]
+
+    def _client_refund_get_tender_journals(self):
+        self.ensure_one()
+        if self._client_refund_get_card_transaction():
+            return {}
+        return {self.journal_id: self._client_refund_get_refundable_amount()}
 
     def _client_refund_get_card_transaction(self):
         self.ensure_one()

@@ -76,6 +76,7 @@ class ClientRefund(models.Model):
             ("partial", "Partial"),
             ("void", "Void"),
         ],
+        string="Full or Part",
         required=True,
         readonly=True,
         default="full",
@@ -107,7 +108,10 @@ class ClientRefund(models.Model):
         index="btree_not_null",
     )
     source_reference = fields.Char(
-        compute="_compute_source_reference", store=True, help="Name of the document refunded."
+        string="Document",
+        compute="_compute_source_reference",
+        store=True,
+        help="Name of the document refunded.",
     )
     amount = fields.Monetary(
         currency_field="currency_id",
@@ -137,11 +141,11 @@ class ClientRefund(models.Model):
     )
     payout_method = fields.Selection(
         selection=[
-            ("journal", "Cash / Bank"),
+            ("journal", "Cash or Bank Transfer"),
             ("card", "Card (Stripe)"),
             ("pos", "Point of Sale"),
             ("credit", "Client Credit"),
-            ("refund_account", "Cash / Bank, on the Refund Account"),
+            ("refund_account", "Cash or Bank Transfer, as a Refund Expense"),
             ("ewallet", "The Client's eWallet"),
             ("none", "No Money Moved"),
         ],
@@ -153,6 +157,7 @@ class ClientRefund(models.Model):
     )
     payout_journal_id = fields.Many2one(
         comodel_name="account.journal",
+        string="Paid Back From",
         readonly=True,
         check_company=True,
         domain="[('type', 'in', ('cash', 'bank'))]",
@@ -327,6 +332,15 @@ class ClientRefund(models.Model):
     stripe_refund_reference = fields.Char(
         related="payment_transaction_id.provider_reference", string="Stripe Reference"
     )
+    # The steps the status bar shows: only those this refund goes through
+    status_with_approval = fields.Boolean(
+        compute="_compute_status_steps",
+        help="The refund waits, or waited, for a manager's approval.",
+    )
+    status_with_stripe = fields.Boolean(
+        compute="_compute_status_steps",
+        help="The refund goes back to the card: it waits for Stripe.",
+    )
 
     _sql_constraints = [
         (
@@ -341,6 +355,14 @@ class ClientRefund(models.Model):
         for refund in self:
             source = refund._get_source(raise_if_none=False)
             refund.source_reference = source.display_name if source else False
+
+    @api.depends("state", "approver_id", "date_approved", "payout_method")
+    def _compute_status_steps(self):
+        for refund in self:
+            refund.status_with_approval = bool(
+                refund.state == "to_approve" or refund.approver_id or refund.date_approved
+            )
+            refund.status_with_stripe = refund.payout_method == "card"
 
     @api.depends("amount", "currency_id", "company_id", "date")
     def _compute_amount_company_currency(self):
@@ -503,6 +525,11 @@ class ClientRefund(models.Model):
             raise UserError(_("Client %s has no e-mail address.", self.partner_id.display_name))
         self._send_receipt()
         return True
+
+    def action_print_receipt(self):
+        if any(refund.state != "done" for refund in self):
+            raise UserError(_("A receipt is printed once the refund is made."))
+        return self.env.ref("client_refund.action_report_client_refund").report_action(self)
 
     def action_cancel_at_stripe(self):
         """Cancel at Stripe a card refund that waits for an action there."""
@@ -894,6 +921,119 @@ class ClientRefund(models.Model):
         template = self.env.ref("client_refund.mail_template_client_refund")
         template.send_mail(self.id, email_layout_xmlid="mail.mail_notification_light")
         self._message_log(body=_("Receipt sent to %s.", self.partner_id.email))
+
+    # ------------------------------------------------------------------
+    # The receipt
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _client_refund_get_way_label(self, journal=None, card_transaction=None, last4=None):
+        """How money moved, in the words a client reads: Cash, Bank transfer,
+        Card ending 4242."""
+        # sudo: transactions and tokens are kept for payment administrators
+        card_transaction = (card_transaction or self.env["payment.transaction"]).sudo()
+        if card_transaction or last4:
+            last4 = last4 or card_transaction.token_id.payment_details
+            return _("Card ending %s", last4) if last4 else _("Card")
+        if journal and journal.type == "cash":
+            return _("Cash")
+        if journal and journal.type == "bank":
+            return _("Bank transfer")
+        return journal.name if journal else _("Cash")
+
+    def _get_receipt_items(self):
+        """[{name, quantity, amount}]: what was refunded, line by line, or the
+        amount and what it was for."""
+        self.ensure_one()
+        if self.line_ids:
+            return [
+                {
+                    "name": line.product_id.display_name or line.name,
+                    "detail": line.name if line.product_id and line.name != line.product_id.display_name else "",
+                    "quantity": line.quantity,
+                    "amount": line.amount,
+                }
+                for line in self.line_ids
+            ]
+        source = self._get_source(raise_if_none=False)
+        what = ""
+        if source:
+            # sudo: the receipt names what was refunded, whatever the reader's rights
+            source = source.sudo()
+            if source._name == "loyalty.card":
+                what = " ".join(filter(None, [source.program_id.name, source.code]))
+            elif source._name == "membership.membership_line":
+                what = source.membership_id.name
+            elif source._name == "account.move":
+                what = ", ".join(
+                    dict.fromkeys(
+                        line.product_id.name or line.name
+                        for line in source.invoice_line_ids
+                        if line.display_type == "product"
+                    )
+                )
+            elif source._name == "pos.order":
+                what = ", ".join(dict.fromkeys(source.lines.mapped("full_product_name")))
+            elif source._name == "account.payment":
+                what = _("Payment")
+        return [
+            {
+                "name": what or self.source_reference or "",
+                "detail": self.source_reference if what else "",
+                "quantity": None,
+                "amount": self.amount,
+            }
+        ]
+
+    def _get_receipt_ways(self):
+        """[(words, amount)]: how the refund went back to the client."""
+        self.ensure_one()
+        currency = self.currency_id
+        ways = []
+        if self.scope == "void" or self.payout_method == "none":
+            return [(_("Payment cancelled: no money moved"), 0.0)]
+        if self.payout_method == "pos":
+            # what the till paid out, tender by tender
+            by_way = {}
+            for payment in self.sudo().pos_order_ids.payment_ids:
+                method = payment.payment_method_id
+                if method.is_cash_count:
+                    label = _("Cash")
+                elif method.use_payment_terminal or payment.card_type:
+                    label = _("Card ending %s", self.card_last4) if self.card_last4 else _("Card")
+                else:
+                    label = method.name
+                by_way[label] = by_way.get(label, 0.0) - payment.amount
+            ways += [(label, amount) for label, amount in by_way.items() if not currency.is_zero(amount)]
+        elif self.payout_method == "card" and self.amount_paid_back:
+            ways.append(
+                (
+                    self._client_refund_get_way_label(
+                        card_transaction=self.card_transaction_id, last4=self.card_last4
+                    ),
+                    self.amount_paid_back,
+                )
+            )
+        elif self.payout_method in ("journal", "refund_account") and self.amount_paid_back:
+            journal = self.sudo().payout_journal_id or self.sudo().payment_ids.journal_id[:1]
+            ways.append((self._client_refund_get_way_label(journal), self.amount_paid_back))
+        if self.amount_ewallet:
+            ways.append((_("eWallet"), self.amount_ewallet))
+        rest = currency.round(self.amount - self.amount_paid_back - self.amount_ewallet)
+        if self.payout_method == "pos":
+            rest = currency.round(
+                self.amount - sum(amount for __, amount in ways)
+            )
+        if currency.compare_amounts(rest, 0.0) > 0:
+            if self.payout_method == "credit":
+                ways.append((_("Client credit"), rest))
+            elif self.payout_method == "ewallet" and not self.amount_ewallet:
+                ways.append((_("eWallet"), rest))
+            elif self.payout_method == "pos" and self.points_shortfall:
+                ways.append((_("Kept for loyalty points not returned"), rest))
+            elif self.state == "done":
+                ways.append((_("Taken off what was still owed"), rest))
+        return ways
 
     def _get_done_message(self):
         self.ensure_one()

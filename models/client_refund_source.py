@@ -155,6 +155,24 @@ class ClientRefundSource(models.AbstractModel):
         """The Stripe payment a refund of this document goes back to."""
         return self.env["payment.transaction"]
 
+    def _client_refund_get_tender_journals(self):
+        """{journal: what the client paid through this cash or bank journal and
+        was not paid back yet}, the card left apart."""
+        return {}
+
+    def _client_refund_get_default_payout(self):
+        """(payout method, journal) a refund proposes: the way the client paid,
+        the tender with the most left; the card when it has the most left."""
+        self.ensure_one()
+        journals = self._client_refund_get_tender_journals()
+        journal = max(journals, key=journals.get) if journals else self.env["account.journal"]
+        card_left = self._client_refund_get_card_refundable_amount()
+        if self._client_refund_get_currency().compare_amounts(
+            card_left, max(journals.values(), default=0.0)
+        ) >= 0 and card_left > 0:
+            return "card", journal
+        return "journal", journal
+
     def _client_refund_get_card_refundable_amount(self, exclude_refund=None):
         card_payment = self._client_refund_get_card_transaction()
         if not card_payment:

@@ -12,6 +12,7 @@ class LoyaltyCard(models.Model):
     _inherit = ["loyalty.card", "client.refund.balance.source"]
 
     client_refund_is_visit_pack = fields.Boolean(related="program_id.client_refund_is_visit_pack")
+    client_refund_allow_balance = fields.Boolean(related="program_id.client_refund_allow_balance")
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
         inverse_name="source_card_id",
@@ -52,6 +53,72 @@ class LoyaltyCard(models.Model):
     def action_view_client_refunds(self):
         self.ensure_one()
         return self.env["client.refund"]._action_view_refunds(self.client_refund_ids)
+
+    # The client's Refund page: one row per card (see res.partner)
+    client_refund_date = fields.Date(
+        string="Date",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_products = fields.Char(
+        string="Sold",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_amount = fields.Monetary(
+        string="Amount",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+        help="What the card holds: its balance, or the price of a visit pack.",
+    )
+    client_refund_paid_by = fields.Char(
+        string="Paid By",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_left = fields.Monetary(
+        string="Left to Refund",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    def _compute_client_refund_row(self):
+        """What the client's Refund page shows of each card."""
+        for card in self:
+            card.client_refund_products = " ".join(
+                filter(None, [card.program_id.name, card.code])
+            )
+            source_type = card._client_refund_get_source_type()
+            if not source_type:
+                card.client_refund_date = card.create_date and card.create_date.date()
+                card.client_refund_amount = 0.0
+                card.client_refund_paid_by = False
+                card.client_refund_left = 0.0
+                continue
+            sales = card._client_refund_get_sales()
+            card.client_refund_date = (
+                sales[-1]["date"] if sales else card.create_date and card.create_date.date()
+            )
+            documents = [
+                sale["line"].move_id if sale["line"]._name == "account.move.line"
+                else sale["line"].order_id
+                for sale in sales
+            ]
+            card.client_refund_paid_by = ", ".join(
+                dict.fromkeys(
+                    way
+                    for document in documents
+                    for way in (document.sudo().client_refund_paid_by or "").split(", ")
+                    if way
+                )
+            )
+            left = card._client_refund_get_refundable_amount() if card.active else 0.0
+            card.client_refund_left = left
+            card.client_refund_amount = (
+                sum(sale["amount"] for sale in sales)
+                if source_type == "visit_pack"
+                else card._client_refund_get_balance_value()
+            )
 
     # ------------------------------------------------------------------
     # What can be refunded

@@ -92,6 +92,51 @@ class MembershipLine(models.Model):
             {"default_membership_line_id": self.id}
         )
 
+    # The client's Refund page: one row per membership (see res.partner)
+    client_refund_currency_id = fields.Many2one(
+        comodel_name="res.currency", compute="_compute_client_refund_row"
+    )
+    client_refund_products = fields.Char(
+        string="Sold",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_amount = fields.Monetary(
+        string="Amount",
+        currency_field="client_refund_currency_id",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_paid_by = fields.Char(
+        string="Paid By",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_left = fields.Monetary(
+        string="Left to Refund",
+        currency_field="client_refund_currency_id",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    def _compute_client_refund_row(self):
+        """What the client's Refund page shows of each membership; the invoices
+        and their payments are read together (prefetch)."""
+        for line in self:
+            # sudo: front-desk staff may have no Invoicing rights
+            invoice_line = line.sudo().account_invoice_line
+            line.client_refund_currency_id = line._client_refund_get_currency()
+            line.client_refund_products = line.membership_id.name
+            line.client_refund_amount = (
+                invoice_line.price_total if invoice_line else line.member_price
+            )
+            line.client_refund_paid_by = invoice_line.move_id.client_refund_paid_by
+            line.client_refund_left = (
+                line._client_refund_get_refundable_amount()
+                if invoice_line and invoice_line.move_id.state == "posted"
+                else 0.0
+            )
+
     # ------------------------------------------------------------------
     # What can be refunded
     # ------------------------------------------------------------------

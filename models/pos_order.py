@@ -24,6 +24,46 @@ class PosOrder(models.Model):
             {"default_source_type": "pos_order", "default_pos_order_id": self.id}
         )
 
+    # The client's Refund page: one row per order (see res.partner)
+    client_refund_products = fields.Char(
+        string="Sold",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_paid_by = fields.Char(
+        string="Paid By",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_left = fields.Monetary(
+        string="Left to Refund",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    def _compute_client_refund_row(self):
+        """What the client's Refund page shows of each order; the lines and
+        payments of every order are read together (prefetch)."""
+        for order in self:
+            order.client_refund_products = ", ".join(
+                dict.fromkeys(
+                    (line.full_product_name or line.product_id.name or "").strip()
+                    for line in order.lines
+                )
+            )
+            order.client_refund_paid_by = ", ".join(
+                dict.fromkeys(
+                    payment.payment_method_id.name
+                    for payment in order.payment_ids
+                    if order.currency_id.compare_amounts(payment.amount, 0.0) > 0
+                )
+            )
+            order.client_refund_left = (
+                order._client_refund_get_refundable_amount()
+                if order.state in ("paid", "done", "invoiced")
+                else 0.0
+            )
+
     # ------------------------------------------------------------------
     # The refund protocol (client.refund.source)
     # ------------------------------------------------------------------
@@ -175,6 +215,15 @@ class PosOrder(models.Model):
                 refunded_outside
             )
         return left_by_method
+
+    def _client_refund_get_default_payout(self):
+        """The card when its payment has the most left, else the till."""
+        self.ensure_one()
+        card_left = self._client_refund_get_card_refundable_amount()
+        left = self._client_refund_get_left_by_method().values()
+        if card_left > 0 and self.currency_id.compare_amounts(card_left, max(left)) >= 0:
+            return "card", self.env["account.journal"]
+        return "pos", self.env["account.journal"]
 
     def _client_refund_get_tenders(self):
         return [

@@ -30,6 +30,11 @@ class ResCompany(models.Model):
         "has spent meanwhile, their value is deducted from the money paid back. "
         "Off: the shortfall is only stated.",
     )
+    client_refund_default_reason_id = fields.Many2one(
+        comodel_name="client.refund.reason",
+        string="Default Refund Reason",
+        help="Reason every refund proposes; staff may choose another.",
+    )
     client_refund_journal_id = fields.Many2one(
         comodel_name="account.journal",
         string="Default Refund Journal",

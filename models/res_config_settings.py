@@ -23,6 +23,11 @@ class ResConfigSettings(models.TransientModel):
     client_refund_deduct_points = fields.Boolean(
         related="company_id.client_refund_deduct_points", readonly=False
     )
+    client_refund_default_reason_id = fields.Many2one(
+        related="company_id.client_refund_default_reason_id",
+        readonly=False,
+        domain="['|', ('company_id', '=', False), ('company_id', '=', company_id)]",
+    )
     client_refund_journal_id = fields.Many2one(
         related="company_id.client_refund_journal_id",
         readonly=False,

@@ -1,6 +1,11 @@
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+# The client's Refund page: the newest documents read per section, and shown
+ROWS_READ = 40
+ROWS_SHOWN = 20
 
 
 class ResPartner(models.Model):
@@ -104,35 +109,59 @@ class ResPartner(models.Model):
             partner.client_refund_currency_id = self.env.company.currency_id
 
     def _compute_client_refund_invoice_ids(self):
-        """The client's recent invoices that a refund can start from."""
+        """The client's invoices that a refund can start from: posted, something
+        left to refund, and not only selling gift cards, eWallet top-ups, visit
+        packs or memberships (those are refunded from the card or membership)."""
         for partner in self:
             commercial = partner.commercial_partner_id
-            partner.client_refund_invoice_ids = commercial.id and self.env["account.move"].search(
+            if not commercial.id:
+                partner.client_refund_invoice_ids = False
+                continue
+            invoices = self.env["account.move"].search(
                 [
                     ("commercial_partner_id", "=", commercial.id),
                     ("move_type", "=", "out_invoice"),
                     ("state", "=", "posted"),
                     ("payment_state", "!=", "reversed"),
                     ("pos_order_ids", "=", False),
+                    ("amount_total", ">", 0),
                 ],
                 order="invoice_date desc, id desc",
-                limit=20,
+                limit=ROWS_READ,
+            )
+            balance_products = self._client_refund_get_balance_products(
+                invoices.invoice_line_ids.product_id
+            )
+            partner.client_refund_invoice_ids = self._client_refund_keep_refundable(
+                invoices.filtered(
+                    lambda move: move.invoice_line_ids.filtered(
+                        lambda line: line.display_type == "product"
+                        and line.product_id not in balance_products
+                    )
+                )
             )
 
     def _compute_client_refund_pos_order_ids(self):
-        """The client's recent POS orders that a refund can start from; computed
-        apart, for the Point of Sale users only the field is shown to."""
+        """The client's POS orders that a refund can start from; computed apart,
+        for the Point of Sale users only the field is shown to."""
         for partner in self:
             commercial = partner.commercial_partner_id
-            partner.client_refund_pos_order_ids = commercial.id and self.env["pos.order"].search(
+            if not commercial.id:
+                partner.client_refund_pos_order_ids = False
+                continue
+            orders = self.env["pos.order"].search(
                 [
                     ("partner_id", "child_of", commercial.id),
                     ("state", "in", ("paid", "done", "invoiced")),
                     ("amount_total", ">", 0),
+                    ("refunded_order_id", "=", False),
                 ],
                 order="date_order desc, id desc",
-                limit=20,
-            ).filtered("has_refundable_lines")
+                limit=ROWS_READ,
+            )
+            partner.client_refund_pos_order_ids = self._client_refund_keep_refundable(
+                orders.filtered("has_refundable_lines")
+            )
 
     def _compute_client_refund_balances(self):
         """The client's gift cards, eWallets, visit packs and memberships that a
@@ -143,7 +172,7 @@ class ResPartner(models.Model):
                 partner.client_refund_card_ids = False
                 partner.client_refund_membership_line_ids = False
                 continue
-            partner.client_refund_card_ids = self.env["loyalty.card"].search(
+            cards = self.env["loyalty.card"].search(
                 [
                     ("partner_id", "child_of", commercial.id),
                     ("points", ">", 0),
@@ -151,19 +180,71 @@ class ResPartner(models.Model):
                     ("program_id.client_refund_is_visit_pack", "=", True),
                     ("program_id.program_type", "in", ("gift_card", "ewallet")),
                 ],
-                limit=20,
+                order="id desc",
+                limit=ROWS_READ,
             )
-            partner.client_refund_membership_line_ids = self.env[
-                "membership.membership_line"
-            ].search(
+            partner.client_refund_card_ids = self._client_refund_keep_refundable(cards)
+            memberships = self.env["membership.membership_line"].search(
                 [
                     ("partner", "child_of", commercial.id),
                     ("date_cancel", "=", False),
                     ("account_invoice_line", "!=", False),
                     ("state", "in", ("invoiced", "paid")),
                 ],
-                limit=20,
+                order="date_from desc, id desc",
+                limit=ROWS_READ,
             )
+            partner.client_refund_membership_line_ids = self._client_refund_keep_refundable(
+                memberships
+            )
+
+    @api.model
+    def _client_refund_keep_refundable(self, documents):
+        """The documents whose own Refund button would open the refund wizard
+        (the source's ``_client_refund_check_refundable``) and that have money
+        left to refund (``_client_refund_get_refundable_amount``), at most
+        ROWS_SHOWN of them. The checks run on the whole set first: one pass for
+        every document in the usual case where none is refused."""
+        try:
+            # the checks only read: nothing to roll back when one refuses
+            documents._client_refund_check_refundable()
+            checked = documents
+        except UserError:
+            checked = documents.browse()
+            for document in documents:
+                try:
+                    document._client_refund_check_refundable()
+                except UserError:
+                    continue
+                checked |= document
+        # client_refund_left is computed for the whole set at once
+        currency_field = checked._fields["client_refund_left"].get_currency_field(checked)
+        kept = checked.filtered(
+            lambda document: document[currency_field].compare_amounts(
+                document.client_refund_left, 0.0
+            )
+            > 0
+        )
+        return kept[:ROWS_SHOWN]
+
+    @api.model
+    def _client_refund_get_balance_products(self, products):
+        """Of `products`, those that sell a gift card, an eWallet top-up, a visit
+        pack or a membership."""
+        if not products:
+            return products
+        # sudo: programs are read for staff without Loyalty rights
+        programs = self.env["loyalty.program"].sudo().search(
+            [
+                ("trigger_product_ids", "in", products.ids),
+                "|",
+                ("program_type", "in", ("gift_card", "ewallet")),
+                ("client_refund_is_visit_pack", "=", True),
+            ]
+        )
+        return products.filtered(
+            lambda product: product.membership or product in programs.trigger_product_ids
+        )
 
     def action_client_refund(self):
         self.ensure_one()

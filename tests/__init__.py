@@ -13,3 +13,6 @@ from . import test_loyalty_refund
 from . import test_membership_refund
 from . import test_reliability
 from . import test_trust_boundary
+from . import test_front_desk_pages
+from . import test_front_desk_wizards
+from . import test_demo_tour

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import stripe
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user
 
@@ -201,6 +201,10 @@ class ClientRefundCommon(QueryCountMixin, AccountTestInvoicingCommon):
             )
         )
 
+    def _fmt(self, amount):
+        """An amount as the screens write it, in the company's currency."""
+        return self.company.currency_id.format(amount)
+
     @contextmanager
     def assertRefused(self, pattern, exception=UserError):
         """Like assertRaisesRegex, but in a savepoint that is rolled back, as the
@@ -208,3 +212,158 @@ class ClientRefundCommon(QueryCountMixin, AccountTestInvoicingCommon):
         with self.assertRaises(exception) as caught:
             yield caught
         self.assertRegex(str(caught.exception), pattern)
+
+
+class ClientRefundHttpFixtures:
+    """What the browser tours refund, as a salon has it: a client with an
+    invoice paid in cash (no tax), a paid order at an open till, a gift card
+    sold on an invoice, and a front-desk user who invoices and works the till
+    but has no accounting rights.
+
+    HttpCase cannot build on AccountTestInvoicingCommon (it makes its own
+    companies in a way the browser does not see), so the fixtures are minimal:
+    the current company and its chart of accounts."""
+
+    @classmethod
+    def _setup_refund_fixtures(cls, price=100.0):
+        cls.company = cls.env.company
+        if not cls.company.chart_template:
+            cls.env["account.chart.template"].try_loading(
+                "generic_coa", company=cls.company, install_demo=False
+            )
+        Journal = cls.env["account.journal"]
+        cls.cash_journal = Journal.search(
+            [("company_id", "=", cls.company.id), ("type", "=", "cash")], limit=1
+        )
+        cls.company.write(
+            {
+                "client_refund_journal_id": cls.cash_journal.id,
+                # made at once, whatever the database's own threshold
+                "client_refund_approval_threshold": 0.0,
+            }
+        )
+        cls.reason = cls.env.ref("client_refund.reason_client_request")
+        cls.refund_user = new_test_user(
+            cls.env,
+            login="client_refund_tour_user",
+            name="Tour Front Desk",
+            groups="base.group_user,client_refund.group_client_refund_user,"
+            "account.group_account_invoice,point_of_sale.group_pos_user",
+            company_id=cls.company.id,
+        )
+        cls.client = cls.env["res.partner"].create(
+            {"name": "Tour Client", "email": "tour.client@example.com"}
+        )
+        cls.invoice = cls._paid_invoice([("Haircut and colour", price)])
+
+    @classmethod
+    def _paid_invoice(cls, lines, product=None):
+        """An invoice to the client paid in cash; lines: [(label, price)]."""
+        invoice = cls.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": cls.client.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [
+                    Command.create(
+                        {
+                            "name": name,
+                            "product_id": product and product.id,
+                            "price_unit": price,
+                            "tax_ids": [],
+                        }
+                    )
+                    for name, price in lines
+                ],
+            }
+        )
+        invoice.action_post()
+        cls.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({"journal_id": cls.cash_journal.id})._create_payments()
+        return invoice
+
+    @classmethod
+    def _setup_pos_order(cls):
+        """A till with its own cash journal, open, and an order of a haircut and
+        two shampoos paid in cash, made as the till makes them."""
+        till_cash = cls.env["account.journal"].create(
+            {"name": "Tour Till Cash", "type": "cash", "code": "TCSH"}
+        )
+        cash = cls.env["pos.payment.method"].create(
+            {"name": "Tour Cash", "journal_id": till_cash.id, "is_cash_count": True}
+        )
+        cls.pos_config = cls.env["pos.config"].create(
+            {"name": "Tour Till", "payment_method_ids": [Command.set(cash.ids)]}
+        )
+        session = cls.env["pos.session"].create({"config_id": cls.pos_config.id})
+        session.set_opening_control(0.0, "")
+        Product = cls.env["product.product"]
+        cls.haircut = Product.create({"name": "Tour Haircut", "type": "service", "lst_price": 30.0,
+                                      "taxes_id": [], "available_in_pos": True})
+        cls.shampoo = Product.create({"name": "Tour Shampoo", "type": "consu", "lst_price": 12.0,
+                                      "taxes_id": [], "available_in_pos": True})
+        order = cls.env["pos.order"].create(
+            {
+                "session_id": session.id,
+                "partner_id": cls.client.id,
+                "amount_tax": 0.0,
+                "amount_total": 0.0,
+                "amount_paid": 0.0,
+                "amount_return": 0.0,
+                "lines": [
+                    Command.create(
+                        {
+                            "product_id": product.id,
+                            "full_product_name": product.name,
+                            "qty": qty,
+                            "price_unit": product.lst_price,
+                            "price_subtotal": 0.0,
+                            "price_subtotal_incl": 0.0,
+                        }
+                    )
+                    for product, qty in ((cls.haircut, 1), (cls.shampoo, 2))
+                ],
+            }
+        )
+        order.lines._onchange_amount_line_all()
+        order._onchange_amount_all()
+        cls.env["pos.make.payment"].with_context(active_id=order.id).create(
+            {"payment_method_id": cash.id}
+        ).check()
+        cls.pos_order = order
+
+    @classmethod
+    def _setup_gift_card(cls):
+        """A 50.00 gift card sold on an invoice paid in cash, then given out."""
+        product = cls.env["product.product"].create(
+            {"name": "Tour Gift Card", "type": "service", "lst_price": 50.0, "taxes_id": []}
+        )
+        program = cls.env["loyalty.program"].create(
+            {
+                "name": "Tour Gift Cards",
+                "program_type": "gift_card",
+                "applies_on": "future",
+                "trigger": "auto",
+                "client_refund_allow_balance": True,
+                "rule_ids": [
+                    Command.create(
+                        {
+                            "reward_point_mode": "money",
+                            "reward_point_amount": 1.0,
+                            "product_ids": [Command.set(product.ids)],
+                        }
+                    )
+                ],
+            }
+        )
+        cls.gift_card_invoice = cls._paid_invoice([("Tour Gift Card", 50.0)], product=product)
+        cls.env["loyalty.generate.wizard"].create(
+            {
+                "program_id": program.id,
+                "mode": "selected",
+                "customer_ids": [Command.set(cls.client.ids)],
+                "points_granted": 50.0,
+            }
+        ).generate_coupons()
+        cls.gift_card = program.coupon_ids

@@ -3,6 +3,7 @@ import subprocess
 
 from markupsafe import Markup
 
+from odoo import Command, fields
 from odoo.tests import Form, HttpCase, tagged
 from odoo.tools.pdf import PdfFileReader
 
@@ -62,6 +63,92 @@ class TestClientRefundReceiptPdf(ClientRefundHttpFixtures, HttpCase):
 
         self.patch(report_class, "_run_wkhtmltopdf", _run_wkhtmltopdf)
         return styled
+
+    def _render_pdf_text(self, refund):
+        """The receipt made by the real wkhtmltopdf, and its text layer, with
+        whitespace normalised (amounts are rendered with non-breaking spaces)."""
+        report = self.env["ir.actions.report"]
+        styled = self._keep_text_on_unpatched_qt()
+        pdf, report_format = report.with_context(force_report_rendering=True)._render_qweb_pdf(
+            "client_refund.action_report_client_refund", refund.ids
+        )
+        self.assertEqual(report_format, "pdf")
+        self.assertTrue(pdf.startswith(b"%PDF"), pdf[:100])
+        if styled is not None:
+            self.assertTrue(styled and all(styled), "the system font reached every page")
+        reader = PdfFileReader(io.BytesIO(pdf))
+        self.assertEqual(len(reader.pages), 1)
+        return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+    def _skip_without_wkhtmltopdf(self):
+        state = self.env["ir.actions.report"].get_wkhtmltopdf_state()
+        if state != "ok":
+            self.skipTest(
+                f"wkhtmltopdf is not usable ({state}): install the Debian package wkhtmltopdf"
+            )
+
+    def test_receipt_pdf_prints_whole_with_lines_and_way_paid_back(self):
+        """The company block, the lines refunded (products and quantities) and the
+        way paid back in words are in the page body: a wkhtmltopdf on an
+        unpatched Qt, which drops report headers, prints them too."""
+        self._skip_without_wkhtmltopdf()
+        self.company.write(
+            {"street": "12 Salon Street", "city": "Brussels", "vat": "BE0477472701"}
+        )
+        haircut = self.env["product.product"].create(
+            {"name": "Colour Treatment", "type": "service", "list_price": 80.0, "taxes_id": []}
+        )
+        shampoo = self.env["product.product"].create(
+            {"name": "Argan Shampoo", "type": "consu", "list_price": 15.0, "taxes_id": []}
+        )
+        invoice = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.client.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [
+                    Command.create({"product_id": haircut.id, "quantity": 1, "price_unit": 80.0,
+                                    "tax_ids": []}),
+                    Command.create({"product_id": shampoo.id, "quantity": 3, "price_unit": 15.0,
+                                    "tax_ids": []}),
+                ],
+            }
+        )
+        invoice.action_post()
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({"journal_id": self.cash_journal.id})._create_payments()
+        with Form(
+            self.env["client.refund.wizard"]
+            .with_user(self.refund_user)
+            .with_context(default_source_type="invoice", default_move_id=invoice.id)
+        ) as wizard:
+            wizard.refund_mode = "lines"
+            wizard.reason_id = self.reason
+            wizard.send_receipt = False
+            for index in range(len(wizard.line_ids)):
+                with wizard.line_ids.edit(index) as line:
+                    line.quantity = 2.0 if line.product_id == shampoo else 1.0
+        refund = self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.amount, 110.0)
+
+        text = self._render_pdf_text(refund.with_user(self.refund_user))
+
+        self.assertIn(self.company.name, text)
+        self.assertIn("12 Salon Street", text)
+        self.assertIn("BE0477472701", text)
+        self.assertIn(self.client.name, text)
+        self.assertIn(f"Refund Receipt {refund.name}", text)
+        amount = " ".join(refund.currency_id.format(110.0).split())
+        # product, quantity and amount of each line refunded
+        for product, quantity, line_amount in (("Colour Treatment", "1.00", 80.0),
+                                               ("Argan Shampoo", "2.00", 30.0)):
+            line_amount = " ".join(refund.currency_id.format(line_amount).split())
+            self.assertIn(f"{product} {quantity} {line_amount}", text)
+        self.assertIn(f"Refunded {amount}", text)
+        self.assertIn(f"Paid back: Cash {amount}", text)
+        self.assertNotIn("Cash / Bank", text)
 
     def test_receipt_pdf_bytes(self):
         report = self.env["ir.actions.report"]

@@ -42,7 +42,7 @@ class ClientRefundBalanceWizard(models.TransientModel):
         "cannot be told apart from another card's) has nothing to refund.",
     )
     amount_suggested = fields.Monetary(
-        string="Pro Rata",
+        string="Unused Part Worth",
         compute="_compute_source",
         help="What the visits or days not used are worth: price paid × visits left / "
         "visits bought, or price × days left after today / days.",
@@ -55,8 +55,8 @@ class ClientRefundBalanceWizard(models.TransientModel):
     refund_option = fields.Selection(
         selection=[
             ("cancel_sale", "Cancel the sale"),
-            ("credit_note", "Credit note for part of it"),
-            ("expense", "Refund expense"),
+            ("credit_note", "Refund part of the sale"),
+            ("expense", "Pay out of cash or bank"),
         ],
         string="How",
         required=True,
@@ -64,10 +64,14 @@ class ClientRefundBalanceWizard(models.TransientModel):
         store=True,
         precompute=True,
         readonly=False,
-        help="Cancel the sale: a credit note or Point of Sale refund of the line that "
-        "sold it. Credit note: that amount credited against the sale (visit packs "
-        "and memberships). Refund expense: the amount is paid out of cash or bank, "
-        "booked on the Refund expense account.",
+        help="Cancel the sale: the line that sold it is refunded in full. Refund part of "
+        "the sale: that amount is credited against it (visit packs and "
+        "memberships). Pay out of cash or bank: the amount is paid out, booked on "
+        "the Refund expense account (or on the account the balance was sold on).",
+    )
+    option_choices = fields.Json(
+        compute="_compute_option_choices",
+        help="The ways of refunding that this card or membership takes.",
     )
     amount = fields.Monetary(
         string="Amount to Refund",
@@ -76,6 +80,11 @@ class ClientRefundBalanceWizard(models.TransientModel):
         precompute=True,
         readonly=False,
     )
+    amount_typed = fields.Monetary(
+        currency_field="currency_id",
+        help="The amount staff typed: it survives switching between the partial options.",
+    )
+    amount_is_typed = fields.Boolean()
     sale_warning = fields.Char(compute="_compute_sale_warning")
     amount_ewallet = fields.Monetary(
         string="Of Which onto the eWallet",
@@ -154,14 +163,43 @@ class ClientRefundBalanceWizard(models.TransientModel):
                 else partial_option
             )
 
+    @api.depends("card_id", "membership_line_id", "cancel_blocker")
+    def _compute_option_choices(self):
+        """Cancelling the sale when nothing stops it; a credit note for part of
+        what a visit pack or membership sold; a refund expense always."""
+        for wizard in self:
+            choices = [] if wizard.cancel_blocker or not wizard._get_sale() else ["cancel_sale"]
+            if wizard.source_type in ("membership", "visit_pack"):
+                choices.append("credit_note")
+            wizard.option_choices = [*choices, "expense"]
+
     @api.depends("refund_option", "card_id", "membership_line_id")
     def _compute_amount(self):
         for wizard in self:
             sale = wizard._get_sale()
             if wizard.refund_option == "cancel_sale":
                 wizard.amount = sale["amount"] if sale else 0.0
+            elif wizard.amount_is_typed:
+                wizard.amount = wizard.amount_typed
             else:
                 wizard.amount = wizard.amount_suggested
+
+    @api.depends(
+        "card_id", "membership_line_id", "refund_option", "amount", "payout_method",
+        "payout_journal_id", "pos_config_id", "amount_ewallet",
+    )
+    def _compute_money_line(self):
+        return super()._compute_money_line()
+
+    @api.depends("card_id", "membership_line_id", "refund_option", "pos_config_id")
+    def _compute_payout_choices(self):
+        return super()._compute_payout_choices()
+
+    @api.onchange("amount")
+    def _onchange_amount(self):
+        if self.refund_option != "cancel_sale":
+            self.amount_typed = self.amount
+            self.amount_is_typed = True
 
     @api.depends("refund_option", "amount", "card_id", "membership_line_id")
     def _compute_sale_warning(self):
@@ -195,6 +233,17 @@ class ClientRefundBalanceWizard(models.TransientModel):
     def _get_source(self):
         self.ensure_one()
         return self.card_id or self.membership_line_id
+
+    def _get_payout_choices(self):
+        # paid out as a refund expense: from the journal chosen, no other way
+        return [] if self.refund_option == "expense" else super()._get_payout_choices()
+
+    def _prepare_trial_vals(self, method):
+        vals = self._prepare_refund_vals()
+        vals.update(payout_method=method, amount_ewallet=0.0,
+                    payout_journal_id=self.payout_journal_id.id if method == "journal" else False,
+                    pos_config_id=self.pos_config_id.id if method == "pos" else False)
+        return vals
 
     def _get_sale(self):
         """The sale a refund of the source reverses: its newest sale left to refund."""

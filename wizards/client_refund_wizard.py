@@ -28,7 +28,7 @@ class ClientRefundWizard(models.TransientModel):
         string="Invoice",
         check_company=True,
         domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
-        "('payment_state', '!=', 'reversed'), "
+        "('payment_state', 'in', ('paid', 'in_payment', 'partial')), "
         "('commercial_partner_id', '=', commercial_partner_id)]",
     )
     payment_id = fields.Many2one(
@@ -63,14 +63,14 @@ class ClientRefundWizard(models.TransientModel):
         selection=[
             ("full", "Everything left"),
             ("amount", "Part of the amount"),
-            ("lines", "Some lines"),
+            ("lines", "Some items"),
         ],
         required=True,
         default="full",
     )
     failed_refund_id = fields.Many2one(
         comodel_name="client.refund",
-        string="Pays Back",
+        string="Instead Of",
         readonly=True,
         help="The failed card refund this refund pays back another way.",
     )
@@ -78,6 +78,7 @@ class ClientRefundWizard(models.TransientModel):
         readonly=True,
         help="The payment is cancelled: no money had moved yet.",
     )
+    mode_choices = fields.Json(compute="_compute_mode_choices")
     partial_by = fields.Selection(
         selection=[
             ("amount", "Amount refunded"),
@@ -122,7 +123,7 @@ class ClientRefundWizard(models.TransientModel):
     )
     payout_method = fields.Selection(
         selection_add=[
-            ("card", "Back to the card (Stripe)"),
+            ("card", "Back to the card"),
             ("credit",),
             ("ewallet", "To the client's eWallet"),
         ],
@@ -140,15 +141,37 @@ class ClientRefundWizard(models.TransientModel):
         for wizard in self:
             wizard.pos_config_id = wizard.pos_order_id.config_id
 
-    @api.depends("source_type", "amount_card_refundable")
+    @api.depends("source_type", "move_id", "payment_id", "pos_order_id")
     def _compute_payout_method(self):
+        """The way the client paid, when the document takes it."""
         for wizard in self:
-            if wizard.amount_card_refundable:
-                wizard.payout_method = "card"
-            elif wizard.source_type == "pos_order":
-                wizard.payout_method = "pos"
-            else:
-                wizard.payout_method = "journal"
+            source = wizard._get_source()
+            if not source:
+                wizard.payout_method = "pos" if wizard.source_type == "pos_order" else "journal"
+                continue
+            method = source._client_refund_get_default_payout()[0]
+            if wizard._get_refusal(wizard._prepare_trial_vals(method)):
+                method = next(iter(wizard._get_payout_choices()), method)
+            wizard.payout_method = method
+
+    @api.depends("source_type")
+    def _compute_mode_choices(self):
+        """A payment has no lines to choose from."""
+        for wizard in self:
+            modes = ["full", "amount"]
+            wizard.mode_choices = modes if wizard.source_type == "payment" else [*modes, "lines"]
+
+    @api.depends("source_type", "move_id", "payment_id", "pos_order_id", "pos_config_id")
+    def _compute_payout_choices(self):
+        return super()._compute_payout_choices()
+
+    @api.depends(
+        "source_type", "move_id", "payment_id", "pos_order_id", "refund_mode", "partial_by",
+        "amount", "discount_percent", "amount_kept", "line_ids.quantity", "payout_method",
+        "payout_journal_id", "pos_config_id", "amount_ewallet", "void_payment",
+    )
+    def _compute_money_line(self):
+        return super()._compute_money_line()
 
     @api.depends("move_id", "payment_id", "pos_order_id")
     def _compute_partner_id(self):
@@ -284,6 +307,27 @@ class ClientRefundWizard(models.TransientModel):
         self.ensure_one()
         sources = {"invoice": self.move_id, "payment": self.payment_id, "pos_order": self.pos_order_id}
         return sources[self.source_type]
+
+    def _get_payout_choices(self):
+        # a voided payment moves no money
+        return [] if self.void_payment else super()._get_payout_choices()
+
+    def _prepare_trial_vals(self, method):
+        """A refund of all that is left, by `method`; the card is tried on what
+        it has left, as the rest may be paid back another way."""
+        vals = self._prepare_refund_vals()
+        amount = self.amount_refundable
+        if method == "card":
+            amount = min(amount, self.amount_card_refundable)
+        vals.update(
+            scope="full" if method != "card" else "partial",
+            amount=amount,
+            line_ids=[],
+            amount_ewallet=0.0,
+            payout_method=method,
+            payout_journal_id=self.payout_journal_id.id if method == "journal" else False,
+        )
+        return vals
 
     def _get_amount_to_refund(self):
         self.ensure_one()

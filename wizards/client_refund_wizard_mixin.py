@@ -1,4 +1,5 @@
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 from ..models.client_refund_source import check_numbers
 
@@ -56,9 +57,9 @@ class ClientRefundWizardMixin(models.AbstractModel):
     )
     payout_method = fields.Selection(
         selection=[
-            ("journal", "Cash / Bank"),
+            ("journal", "Cash or bank transfer"),
             ("credit", "Keep as client credit"),
-            ("pos", "Point of Sale till"),
+            ("pos", "Cash from the till"),
         ],
         string="Pay Back By",
         required=True,
@@ -69,7 +70,7 @@ class ClientRefundWizardMixin(models.AbstractModel):
     )
     pos_config_id = fields.Many2one(
         comodel_name="pos.config",
-        string="Pay Out At",
+        string="Till",
         check_company=True,
         compute="_compute_pos_config_id",
         store=True,
@@ -79,6 +80,7 @@ class ClientRefundWizardMixin(models.AbstractModel):
     )
     payout_journal_id = fields.Many2one(
         comodel_name="account.journal",
+        string="Paid From",
         check_company=True,
         domain="[('type', 'in', ('cash', 'bank'))]",
         compute="_compute_payout_journal_id",
@@ -90,6 +92,7 @@ class ClientRefundWizardMixin(models.AbstractModel):
         comodel_name="client.refund.reason",
         required=True,
         check_company=True,
+        default=lambda self: self._get_default_reason(),
     )
     note = fields.Text()
     send_receipt = fields.Boolean(
@@ -99,15 +102,52 @@ class ClientRefundWizardMixin(models.AbstractModel):
         precompute=True,
         readonly=False,
     )
+    payout_choices = fields.Json(
+        compute="_compute_payout_choices",
+        help="The ways to pay back that the document takes: the form offers only these.",
+    )
+    refusal = fields.Char(
+        compute="_compute_money_line",
+        help="Why the refund, as it is asked, cannot be made: said before Confirm.",
+    )
+    money_line = fields.Char(
+        string="The Client Gets",
+        compute="_compute_money_line",
+        help="What the client gets back, and how, from everything chosen.",
+    )
 
     @api.depends("company_id")
     def _compute_payout_journal_id(self):
+        """The journal the client paid through, else the company's refund journal."""
         Journal = self.env["account.journal"]
         for wizard in self:
             company = wizard.company_id
-            wizard.payout_journal_id = company.client_refund_journal_id or Journal.search(
-                [*Journal._check_company_domain(company), ("type", "=", "cash")], limit=1
+            source = wizard._get_source()
+            paid_through = source._client_refund_get_default_payout()[1] if source else Journal
+            wizard.payout_journal_id = (
+                paid_through
+                or company.client_refund_journal_id
+                or Journal.search(
+                    [*Journal._check_company_domain(company), ("type", "=", "cash")], limit=1
+                )
             )
+
+    def _compute_payout_choices(self):
+        for wizard in self:
+            wizard.payout_choices = wizard._get_payout_choices()
+
+    def _compute_money_line(self):
+        for wizard in self:
+            vals = wizard._prepare_refund_vals() if wizard._get_source() else None
+            wizard.refusal = vals and wizard._get_refusal(vals)
+            wizard.money_line = vals and not wizard.refusal and wizard._get_money_line(vals)
+
+    @api.model
+    def _get_default_reason(self):
+        """The company's default reason, else "Client request"."""
+        return self.env.company.client_refund_default_reason_id or self.env.ref(
+            "client_refund.reason_client_request", raise_if_not_found=False
+        )
 
     @api.depends("partner_id")
     def _compute_send_receipt(self):
@@ -115,9 +155,9 @@ class ClientRefundWizardMixin(models.AbstractModel):
             wizard.send_receipt = bool(wizard.partner_id.email)
 
     @api.model
-    def _get_launch_action(self, context):
+    def _get_launch_action(self, context, title=None):
         return {
-            "name": _("Refund"),
+            "name": title or _("Refund"),
             "type": "ir.actions.act_window",
             "res_model": self._name,
             "view_mode": "form",
@@ -125,6 +165,73 @@ class ClientRefundWizardMixin(models.AbstractModel):
             "target": "new",
             "context": context,
         }
+
+    def _get_payout_choices(self):
+        """Each way of the form that the document takes, tried on the refund of
+        all that is left: a way the register would refuse is not offered."""
+        source = self._get_source()
+        offered = [value for value, _label in self._fields["payout_method"].selection]
+        return [
+            method
+            for method in offered
+            if source
+            and method in source._client_refund_payout_methods
+            and not self._get_refusal(self._prepare_trial_vals(method))
+        ]
+
+    def _get_refusal(self, vals):
+        """What the register answers a refund of `vals`: False, or why not."""
+        try:
+            self.env["client.refund"]._check_new_request(vals)
+        except UserError as error:
+            return error.args[0]
+        return False
+
+    def _get_money_line(self, vals):
+        """What the client gets back, in words: "The client gets back $57.50 in
+        cash", or "$0.00 back: $100.00 stays as credit on the client's account"."""
+        refund = self.env["client.refund"].new(vals)
+        refund.update(refund._prepare_values_from_source())
+        currency = refund.currency_id
+        source = refund._get_source()
+        if refund.scope == "void":
+            invoices = source.reconciled_invoice_ids
+            return _(
+                "Cancel payment %(payment)s: %(amount)s; %(outcome)s",
+                payment=source.name,
+                amount=currency.format(refund.amount),
+                outcome=_("the invoice %s is due again.", ", ".join(invoices.mapped("name")))
+                if invoices
+                else _("no money had moved."),
+            )
+        money = source._client_refund_get_paid_back_amount(refund.amount)
+        if refund.payout_method == "credit" or currency.is_zero(money):
+            return _("%(zero)s back: %(amount)s stays as credit on the client's account.",
+                     zero=currency.format(0.0), amount=currency.format(refund.amount))
+        ewallet = refund.amount_ewallet if refund.payout_method != "ewallet" else money
+        ways = []
+        if currency.compare_amounts(money, ewallet) > 0:
+            ways.append(_("%(amount)s %(way)s", amount=currency.format(money - ewallet),
+                          way=self._get_payout_words(refund)))
+        if not currency.is_zero(ewallet):
+            ways.append(_("%s onto the eWallet", currency.format(ewallet)))
+        line = _("The client gets back %s.", _(" and ").join(ways))
+        settled = refund.amount - money
+        # an invoice's credit note first settles what is owed; a till order's
+        # refund keeps back the points it cannot take (said by the points note)
+        if source._name == "account.move" and currency.compare_amounts(settled, 0.0) > 0:
+            line += " " + _("%s settles what the client still owes.", currency.format(settled))
+        return line
+
+    def _get_payout_words(self, refund):
+        if refund.payout_method == "card":
+            last4 = refund._get_source()._client_refund_get_card_transaction().token_id.payment_details
+            return _("to the card ending %s", last4) if last4 else _("to the card")
+        if refund.payout_method == "pos":
+            return _("in cash at %s", refund.pos_config_id.name)
+        if refund.payout_journal_id.type == "bank":
+            return _("by bank transfer")
+        return _("in cash")
 
     def _confirm_refund(self, refund_vals):
         """Check the refund before the register takes a number, then record it and
@@ -141,4 +248,24 @@ class ClientRefundWizardMixin(models.AbstractModel):
             Refund.sudo().with_context(mail_create_nolog=True).create(refund_vals).with_env(self.env)
         )
         refund.action_confirm()
-        return refund._action_view_refunds(refund)
+        return self._get_done_action(refund)
+
+    def _get_done_action(self, refund):
+        """Say what became of the refund, offer its receipt, and close the
+        wizard on the page it was started from. The refund made is in
+        `res_id`, for callers over RPC."""
+        states = dict(refund._fields["state"]._description_selection(self.env))
+        receipt = f"/report/pdf/client_refund.report_client_refund_receipt/{refund.id}"
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "res_model": refund._name,
+            "res_id": refund.id,
+            "params": {
+                "type": "success" if refund.state in ("done", "pending") else "warning",
+                "title": _("Refund %(name)s: %(state)s", name=refund.name, state=states[refund.state]),
+                "message": "%s",
+                "links": [{"label": _("Print receipt"), "url": receipt}],
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
