@@ -659,6 +659,12 @@ class ClientRefund(models.Model):
         journal = self.payout_journal_id
         if journal and journal.type not in ("cash", "bank"):
             raise UserError(_("%s is not a cash or bank journal.", journal.display_name))
+        if journal and journal.company_id != self.company_id:
+            raise UserError(
+                _("%(journal)s is a journal of %(company)s, not of %(other)s.",
+                  journal=journal.display_name, company=journal.company_id.name,
+                  other=self.company_id.name)
+            )
         source._client_refund_check_request(self)
         if self.payout_method == "card":
             source._client_refund_check_card_request(self)
@@ -706,6 +712,9 @@ class ClientRefund(models.Model):
     def _check_replaced_refund(self):
         """A failed card refund is paid back another way once, for its own
         document, and only when it booked nothing."""
+        # the caller names the refund it replaces: one it may read, before the
+        # checks below read it whoever made it
+        self.replaced_refund_id.check_access("read")
         failed = self.replaced_refund_id.sudo()
         others = self.sudo().search(
             [

@@ -80,6 +80,12 @@ def check_numbers(model, vals):
             continue
         if field.type in ("float", "monetary"):
             check_number(value, field.string)
+        elif field.type == "selection" and value and not isinstance(field.selection, str):
+            # a value the field does not have would be a ValueError (HTTP 500)
+            if value not in dict(field._description_selection(model.env)):
+                raise ValidationError(
+                    model.env._("%(field)s cannot be %(value)r.", field=field.string, value=value)
+                )
         elif field.type == "one2many" and isinstance(value, (list, tuple)):
             for command in value:
                 if isinstance(command, (list, tuple)) and len(command) == 3 and isinstance(command[2], dict):

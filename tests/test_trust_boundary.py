@@ -701,6 +701,90 @@ class TestTrustBoundary(TrustBoundaryMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(self.env["client.refund.wizard.line"].browse(line_id).quantity, 0.0)
         self.assertNothingBooked(booked)
 
+    # the front desk's forms (issue 16) -----------------------------------
+
+    ONCHANGE_SPEC = {"refusal": {}, "money_line": {}, "payout_choices": {}, "tender_summary": {}}
+
+    def _paid_untaxed(self, price=100.0):
+        invoice = self._untaxed_invoice([price])
+        self._pay(invoice)
+        return invoice
+
+    def test_wizard_onchange_answers_only_who_may_refund(self):
+        """The form's answers (what is left, how it was paid, what the register
+        would say) are not for a billing user without refund groups, nor for a
+        portal user, though core's onchange checks no access."""
+        invoice = self._paid_untaxed()
+        values = {"source_type": "invoice", "move_id": invoice.id}
+        for user in (self.billing_user, self.portal_user):
+            for model in ("client.refund.wizard", "client.refund.balance.wizard"):
+                with self.subTest(user=user.login, model=model):
+                    with self.assertRpcRefused("AccessError"):
+                        self._rpc(user, model, "onchange", [], values, [], self.ONCHANGE_SPEC)
+        answer = self._rpc(self.refund_user, "client.refund.wizard", "onchange", [], values, [],
+                           self.ONCHANGE_SPEC)
+        self.assertIn("in cash", answer["value"]["money_line"])
+
+    def test_wizard_does_not_name_another_companys_refund(self):
+        """Naming another company's refund as the one to replace is refused as
+        an access error, without its number."""
+        other = self._create_register_entry(company=self.company, source_move_id=self._paid_untaxed().id)
+        invoice = self.env["account.move"].with_company(self.company_2).create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.client.id,
+                "company_id": self.company_2.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [Command.create({"name": "x", "price_unit": 50.0, "tax_ids": []})],
+            }
+        )
+        invoice.action_post()
+        answer = self._rpc(
+            self.company_2_manager, "client.refund.wizard", "onchange", [],
+            {"source_type": "invoice", "move_id": invoice.id, "failed_refund_id": other.id},
+            ["failed_refund_id"], {"refusal": {}},
+        )
+        self.assertTrue(answer["value"]["refusal"])
+        self.assertNotIn(other.name, answer["value"]["refusal"])
+
+    def test_wizard_crafted_selections_and_sources_are_user_errors(self):
+        invoice = self._paid_untaxed()
+        before = self._booked()
+        # no kind of source: the form says nothing, and no refund is made
+        answer = self._rpc(self.refund_user, "client.refund.wizard", "onchange", [],
+                           {"source_type": False, "move_id": invoice.id}, ["source_type"],
+                           self.ONCHANGE_SPEC)
+        self.assertFalse(answer["value"].get("money_line"))
+        with self.assertRpcRefused("UserError", "ValidationError"):
+            self._wizard_over_rpc(self.refund_user, self._vals(invoice, source_type=False))
+        for values in (
+            {"source_type": "invoice", "move_id": invoice.id, "payout_method": "bogus"},
+            {"source_type": "invoice", "move_id": invoice.id, "refund_mode": "everything"},
+        ):
+            with self.subTest(values=values):
+                with self.assertRpcRefused("UserError", "ValidationError"):
+                    self._rpc(self.refund_user, "client.refund.wizard", "onchange", [], values,
+                              list(values), self.ONCHANGE_SPEC)
+                with self.assertRpcRefused("UserError", "ValidationError"):
+                    self._wizard_over_rpc(self.refund_user, self._vals(invoice, **values))
+        self.assertNothingBooked(before)
+
+    def test_wizard_refuses_another_companys_journal_before_confirm(self):
+        invoice = self._paid_untaxed()
+        journal = self.company_data_2["default_journal_cash"]
+        answer = self._rpc(
+            self.refund_user, "client.refund.wizard", "onchange", [],
+            {"source_type": "invoice", "move_id": invoice.id, "payout_journal_id": journal.id},
+            ["payout_journal_id"], {"refusal": {}, "money_line": {}},
+        )
+        self.assertRegex(answer["value"]["refusal"], "is a journal of .*, not of")
+        self.assertFalse(answer["value"]["money_line"])
+        before = self._booked()
+        with self.assertRpcRefused("UserError", "ValidationError"):
+            self._wizard_over_rpc(self.refund_user, self._vals(invoice, payout_journal_id=journal.id))
+        self.assertNothingBooked(before)
+
+
 
 # ----------------------------------------------------------------------
 # card refunds: Stripe (localstripe), the webhook, core's refund button

@@ -72,6 +72,7 @@ class ClientRefundWizard(models.TransientModel):
         comodel_name="client.refund",
         string="Instead Of",
         readonly=True,
+        check_company=True,
         help="The failed card refund this refund pays back another way.",
     )
     void_payment = fields.Boolean(
@@ -168,7 +169,7 @@ class ClientRefundWizard(models.TransientModel):
     @api.depends(
         "source_type", "move_id", "payment_id", "pos_order_id", "refund_mode", "partial_by",
         "amount", "discount_percent", "amount_kept", "line_ids.quantity", "payout_method",
-        "payout_journal_id", "pos_config_id", "amount_ewallet", "void_payment",
+        "payout_journal_id", "pos_config_id", "amount_ewallet", "void_payment", "failed_refund_id",
     )
     def _compute_money_line(self):
         return super()._compute_money_line()
@@ -306,7 +307,7 @@ class ClientRefundWizard(models.TransientModel):
     def _get_source(self):
         self.ensure_one()
         sources = {"invoice": self.move_id, "payment": self.payment_id, "pos_order": self.pos_order_id}
-        return sources[self.source_type]
+        return sources.get(self.source_type) or self.env["account.move"]
 
     def _get_payout_choices(self):
         # a voided payment moves no money

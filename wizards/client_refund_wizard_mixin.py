@@ -22,6 +22,10 @@ class ClientRefundNumbersMixin(models.AbstractModel):
         return super().write(vals)
 
     def onchange(self, values, field_names, fields_spec):
+        # core's onchange checks no access: the form's answers (what is left,
+        # how it was paid, what the register would say) are for those who may
+        # make the refund
+        self.check_access("create")
         check_numbers(self, values)
         return super().onchange(values, field_names, fields_spec)
 
