@@ -35,7 +35,7 @@ CHECKS_VENV := $(BUILD)/venv-checks
 CHECKS_STAGE := $(BUILD)/lint
 HARNESS := $(HOST_PYTHON) tools/harness.py
 
-.PHONY: test check odoo-suite run bench clean
+.PHONY: test check odoo-suite run bench clean load
 
 # The Odoo suite runs even when a check fails, so that one run shows everything.
 test: $(BUILD)/venv-checks.stamp
@@ -90,3 +90,12 @@ bench:
 
 clean:
 	rm -rf $(BUILD)
+
+# Refunds under load over real HTTP (tools/load.py): two Odoo servers of two
+# workers and a cron worker each on one seeded database, locust (its own venv
+# .build/venv-load) refunding through /web/dataset/call_kw, then the books
+# checked in SQL. About ten minutes; not part of `make test` nor of CI.
+# LOAD_ARGS="--duration 30 --users 8" (see python3 tools/load.py --help).
+LOAD_ARGS ?=
+load:
+	$(HARNESS) python tools/load.py $(LOAD_ARGS)

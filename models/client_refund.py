@@ -1,5 +1,6 @@
 from datetime import datetime, time
 
+import psycopg2
 import pytz
 from markupsafe import Markup
 
@@ -594,10 +595,52 @@ class ClientRefund(models.Model):
 
     @api.model
     def _cron_sync_card_refunds(self):
-        # No commit per refund: a run that fails after Stripe made refunds is
-        # rolled back whole, and the next run finds them again by their metadata.
-        for refund in self.search([("state", "=", "pending")]):
+        """Send the card refunds waiting for Stripe and follow the sent ones.
+
+        Every Odoo server runs this job, and staff may press *Check with
+        Stripe* meanwhile: each refund is taken ``FOR NO KEY UPDATE SKIP
+        LOCKED``, so that one held by another transaction is left to it (never
+        sent twice, never waited for), and one changed by a transaction that
+        committed after this one began fails to serialize and is left too: the
+        next run sees it as it is now.
+
+        Each refund is committed as soon as it is sent or followed: its lock,
+        and what its booking holds until the commit (the number of the credit
+        note, which every other credit note of the journal waits for), last
+        one refund, not the whole run. A refund whose transaction fails is
+        rolled back alone, and the next run finds it at Stripe by its metadata.
+        """
+        self.flush_model(["state"])
+        self.env.cr.execute(
+            SQL("SELECT id FROM client_refund WHERE state = %s ORDER BY id", "pending")
+        )
+        can_commit = self.env["account.move"]._can_commit()
+        for (refund_id,) in self.env.cr.fetchall():
+            if not self._cron_take_card_refund(refund_id):
+                continue
+            refund = self.browse(refund_id)
             refund.with_company(refund.company_id)._sync_card_refund()
+            if can_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _cron_take_card_refund(self, refund_id):
+        """Lock the pending refund `refund_id` for this transaction, or say that
+        another transaction has it or has changed it since this one began."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT id FROM client_refund WHERE id = %s AND state = %s "
+                        "FOR NO KEY UPDATE SKIP LOCKED",
+                        refund_id,
+                        "pending",
+                    ),
+                    log_exceptions=False,
+                )
+                return bool(self.env.cr.fetchone())
+        except psycopg2.errors.SerializationFailure:
+            return False
 
     # ------------------------------------------------------------------
     # The source and the values it decides

@@ -16,3 +16,4 @@ from . import test_trust_boundary
 from . import test_front_desk_pages
 from . import test_front_desk_wizards
 from . import test_demo_tour
+from . import test_cron_concurrency

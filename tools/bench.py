@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of client_refund against Odoo core (`make bench`).
 
-    bench.py [--runs N] [--pos-orders N] [--register N] [--db NAME] [--keep]
+    bench.py [--runs N] [--pos-orders N] [--register N[,N...]] [--db NAME] [--keep]
              [--log-sql] [--explain] [--only invoice,pos,register]
 
 On a database made from click-odoo-initdb's cached template (the addon's dependencies,
@@ -14,7 +14,8 @@ run) of:
   credit note and the core payment registration on the credit note;
 * --pos-orders refunds of paid POS orders through the addon's wizard against
   core pos.order.refund() and pos.make.payment;
-* the refund register with --register records: the list view's
+* the refund register with --register records (by default 100,000, then
+  1,000,000: the same records and 900,000 more): the list view's
   web_search_read, the pivot's read_groups (month of date x reason), the
   client's smart button count and the client's list it opens (server time,
   no core counterpart; the target is under a second).
@@ -75,7 +76,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="measured runs per case (median)")
     parser.add_argument("--pos-orders", type=int, default=200, help="POS orders refunded")
-    parser.add_argument("--register", type=int, default=100_000, help="register records")
+    parser.add_argument("--register", default="100000,1000000",
+                        help="register records: sizes measured in turn, comma-separated")
     parser.add_argument("--db", help="database to use or create, and keep")
     parser.add_argument("--keep", action="store_true", help="keep the throw-away database")
     parser.add_argument("--log-sql", action="store_true", help="group the queries by table/caller")
@@ -84,6 +86,11 @@ def parse_args(argv):
                         help="comma-separated cases among invoice, pos, register")
     opts = parser.parse_args(argv)
     opts.only = [case.strip() for case in opts.only.split(",") if case.strip()]
+    try:
+        opts.register = sorted(int(size.replace("_", "")) for size in opts.register.split(",")
+                               if size.strip())
+    except ValueError:
+        parser.error(f"--register: sizes separated by commas, not {opts.register!r}")
     unknown = set(opts.only) - {"invoice", "pos", "register"}
     if unknown:
         parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
@@ -688,7 +695,7 @@ class Bench:
                 payout_method, payout_journal_id, reason_id, state, date, date_done,
                 user_id, send_receipt, create_uid, create_date, write_uid, write_date)
             SELECT
-                'RF/' || to_char(d, 'YYYY') || '/' || lpad(g::text, 6, '0'),
+                'RF/' || to_char(d, 'YYYY') || '/' || lpad(g::text, 7, '0'),
                 CASE WHEN src = 'pos_order' AND r_anon < 0.1 THEN NULL
                      ELSE (%(partners)s::int[])[1 + floor(power(r_partner, 1.5) * %(n_partners)s)::int]
                 END,
@@ -724,7 +731,7 @@ class Bench:
                         random() AS r_scope, random() AS r_payout, random() AS r_reason,
                         random() AS r_user, random() AS r_amount, random() AS r_src,
                         random() AS r_state
-                    FROM generate_series(1, %(count)s) AS g
+                    FROM generate_series(%(first)s, %(last)s) AS g
                 ) AS r
             ) AS s
             """,
@@ -733,7 +740,9 @@ class Bench:
                 "company_1": self.company.id, "company_2": company_2.id,
                 "currency": self.currency.id, "journal": self.cash_journal.id,
                 "reasons": reasons.ids, "n_reasons": len(reasons),
-                "users": users.ids, "n_users": len(users), "count": size - existing,
+                "users": users.ids, "n_users": len(users),
+                # numbers of their own: a second size adds to the first
+                "first": existing + 1, "last": size,
             },
         )
         # refunds waiting for approval have their managers' activity, as made
@@ -783,7 +792,11 @@ class Bench:
         return spec
 
     def bench_register(self):
-        size = self.options["register"]
+        sizes = self.options["register"]
+        for size in [sizes] if isinstance(sizes, int) else sizes:
+            self.bench_register_size(size)
+
+    def bench_register_size(self, size):
         self.register_setup(size)
         self.cr.commit()
         env = self.register_env()
@@ -821,7 +834,7 @@ class Bench:
             (f"register pivot: 4 read_group, month x reason, {total:,}", open_pivot),
             (f"client smart button: count + 12 months total ({busiest.client_refund_count:,})",
              smart_button),
-            ("client's refunds (the smart button's list)", client_list),
+            (f"client's refunds (the smart button's list), {total:,}", client_list),
         ]
         for name, function in cases:
             say(f"{name} ...")
