@@ -7,7 +7,7 @@ from odoo.tools import SQL, float_compare, float_is_zero, float_round
 
 class AccountMove(models.Model):
     _name = "account.move"
-    _inherit = ["account.move", "client.refund.source"]
+    _inherit = ["account.move", "client.refund.source", "client.refund.page.row"]
     _client_refund_payout_methods = ("journal", "card", "credit", "ewallet")
 
     client_refund_ids = fields.One2many(
@@ -22,16 +22,6 @@ class AccountMove(models.Model):
     )
 
     # The client's Refund page: one row per invoice (see res.partner)
-    client_refund_products = fields.Char(
-        string="Sold",
-        compute="_compute_client_refund_row",
-        groups="client_refund.group_client_refund_user",
-    )
-    client_refund_paid_by = fields.Char(
-        string="Paid By",
-        compute="_compute_client_refund_row",
-        groups="client_refund.group_client_refund_user",
-    )
     client_refund_left = fields.Monetary(
         string="Left to Refund",
         compute="_compute_client_refund_row",

@@ -9,7 +9,7 @@ from .client_refund_balance_source import LIABILITY_TYPES
 
 class LoyaltyCard(models.Model):
     _name = "loyalty.card"
-    _inherit = ["loyalty.card", "client.refund.balance.source"]
+    _inherit = ["loyalty.card", "client.refund.balance.source", "client.refund.page.row"]
 
     client_refund_is_visit_pack = fields.Boolean(related="program_id.client_refund_is_visit_pack")
     client_refund_allow_balance = fields.Boolean(related="program_id.client_refund_allow_balance")
@@ -60,21 +60,11 @@ class LoyaltyCard(models.Model):
         compute="_compute_client_refund_row",
         groups="client_refund.group_client_refund_user",
     )
-    client_refund_products = fields.Char(
-        string="Sold",
-        compute="_compute_client_refund_row",
-        groups="client_refund.group_client_refund_user",
-    )
     client_refund_amount = fields.Monetary(
         string="Amount",
         compute="_compute_client_refund_row",
         groups="client_refund.group_client_refund_user",
         help="What the card holds: its balance, or the price of a visit pack.",
-    )
-    client_refund_paid_by = fields.Char(
-        string="Paid By",
-        compute="_compute_client_refund_row",
-        groups="client_refund.group_client_refund_user",
     )
     client_refund_left = fields.Monetary(
         string="Left to Refund",

@@ -8,6 +8,7 @@ class MembershipLine(models.Model):
         "membership.membership_line",
         "mail.thread",
         "client.refund.balance.source",
+        "client.refund.page.row",
     ]
 
     client_refund_ids = fields.One2many(
@@ -96,19 +97,9 @@ class MembershipLine(models.Model):
     client_refund_currency_id = fields.Many2one(
         comodel_name="res.currency", compute="_compute_client_refund_row"
     )
-    client_refund_products = fields.Char(
-        string="Sold",
-        compute="_compute_client_refund_row",
-        groups="client_refund.group_client_refund_user",
-    )
     client_refund_amount = fields.Monetary(
         string="Amount",
         currency_field="client_refund_currency_id",
-        compute="_compute_client_refund_row",
-        groups="client_refund.group_client_refund_user",
-    )
-    client_refund_paid_by = fields.Char(
-        string="Paid By",
         compute="_compute_client_refund_row",
         groups="client_refund.group_client_refund_user",
     )

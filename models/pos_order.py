@@ -7,7 +7,7 @@ from odoo.tools import float_compare, float_round
 
 class PosOrder(models.Model):
     _name = "pos.order"
-    _inherit = ["pos.order", "client.refund.source"]
+    _inherit = ["pos.order", "client.refund.source", "client.refund.page.row"]
     _client_refund_payout_methods = ("pos", "card", "ewallet")
 
     client_refund_ids = fields.One2many(
@@ -25,16 +25,6 @@ class PosOrder(models.Model):
         )
 
     # The client's Refund page: one row per order (see res.partner)
-    client_refund_products = fields.Char(
-        string="Sold",
-        compute="_compute_client_refund_row",
-        groups="client_refund.group_client_refund_user",
-    )
-    client_refund_paid_by = fields.Char(
-        string="Paid By",
-        compute="_compute_client_refund_row",
-        groups="client_refund.group_client_refund_user",
-    )
     client_refund_left = fields.Monetary(
         string="Left to Refund",
         compute="_compute_client_refund_row",

@@ -1,0 +1,24 @@
+from odoo import fields, models
+
+
+class ClientRefundPageRow(models.AbstractModel):
+    """A row of the client's Refund page (see res.partner): what was sold and
+    how it was paid. Each document computes them, with what is left to refund
+    in its own currency, in ``_compute_client_refund_row``."""
+
+    _name = "client.refund.page.row"
+    _description = "Row of the Client's Refund Page"
+
+    client_refund_products = fields.Char(
+        string="Sold",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+    client_refund_paid_by = fields.Char(
+        string="Paid By",
+        compute="_compute_client_refund_row",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    def _compute_client_refund_row(self):
+        raise NotImplementedError
