@@ -68,6 +68,30 @@ class TestFrontDeskInvoiceWizard(InvoiceRefundCommon):
             f"{self._fmt(100.0)} settles what the client still owes.",
         )
 
+    def test_money_line_of_an_unpaid_invoice_and_of_credit_on_a_partly_paid_one(self):
+        other_client = self.env["res.partner"].create({"name": "Client Bob"})
+        unpaid = self._invoice([(self.haircut, 1, 100.0)], partner=other_client)
+        self.assertEqual(
+            self._wizard_form(unpaid).money_line,
+            f"Nothing goes back to the client. {self._fmt(115.0)} settles what the client "
+            "still owes.",
+        )
+        partly = self._invoice([(self.haircut, 1, 100.0)])
+        self._pay(partly, amount=15.0)
+        wizard = self._wizard_form(partly)
+        wizard.payout_method = "credit"
+        self.assertEqual(
+            wizard.money_line,
+            f"{self._fmt(0.0)} back: {self._fmt(15.0)} stays as credit on the client's account. "
+            f"{self._fmt(100.0)} settles what the client still owes.",
+        )
+        wizard.save()
+        refund = self._confirm(wizard)
+        self.assertEqual(refund.amount_paid_back, 0.0)
+        self.assertEqual(partly.payment_state, "reversed")
+        # what the client paid stays theirs, as credit on their account
+        self.assertEqual(self._balance(self.receivable, self.client), -15.0)
+
     def test_typed_amount_shows_in_the_money_line_and_paid_by_follows_refunds(self):
         invoice = self._paid_invoice()
         wizard = self._wizard_form(invoice)

@@ -209,17 +209,20 @@ class ClientRefundWizardMixin(models.AbstractModel):
                 else _("no money had moved."),
             )
         money = source._client_refund_get_paid_back_amount(refund.amount)
-        if refund.payout_method == "credit" or currency.is_zero(money):
-            return _("%(zero)s back: %(amount)s stays as credit on the client's account.",
-                     zero=currency.format(0.0), amount=currency.format(refund.amount))
-        ewallet = refund.amount_ewallet if refund.payout_method != "ewallet" else money
-        ways = []
-        if currency.compare_amounts(money, ewallet) > 0:
-            ways.append(_("%(amount)s %(way)s", amount=currency.format(money - ewallet),
-                          way=self._get_payout_words(refund)))
-        if not currency.is_zero(ewallet):
-            ways.append(_("%s onto the eWallet", currency.format(ewallet)))
-        line = _("The client gets back %s.", _(" and ").join(ways))
+        if currency.is_zero(money):
+            line = _("Nothing goes back to the client.")
+        elif refund.payout_method == "credit":
+            line = _("%(zero)s back: %(amount)s stays as credit on the client's account.",
+                     zero=currency.format(0.0), amount=currency.format(money))
+        else:
+            ewallet = refund.amount_ewallet if refund.payout_method != "ewallet" else money
+            ways = []
+            if currency.compare_amounts(money, ewallet) > 0:
+                ways.append(_("%(amount)s %(way)s", amount=currency.format(money - ewallet),
+                              way=self._get_payout_words(refund)))
+            if not currency.is_zero(ewallet):
+                ways.append(_("%s onto the eWallet", currency.format(ewallet)))
+            line = _("The client gets back %s.", _(" and ").join(ways))
         settled = refund.amount - money
         # an invoice's credit note first settles what is owed; a till order's
         # refund keeps back the points it cannot take (said by the points note)
