@@ -153,8 +153,8 @@ class ResPartner(models.Model):
                 [
                     ("partner_id", "child_of", commercial.id),
                     ("state", "in", ("paid", "done", "invoiced")),
+                    # refund orders total less than nothing
                     ("amount_total", ">", 0),
-                    ("refunded_order_id", "=", False),
                 ],
                 order="date_order desc, id desc",
                 limit=ROWS_READ,
