@@ -80,9 +80,12 @@ def check_numbers(model, vals):
             continue
         if field.type in ("float", "monetary"):
             check_number(value, field.string)
-        elif field.type == "selection" and value and not isinstance(field.selection, str):
-            # a value the field does not have would be a ValueError (HTTP 500)
-            if value not in dict(field._description_selection(model.env)):
+        elif field.type == "selection" and not isinstance(field.selection, str):
+            # a value the field does not have would be a ValueError (HTTP 500),
+            # no value for a required one a NOT NULL violation
+            if (value or field.required) and value not in dict(
+                field._description_selection(model.env)
+            ):
                 raise ValidationError(
                     model.env._("%(field)s cannot be %(value)r.", field=field.string, value=value)
                 )
