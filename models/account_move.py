@@ -241,6 +241,7 @@ class AccountMove(models.Model):
             if partial["is_exchange"] or card_payment or line.journal_id.type not in ("cash", "bank"):
                 continue
             left[line.journal_id.with_env(self.env)] += partial["amount"]
+        # sudo: every refund of the invoice counts, whoever made it
         paid_back = self.env["client.refund"].sudo()._read_group(
             [
                 ("source_move_id", "=", self.id),

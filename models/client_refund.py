@@ -1045,7 +1045,8 @@ class ClientRefund(models.Model):
         if self.scope == "void" or self.payout_method == "none":
             return [(_("Payment cancelled: no money moved"), 0.0)]
         if self.payout_method == "pos":
-            # what the till paid out, tender by tender
+            # what the till paid out, tender by tender; sudo: the receipt says it
+            # whatever the reader's Point of Sale rights
             by_way = {}
             for payment in self.sudo().pos_order_ids.payment_ids:
                 method = payment.payment_method_id
@@ -1067,6 +1068,7 @@ class ClientRefund(models.Model):
                 )
             )
         elif self.payout_method in ("journal", "refund_account") and self.amount_paid_back:
+            # sudo: the journal that paid is named whatever the reader's accounting rights
             journal = self.sudo().payout_journal_id or self.sudo().payment_ids.journal_id[:1]
             ways.append((self._client_refund_get_way_label(journal), self.amount_paid_back))
         if self.amount_ewallet:
