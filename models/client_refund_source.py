@@ -52,7 +52,7 @@ def lock_rows(records):
             )
     except psycopg2.errors.LockNotAvailable:
         raise UserError(
-            _(
+            records.env._(
                 "%s is being refunded by someone else right now. Reload it and "
                 "check what is left to refund.",
                 ", ".join(records.mapped("display_name")),
