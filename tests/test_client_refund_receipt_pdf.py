@@ -9,7 +9,7 @@ from odoo.tools.pdf import PdfFileReader
 
 from odoo.addons.base.models.ir_actions_report import _get_wkhtmltopdf_bin
 
-from .test_client_refund_tour import ClientRefundHttpFixtures
+from .common import ClientRefundHttpFixtures
 
 # A wkhtmltopdf built on Debian's own Qt ("unpatched qt") draws the web fonts of
 # Odoo's reports (Lato, loaded with @font-face) as outlines: the PDF looks right
@@ -151,12 +151,7 @@ class TestClientRefundReceiptPdf(ClientRefundHttpFixtures, HttpCase):
         self.assertNotIn("Cash / Bank", text)
 
     def test_receipt_pdf_bytes(self):
-        report = self.env["ir.actions.report"]
-        if report.get_wkhtmltopdf_state() != "ok":
-            self.skipTest(
-                f"wkhtmltopdf is not usable ({report.get_wkhtmltopdf_state()}): "
-                "install the Debian package wkhtmltopdf"
-            )
+        self._skip_without_wkhtmltopdf()
         with Form(
             self.env["client.refund.wizard"]
             .with_user(self.refund_user)
@@ -169,20 +164,8 @@ class TestClientRefundReceiptPdf(ClientRefundHttpFixtures, HttpCase):
             wizard.send_receipt = False
         refund = self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
         self.assertEqual(refund.state, "done")
-        styled = self._keep_text_on_unpatched_qt()
 
-        pdf, report_format = report.with_context(force_report_rendering=True)._render_qweb_pdf(
-            "client_refund.action_report_client_refund", refund.ids
-        )
-
-        self.assertEqual(report_format, "pdf")
-        self.assertTrue(pdf.startswith(b"%PDF"), pdf[:100])
-        if styled is not None:
-            self.assertTrue(styled and all(styled), "the system font reached every page")
-        reader = PdfFileReader(io.BytesIO(pdf))
-        self.assertEqual(len(reader.pages), 1)
-        # whitespace normalised: amounts are rendered with non-breaking spaces
-        text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+        text = self._render_pdf_text(refund)
         amount = " ".join(refund.currency_id.format(1234.5).split())
         self.assertIn("1,234.50", amount)
         self.assertIn(f"Refund Receipt {refund.name}", text)
