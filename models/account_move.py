@@ -524,8 +524,15 @@ class AccountMove(models.Model):
         """Credit the invoice as `refund` says, settle the credit note with the
         invoice and give back what the client had paid. Returns what was created."""
         self.ensure_one()
+        # A refund of all that is left undoes the invoice's matches before its
+        # credit note takes a number: core keeps that number locked until the
+        # transaction ends (_locked_increment), and the other refunds of the
+        # journal wait for whatever is done after it.
+        applied_amounts = None
+        if self.currency_id.is_zero(self._client_refund_get_refundable_amount() - refund.amount):
+            applied_amounts = self._client_refund_unmatch()
         credit_note = self._client_refund_create_credit_note(refund)
-        to_give_back = self._client_refund_settle(credit_note)
+        to_give_back = self._client_refund_settle(credit_note, applied_amounts)
         payments = self.env["account.payment"]
         results = {}
         onto_ewallet = (
@@ -636,25 +643,22 @@ class AccountMove(models.Model):
             refund_line.amount = totals.get(refund_line.move_line_id, 0.0)
         return credit_note
 
-    def _client_refund_settle(self, credit_note):
-        """Reconcile the new credit note with the invoice. Returns the money this
-        refund gives back: {open client credit line: amount in its currency}."""
-        credit_note_lines = credit_note.line_ids.filtered(
-            lambda line: line.account_id.account_type == "asset_receivable"
-        )
-        if self.currency_id.is_zero(self._client_refund_get_refundable_amount()):
-            applied_amounts = self._client_refund_rematch()
+    def _client_refund_settle(self, credit_note, applied_amounts=None):
+        """Reconcile the new credit note with the invoice; `applied_amounts`: the
+        invoice's matches undone (see _client_refund_unmatch) when the refund
+        credits all that was left. Returns the money this refund gives back:
+        {open client credit line: amount in its currency}."""
+        if applied_amounts is not None:
+            self._client_refund_match(applied_amounts)
             # what each payment had paid on the invoice goes back, not more
             return {
                 line: min(-line.amount_residual_currency, applied)
                 for line, applied in applied_amounts.items()
                 if not line.reconciled and line.balance < 0
             }
+        credit_note_lines = self._client_refund_get_receivable_lines(credit_note)
         if not self.currency_id.is_zero(self.amount_residual):
-            invoice_lines = self.line_ids.filtered(
-                lambda line: line.account_id.account_type == "asset_receivable"
-            )
-            (invoice_lines + credit_note_lines).filtered(
+            (self._client_refund_get_receivable_lines(self) + credit_note_lines).filtered(
                 lambda line: not line.reconciled
             ).reconcile()
         return {
@@ -666,21 +670,21 @@ class AccountMove(models.Model):
     def _client_refund_rematch(self, payout_moves=None):
         """Match the invoice with its credit notes first, then what is left open
         with the payments in and out: a fully credited invoice reads "reversed"
-        and its credit notes are settled by the invoice they credit. Only the
-        invoice's own matches, and the payouts of its credit notes, are undone: a
-        credit note already used on another invoice stays there. Each pair is
-        matched on its own, so that an exchange difference sits on the match it
-        comes from. Returns the amounts (in their currency) that the lines
-        matched had paid on the invoice."""
+        and its credit notes are settled by the invoice they credit. Returns the
+        amounts (in their currency) that the lines matched had paid on the
+        invoice."""
+        applied_amounts = self._client_refund_unmatch(payout_moves)
+        self._client_refund_match(applied_amounts)
+        return applied_amounts
+
+    def _client_refund_unmatch(self, payout_moves=None):
+        """Undo the invoice's own matches, and those of its credit notes with
+        their payouts: a credit note already used on another invoice stays
+        there. Returns {line unmatched: amount (in its currency) it had paid on
+        the invoice, exchange differences included}."""
         self.ensure_one()
-
-        def receivable(moves):
-            return moves.line_ids.filtered(
-                lambda line: line.account_id.account_type == "asset_receivable"
-            )
-
-        invoice_lines = receivable(self)
-        credit_note_lines = receivable(
+        invoice_lines = self._client_refund_get_receivable_lines(self)
+        credit_note_lines = self._client_refund_get_receivable_lines(
             self.reversal_move_ids.filtered(lambda m: m.state == "posted")
         )
         # sudo: the payouts of earlier refunds of this invoice, whoever made them
@@ -696,19 +700,33 @@ class AccountMove(models.Model):
         )
         residual_before = {line: line.amount_residual_currency for line in counterparts}
         partials.unlink()
-        # what each line had paid on the invoice, exchange differences included
-        applied = {
+        return {
             line: residual_before[line] - line.amount_residual_currency
             for line in counterparts
         }
-        family = (invoice_lines | credit_note_lines).filtered(lambda line: not line.reconciled)
+
+    def _client_refund_match(self, applied_amounts):
+        """Match the invoice with its posted credit notes, then what is left
+        open with the lines unmatched (`applied_amounts`'s). Each pair is
+        matched on its own, so that an exchange difference sits on the match it
+        comes from."""
+        self.ensure_one()
+        family = self._client_refund_get_receivable_lines(
+            self | self.reversal_move_ids.filtered(lambda m: m.state == "posted")
+        ).filtered(lambda line: not line.reconciled)
         family.reconcile()
+        counterparts = self.env["account.move.line"].concat(*applied_amounts)
         open_lines = (family | counterparts).filtered(lambda line: not line.reconciled)
         if open_lines.filtered(lambda line: line.balance > 0) and open_lines.filtered(
             lambda line: line.balance < 0
         ):
             open_lines.reconcile()
-        return applied
+
+    @api.model
+    def _client_refund_get_receivable_lines(self, moves):
+        return moves.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable"
+        )
 
     def _client_refund_return_products(self, refund, credit_note):
         """Return to stock the storable products credited that had been delivered;

@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.tools import SQL
 
 
 class ClientRefundReason(models.Model):
@@ -31,3 +32,13 @@ class ClientRefundReason(models.Model):
             "A refund reason with this name already exists.",
         ),
     ]
+
+    def init(self):
+        # A dozen reasons never reach autovacuum's threshold of 50 changed rows,
+        # so the table would never be analyzed, and PostgreSQL would guess
+        # hundreds of reasons when it plans the register's reports grouped by
+        # reason: a hash of 150,000 groups, one process, instead of 250 in
+        # parallel (0.57 s against 0.32 s at 1,000,000 refunds).
+        self.env.cr.execute(
+            SQL("ALTER TABLE client_refund_reason SET (autovacuum_analyze_threshold = 1)")
+        )

@@ -20,7 +20,7 @@ import random
 import time
 
 import gevent
-from locust import HttpUser, constant, events, task
+from locust import HttpUser, between, constant, events, task
 from locust.exception import StopUser
 
 with open(os.environ["LOAD_CONFIG"], encoding="utf-8") as _f:
@@ -189,6 +189,16 @@ class DistinctUser(OdooUser):
             self.sample(kind, lambda: self.addon_refund(kind, document, refund_mode="full"))
 
 
+class PacedUser(DistinctUser):
+    """Scenario 1 at the pace of a busy front desk, for the latency target:
+    each user waits 3 to 9 s between two refunds (the time a person takes to
+    hear the client and fill the wizard), which offers the servers about half
+    the refunds a second they can make. DistinctUser, without the wait,
+    measures what they can make."""
+
+    wait_time = between(3, 9)
+
+
 class ContentionUser(OdooUser):
     """Scenario 2: every user hammers the same invoices and POS orders with
     partial refunds, and sends card refunds while both servers' scheduled jobs
@@ -239,7 +249,7 @@ class ReaderUser(OdooUser):
     @task
     def pivot(self):
         def act():
-            for groupby in ([], ["date:month"], ["reason_id"], ["reason_id", "date:month"]):
+            for groupby in ([], ["request_date:month"], ["reason_id"], ["reason_id", "request_date:month"]):
                 self.call("client.refund", "read_group", [], ["amount_company_currency:sum"],
                           groupby, lazy=False)
         self.sample("register pivot", act)
@@ -254,6 +264,12 @@ class ReaderUser(OdooUser):
     def done(self):
         if CONFIG.get("readers_stop_when_refunders_stop") and RUNNING["users"] <= CONFIG["readers"]:
             raise StopUser()
+
+
+class PacedReaderUser(ReaderUser):
+    """Scenario 3 beside PacedUser: the register read at the same pace."""
+
+    wait_time = between(3, 9)
 
 
 @events.test_stop.add_listener
