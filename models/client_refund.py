@@ -203,6 +203,8 @@ class ClientRefund(models.Model):
     request_date = fields.Date(
         compute="_compute_request_date",
         store=True,
+        # the Date filter of the register searches by it
+        index=True,
         help="The day the refund was asked, in the time zone of who asked it. The "
         "register's reports count refunds by it.",
     )
@@ -394,6 +396,9 @@ class ClientRefund(models.Model):
         # The reports group the register by month and reason. Without
         # statistics on that expression PostgreSQL expects a group per day
         # (73,100 groups for 250 at a million refunds: 0.33 s, not 0.25).
+        # Statistics on expressions came with PostgreSQL 14; Odoo 18 runs on 12.
+        if self.env.cr._cnx.server_version < 140000:
+            return
         self.env.cr.execute(
             SQL(
                 "CREATE STATISTICS IF NOT EXISTS client_refund_request_month_stats "

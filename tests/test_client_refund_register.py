@@ -114,13 +114,13 @@ class TestClientRefundRegister(ClientRefundCommon):
         whoever reads them: a refund asked at 23:30 UTC on 31 January in Tokyo
         is one of February's."""
         self.refund_user.tz = "Asia/Tokyo"
+        self.refund_manager.tz = False
         tokyo = self._create_register_entry(
             user_id=self.refund_user.id, date="2026-01-31 23:30:00", amount=30.0
         )
         utc = self._create_register_entry(
             user_id=self.refund_manager.id, date="2026-01-31 23:30:00", amount=20.0
         )
-        self.refund_manager.tz = False
         self.assertEqual(str(tokyo.request_date), "2026-02-01")
         self.assertEqual(str(utc.request_date), "2026-01-31")
         for reader_tz in ("UTC", "America/Los_Angeles"):
@@ -147,6 +147,8 @@ class TestClientRefundRegister(ClientRefundCommon):
         Without the statistics made at install it plans one per day (at a
         million refunds, with the reasons: 73,100 groups for 250, 0.33 s
         instead of 0.25)."""
+        if self.env.cr._cnx.server_version < 140000:
+            self.skipTest("statistics on expressions need PostgreSQL 14")
         first = self._create_register_entry(request_date="2026-01-01")
         self.env.flush_all()
         self.env.cr.execute(

@@ -22,6 +22,7 @@ import time
 import gevent
 from locust import HttpUser, between, constant, events, task
 from locust.exception import StopUser
+from outcomes import classify  # beside this file: locust puts its folder on the path
 
 with open(os.environ["LOAD_CONFIG"], encoding="utf-8") as _f:
     CONFIG = json.load(_f)
@@ -34,24 +35,6 @@ class RpcError(Exception):
     def __init__(self, kind, message):
         super().__init__(message)
         self.kind = kind
-
-
-def classify(name, message):
-    """An error answered by Odoo: expected ones are the refusals a busy
-    counter gets (someone else has the document, nothing left), the rest is a
-    failure of the addon or of the load."""
-    text = f"{name} {message}"
-    if "being refunded by someone else" in text:
-        return "expected: being refunded by someone else"
-    if ("UserError" in name or "ValidationError" in name) and any(
-        words in message for words in (" left", "refunded in full", "already", "nothing left",
-                                        "Nothing left", "no longer", "more than its total")):
-        return "expected: nothing left to refund"
-    if "SerializationFailure" in text or "could not serialize" in text:
-        return "serialization failure reaching the user"
-    if "LockNotAvailable" in text or "could not obtain lock" in text:
-        return "lock error reaching the user"
-    return f"other error: {name.rsplit('.', 1)[-1]}"
 
 
 class OdooUser(HttpUser):
@@ -104,7 +87,7 @@ class OdooUser(HttpUser):
                 data = body["error"].get("data") or {}
                 name = data.get("name") or body["error"].get("message", "?")
                 message = data.get("message") or ""
-                kind = classify(name, message)
+                kind = classify(name, message, CONFIG["side"])
                 if kind.startswith("expected"):
                     response.success()
                 else:

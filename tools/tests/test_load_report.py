@@ -1,6 +1,6 @@
-"""Tests of tools/load.py's verdict, which need neither Odoo nor locust:
-`make load` exits 1 when a book check fails or an unexpected error reached a
-user of the addon, 0 otherwise."""
+"""Tests of make load's verdict, which need neither Odoo nor locust: it exits
+1 when a book check fails or an unexpected error reached a user of the addon
+(tools/load.py), and which errors are expected (tools/load/outcomes.py)."""
 
 import os
 import sys
@@ -10,6 +10,11 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import load  # noqa: E402  pylint: disable=wrong-import-position
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "load"))
+
+import outcomes  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def sample(scenario, side, kind, start, ms=400.0, outcome="ok"):
@@ -60,3 +65,23 @@ def test_an_unexpected_error_of_the_addon_exits_1(run, capsys):
                               outcome="serialization failure reaching the user"))
     assert run.report(CLEAN, [], 600.0) == 1
     assert "no unexpected errors (addon): MISSED" in capsys.readouterr().out
+
+
+def test_a_side_with_no_refund_made_misses_the_latency_target(run, capsys):
+    run.samples = [s for s in run.samples if s["scenario"] != "paced"] + [
+        sample("paced", "addon", "invoice", i, ms=30000.0, outcome="timeout") for i in range(10)]
+    run.report(CLEAN, [], 600.0)
+    assert "at a front desk's pace inf ms (< 1500): MISSED" in capsys.readouterr().out
+
+
+def test_only_core_may_meet_the_addon_check_at_posting():
+    """Core's path has no check of what is left: the addon's check at posting
+    refuses its credit notes. The addon's path reaching it is a failure."""
+    error = "odoo.exceptions.UserError"
+    message = "Invoice INV/1 would be credited $ 42.00, more than its total of $ 40.00."
+    assert outcomes.classify(error, message, "core") == "expected: nothing left to refund"
+    assert outcomes.classify(error, message, "addon") == "other error: UserError"
+    assert (outcomes.classify(error, "Only $ 3.00 of invoice INV/1 is left to refund", "addon")
+            == "expected: nothing left to refund")
+    assert (outcomes.classify("psycopg2.errors.SerializationFailure", "could not serialize",
+                              "addon") == "serialization failure reaching the user")
