@@ -16,7 +16,7 @@ run) of:
   core pos.order.refund() and pos.make.payment;
 * the refund register with --register records (by default 100,000, then
   1,000,000: the same records and 900,000 more): the list view's
-  web_search_read, the pivot's read_groups (month of date x reason), the
+  web_search_read, the pivot's read_groups (month of the Request Date x reason), the
   client's smart button count and the client's list it opens (server time,
   no core counterpart; the target is under a second).
 
