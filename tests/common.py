@@ -10,7 +10,8 @@ from contextlib import contextmanager
 
 import stripe
 
-from odoo import Command, fields
+from odoo import Command, api, fields
+from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user
 
@@ -129,6 +130,46 @@ class LocalStripeMixin:
         return self.stripe.v1.refunds.list(
             params={"payment_intent": payment_intent_id, "limit": 100}
         ).data
+
+
+class CommittedDataMixin:
+    """Tests that race real cursors need their data committed, where every
+    cursor sees it, and deleted afterwards."""
+
+    @contextmanager
+    def _committed(self, build):
+        """Commit what `build(env, created)` makes as the administrator (the
+        records to delete go in created["cleanup"], [(model, ids)]); delete it
+        afterwards with _delete_committed."""
+        created = {}
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            admin_env = env(user=env.ref("base.user_admin"))
+            build(admin_env, created)
+            # The year's first refund number creates its date range: two first
+            # refunds would queue on that row instead of racing on the document.
+            admin_env["ir.sequence"].next_by_code("client.refund")
+            cr.commit()  # pylint: disable=invalid-commit
+        try:
+            yield created
+        finally:
+            self._delete_committed(created)
+
+    def _delete_committed(self, created):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {MODULE_UNINSTALL_FLAG: True})
+            self._unlink_created(env, created)
+            cr.commit()  # pylint: disable=invalid-commit
+
+    @staticmethod
+    def _unlink_created(env, created):
+        """Delete created["cleanup"], the newest records first."""
+        for model, ids in reversed(created.get("cleanup", [])):
+            records = env[model].browse(ids).exists()
+            if model == "account.move":
+                records.line_ids.remove_move_reconcile()
+                records.filtered(lambda m: m.state == "posted").button_draft()
+            records.unlink()
 
 
 class ClientRefundCommon(QueryCountMixin, AccountTestInvoicingCommon):

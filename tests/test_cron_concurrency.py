@@ -5,7 +5,7 @@ would; the fixture (invoices paid by card at localstripe, and their refunds
 waiting for Stripe) is committed from a third cursor so that both see it, and
 removed afterwards. What reaches Stripe is counted at localstripe."""
 
-from contextlib import contextmanager
+from functools import partial
 
 import stripe
 
@@ -13,13 +13,13 @@ from odoo import Command, api
 from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
 from odoo.tests import TransactionCase, tagged
 
-from .common import LocalStripeMixin
+from .common import CommittedDataMixin, LocalStripeMixin
 
 API_BASE = "client_refund.stripe_api_base"
 
 
 @tagged("post_install", "-at_install")
-class TestCardRefundCronConcurrency(LocalStripeMixin, TransactionCase):
+class TestCardRefundCronConcurrency(CommittedDataMixin, LocalStripeMixin, TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -129,23 +129,7 @@ class TestCardRefundCronConcurrency(LocalStripeMixin, TransactionCase):
                 ("account.payment", transaction.payment_id.ids),
             ]
 
-    @contextmanager
-    def _committed(self, count):
-        created = {}
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, api.SUPERUSER_ID, {})
-            admin_env = env(user=env.ref("base.user_admin"))
-            # the year's first numbers and their date ranges exist, as on a live
-            # database: the jobs race on the refunds, not on a sequence
-            admin_env["ir.sequence"].next_by_code("client.refund")
-            self._build(admin_env, created, count)
-            cr.commit()  # pylint: disable=invalid-commit
-        try:
-            yield created
-        finally:
-            self._cleanup(created)
-
-    def _cleanup(self, created):
+    def _delete_committed(self, created):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, api.SUPERUSER_ID, {MODULE_UNINSTALL_FLAG: True})
             refunds = env["client.refund"].browse(created.get("refunds", [])).exists()
@@ -170,12 +154,7 @@ class TestCardRefundCronConcurrency(LocalStripeMixin, TransactionCase):
             moves.exists().unlink()
             transactions.child_transaction_ids.unlink()
             transactions.exists().unlink()
-            for model, ids in reversed(created.get("cleanup", [])):
-                records = env[model].browse(ids).exists()
-                if model == "account.move":
-                    records.line_ids.remove_move_reconcile()
-                    records.filtered(lambda m: m.state == "posted").button_draft()
-                records.unlink()
+            self._unlink_created(env, created)
             # the payment method line the provider's copy added to the bank journal
             env["account.payment.method.line"].search(
                 [("name", "=", created.get("provider_name")), ("payment_provider_id", "=", False)]
@@ -223,7 +202,7 @@ class TestCardRefundCronConcurrency(LocalStripeMixin, TransactionCase):
         """Job A holds the pending refunds (sent, not committed yet); job B,
         running meanwhile, skips them without waiting and without logging a
         delay; once both committed, Stripe has one refund per payment."""
-        with self._committed(3) as created:
+        with self._committed(partial(self._build, count=3)) as created:
             self.assertEqual(self._sent(created), [0, 0, 0])
             with self.registry.cursor() as cr_a:
                 self._run_job(cr_a)
@@ -250,7 +229,7 @@ class TestCardRefundCronConcurrency(LocalStripeMixin, TransactionCase):
         """Job B began before job A committed: it still reads the refunds as
         pending, but each one A changed fails to serialize and is left alone;
         B ends without an error and Stripe has one refund per payment."""
-        with self._committed(2) as created:
+        with self._committed(partial(self._build, count=2)) as created:
             with self.registry.cursor() as cr_b:
                 cr_b.execute("SELECT 1")  # B's snapshot is taken here
                 with self.registry.cursor() as cr_a:
@@ -269,7 +248,7 @@ class TestCardRefundCronConcurrency(LocalStripeMixin, TransactionCase):
     def test_race_two_jobs_split_the_refunds(self):
         """Job A has taken the first refund only (as a server in the middle of
         its run); job B takes and sends the others: each is sent once."""
-        with self._committed(3) as created:
+        with self._committed(partial(self._build, count=3)) as created:
             first, *others = created["refunds"]
             with self.registry.cursor() as cr_a:
                 env_a = api.Environment(cr_a, api.SUPERUSER_ID, {})

@@ -3,26 +3,22 @@ from datetime import timedelta
 from lxml import etree
 
 from odoo import Command, fields
-from odoo.tests import Form, tagged
+from odoo.tests import tagged
 from odoo.tools.safe_eval import safe_eval
 
-from .common import ClientRefundCommon
+from .test_invoice_refund import InvoiceRefundCommon
 from .test_loyalty_refund import LoyaltyRefundMixin
 from .test_pos_refund import PosRefundCommon
 
 
 @tagged("post_install", "-at_install")
-class TestFrontDeskPages(LoyaltyRefundMixin, ClientRefundCommon):
+class TestFrontDeskPages(LoyaltyRefundMixin, InvoiceRefundCommon):
     """The client's Refund page and the register, as the front desk sees them."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.today = fields.Date.today()
-        cls.cash_journal = cls.company_data["default_journal_cash"]
-        cls.bank_journal = cls.company_data["default_journal_bank"]
-        cls.company.client_refund_journal_id = cls.cash_journal
-        cls.client.property_account_receivable_id = cls.company_data["default_account_receivable"]
         cls.haircut = cls._create_product(
             name="Haircut", type="service", lst_price=100.0, taxes_id=[Command.clear()]
         )
@@ -64,25 +60,12 @@ class TestFrontDeskPages(LoyaltyRefundMixin, ClientRefundCommon):
         )
         invoice.action_post()
         if pay:
-            self._pay(invoice, journal or self.cash_journal)
+            self._pay(invoice, journal=journal)
         return invoice
 
-    def _pay(self, invoice, journal):
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=invoice.ids
-        ).create({"journal_id": journal.id})._create_payments()
-
     def _refund_invoice(self, invoice, **values):
-        with Form(
-            self.env["client.refund.wizard"]
-            .with_user(self.refund_user)
-            .with_context(default_source_type="invoice", default_move_id=invoice.id)
-        ) as wizard:
-            wizard.reason_id = self.reason
-            wizard.send_receipt = False
-            for name, value in values.items():
-                setattr(wizard, name, value)
-        return self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+        """InvoiceRefundCommon._refund, which LoyaltyRefundMixin's shadows here."""
+        return InvoiceRefundCommon._refund(self, invoice, send_receipt=False, **values)
 
     def _page(self, user=None):
         """The client's Refund page as `user` reads it, fresh."""
@@ -97,7 +80,7 @@ class TestFrontDeskPages(LoyaltyRefundMixin, ClientRefundCommon):
         in_cash = self._sell([(self.haircut, 1, 100.0), (self.shampoo, 2, 20.0)])
         by_bank = self._sell([(self.haircut, 1, 80.0)], journal=self.bank_journal)
         partly = self._sell([(self.haircut, 1, 100.0)])
-        self._refund_invoice(partly, refund_mode="amount", amount=40.0)
+        self._refund_invoice(partly, mode="amount", amount=40.0)
         refunded = self._sell([(self.haircut, 1, 60.0)])
         self._refund_invoice(refunded)
         # a credit note made with core's button, not reconciled: nothing left
@@ -137,7 +120,7 @@ class TestFrontDeskPages(LoyaltyRefundMixin, ClientRefundCommon):
         self._change_balance(spent, 0.0)
         membership_invoice = self.client.create_membership_invoice(self.gold, 300.0)
         membership_invoice.action_post()
-        self._pay(membership_invoice, self.bank_journal)
+        self._pay(membership_invoice, journal=self.bank_journal)
         membership = self.env["membership.membership_line"].search(
             [("account_invoice_line", "in", membership_invoice.invoice_line_ids.ids)]
         )

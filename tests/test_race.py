@@ -3,43 +3,17 @@
 Each refund runs in its own real cursor, as two HTTP requests would; the fixture
 is committed from a third cursor so that both see it, and removed afterwards."""
 
-from contextlib import contextmanager
-
 import psycopg2
 
 from odoo import Command, api
-from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 
+from .common import CommittedDataMixin
+
 
 @tagged("post_install", "-at_install")
-class TestRefundRace(TransactionCase):
-    @contextmanager
-    def _committed(self, build):
-        """Commit what `build(env)` makes; delete it all afterwards."""
-        created = {}
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, api.SUPERUSER_ID, {})
-            admin_env = env(user=env.ref("base.user_admin"))
-            build(admin_env, created)
-            # The year's first number creates its date range: two first refunds
-            # would queue on that row instead of racing on the document.
-            admin_env["ir.sequence"].next_by_code("client.refund")
-            # the other cursors only see committed data
-            cr.commit()  # pylint: disable=invalid-commit
-        try:
-            yield created
-        finally:
-            with self.registry.cursor() as cr:
-                env = api.Environment(cr, api.SUPERUSER_ID, {MODULE_UNINSTALL_FLAG: True})
-                for model, ids in reversed(created.get("cleanup", [])):
-                    records = env[model].browse(ids).exists()
-                    if model == "account.move":
-                        records.filtered(lambda m: m.state == "posted").button_draft()
-                    records.unlink()
-                cr.commit()  # pylint: disable=invalid-commit
-
+class TestRefundRace(CommittedDataMixin, TransactionCase):
     def _refund(self, cr, source_field, source_id, values):
         env = api.Environment(cr, api.SUPERUSER_ID, {})
         env = env(user=env.ref("base.user_admin"))

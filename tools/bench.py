@@ -58,6 +58,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402  pylint: disable=wrong-import-position
+from report import machine, print_table  # noqa: E402  pylint: disable=wrong-import-position
 
 MODULE = harness.MODULE
 TARGET_RATIO = 1.2
@@ -152,20 +153,6 @@ def main(argv):
 
 # --------------------------------------------------------------------------
 # The child process: Odoo loaded, one cursor
-
-
-def machine():
-    """CPUs, CPU model and memory, for the report."""
-    model = memory = "?"
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f
-                          if line.startswith("model name")), "?")
-    with contextlib.suppress(OSError):
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            kib = next((int(line.split()[1]) for line in f if line.startswith("MemTotal")), 0)
-            memory = f"{kib / 1024 / 1024:.0f} GiB"
-    return f"{os.cpu_count()} CPU ({model}), {memory} RAM"
 
 
 class Result:
@@ -879,27 +866,13 @@ class Bench:
                 if result.paired else "-",
                 f"{ms_ratio:.2f}" if ms_ratio is not None else "-",
             ))
-        widths = [max(len(row[col]) for row in [header, *rows]) for col in range(len(header))]
-        rule = "  ".join("=" * width for width in widths)
-
-        def line(row):
-            return "  ".join(
-                cell.ljust(width) if col == 0 else cell.rjust(width)
-                for col, (cell, width) in enumerate(zip(row, widths))
-            ).rstrip()
-
         self.cr.execute("SHOW server_version")
         pg_version = self.cr.fetchone()[0].split()[0]
         print()
         print(f"client_refund benchmark, {elapsed:.0f} s: median of {self.runs} runs per case "
               f"after a warm-up (POS: of {self.options['pos_orders']} refunds); "
               f"Odoo {self.options['odoo']}, PostgreSQL {pg_version}; {machine()}")
-        print(rule)
-        print(line(header))
-        print(rule)
-        for row in rows:
-            print(line(row))
-        print(rule)
+        print_table(header, rows)
         for name, plans in self.explains:
             for entry, plan in plans:
                 print(f"slowest query of {name}: {entry['ms']:.1f} ms, {entry['kind']} "

@@ -44,7 +44,6 @@ Python (harness.py python tools/load.py ...). Logs: .build/logs/load-*.
 import argparse
 import collections
 import concurrent.futures
-import contextlib
 import json
 import math
 import os
@@ -59,6 +58,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402  pylint: disable=wrong-import-position
+from report import machine, print_table  # noqa: E402  pylint: disable=wrong-import-position
 
 MODULE = harness.MODULE
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -515,13 +515,13 @@ class Load:
               f"reading the register), {self.opts.contention_users} on {self.opts.hot} "
               f"invoices, {self.opts.hot} POS orders and {self.opts.hot} card payments; "
               f"runs of at most {self.opts.duration} s; {machine()}")
-        table(header, rows)
+        print_table(header, rows, text_columns=3)
         print("\nerrors by kind:")
         kinds = collections.Counter((s["scenario"], s["side"], s["outcome"])
                                     for s in self.samples if s["outcome"] != "ok")
-        table(("scenario", "side", "kind", "count"),
-              [(sc, side, kind, str(n)) for (sc, side, kind), n in sorted(kinds.items())]
-              or [("-", "-", "none", "0")])
+        print_table(("scenario", "side", "kind", "count"),
+                    [(sc, side, kind, str(n)) for (sc, side, kind), n in sorted(kinds.items())]
+                    or [("-", "-", "none", "0")], text_columns=3)
         examples = {}
         for s in self.samples:
             if s["outcome"] != "ok" and not s["outcome"].startswith("expected"):
@@ -554,35 +554,6 @@ class Load:
         print("\n" + "; ".join(verdicts))
         print("timing: " + ", ".join(f"{name} {t:.0f}s" for name, t in timings))
         return 1 if failed or sum(unexpected.values()) else 0
-
-
-def table(header, rows):
-    widths = [max(len(str(row[col])) for row in [header, *rows]) for col in range(len(header))]
-    rule = "  ".join("=" * width for width in widths)
-
-    def line(row):
-        return "  ".join(cell.ljust(width) if col < 3 else cell.rjust(width)
-                         for col, (cell, width) in enumerate(zip(row, widths))).rstrip()
-
-    print(rule)
-    print(line(header))
-    print(rule)
-    for row in rows:
-        print(line(row))
-    print(rule)
-
-
-def machine():
-    model = "?"
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f
-                          if line.startswith("model name")), "?")
-    kib = 0
-    with contextlib.suppress(OSError):
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            kib = next((int(line.split()[1]) for line in f if line.startswith("MemTotal")), 0)
-    return f"{os.cpu_count()} CPU ({model}), {kib / 1024 / 1024:.0f} GiB RAM"
 
 
 def main(argv):
