@@ -6,6 +6,7 @@ from . import client_refund
 from . import client_refund_line
 from . import account_move
 from . import account_move_line
+from . import account_partial_reconcile
 from . import account_payment
 from . import pos_order
 from . import res_company
@@ -17,4 +18,5 @@ from . import stock_picking
 from . import client_refund_balance_source
 from . import loyalty_program
 from . import loyalty_card
+from . import loyalty_history
 from . import membership_membership_line

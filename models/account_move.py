@@ -4,6 +4,8 @@ from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, float_compare, float_is_zero, float_round
 
+from .client_refund_source import refund_own_path
+
 
 class AccountMove(models.Model):
     _name = "account.move"
@@ -59,17 +61,20 @@ class AccountMove(models.Model):
                 else 0.0
             )
 
-    @api.depends_context("client_refund_picker")
+    @api.depends_context("client_refund_picker", "uid")
     def _compute_display_name(self):
         """The refund wizard's invoice picker shows what staff recognise an
-        invoice by: its date, amount, what it sold and what is left."""
+        invoice by: its date, amount, what it sold and what is left. Only of the
+        invoices the user may read: the ORM names a many2one's record in sudo,
+        and the context key is the caller's to send."""
         super()._compute_display_name()
         if not (
             self.env.context.get("client_refund_picker")
             and self.env.user.has_group("client_refund.group_client_refund_user")
         ):
             return
-        for move in self:
+        readable = self.with_env(self.env(su=False))._filtered_access("read")
+        for move in self.filtered(lambda move: move.id in readable.ids):
             move.display_name = " · ".join(
                 filter(None, [
                     move.name,
@@ -96,10 +101,29 @@ class AccountMove(models.Model):
         ).reversed_entry_id._client_refund_check_not_over_credited()
         return posted
 
+    def write(self, vals):
+        if vals.get("state") in ("draft", "cancel"):
+            self.env["client.refund"]._check_bookings_kept(_("reset or cancelled"), moves=self)
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_client_refund_booking(self):
+        self.env["client.refund"]._check_bookings_kept(_("deleted"), moves=self)
+
+    def button_draft(self):
+        self.env["client.refund"]._check_bookings_kept(_("reset to draft"), moves=self)
+        return super().button_draft()
+
+    def button_cancel(self):
+        self.env["client.refund"]._check_bookings_kept(_("cancelled"), moves=self)
+        return super().button_cancel()
+
     def _reverse_moves(self, default_values_list=None, cancel=False):
         """Link each credit note line to the invoice line it copies, however the
         credit note is made (core's reversal copies the lines in their order);
-        the addon's own credit notes name their lines already."""
+        the addon's own credit notes name their lines already. What a refund
+        booked is reversed by the refund only."""
+        self.env["client.refund"]._check_bookings_kept(_("reversed"), moves=self)
         default_values_list = default_values_list or [{} for move in self]
         copies_lines = [not values.get("line_ids") for values in default_values_list]
         reverse_moves = super()._reverse_moves(default_values_list, cancel=cancel)
@@ -586,7 +610,7 @@ class AccountMove(models.Model):
         )
         if not journal:
             return self.sudo().browse()
-        date = fields.Date.context_today(self)
+        date = company._client_refund_today()
         balance = currency._convert(amount, company.currency_id, company, date)
         line_vals = {
             "partner_id": refund.partner_id.commercial_partner_id.id,
@@ -699,7 +723,8 @@ class AccountMove(models.Model):
             invoice_lines | credit_note_lines
         )
         residual_before = {line: line.amount_residual_currency for line in counterparts}
-        partials.unlink()
+        # the refund rematches what it settled: its own path
+        refund_own_path(partials).unlink()
         return {
             line: residual_before[line] - line.amount_residual_currency
             for line in counterparts
@@ -774,7 +799,7 @@ class AccountMove(models.Model):
                 "move_ids": [Command.set(self.ids)],
                 "company_id": self.company_id.id,
                 "journal_id": self.journal_id.id,
-                "date": fields.Date.context_today(self),
+                "date": self.company_id._client_refund_today(),
                 "reason": _(
                     "%(refund)s, %(reason)s", refund=refund.name, reason=refund.reason_id.name
                 ),

@@ -133,12 +133,23 @@ class AccountPayment(models.Model):
             if blocker:
                 raise UserError(blocker)
 
+    def write(self, vals):
+        if vals.get("state") in ("draft", "canceled", "rejected"):
+            self.env["client.refund"]._check_bookings_kept(_("reset or cancelled"), payments=self)
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_client_refund_booking(self):
+        self.env["client.refund"]._check_bookings_kept(_("deleted"), payments=self)
+
     def action_draft(self):
         self._client_refund_check_not_card_refund_made()
+        self.env["client.refund"]._check_bookings_kept(_("reset to draft"), payments=self)
         return super().action_draft()
 
     def action_cancel(self):
         self._client_refund_check_not_card_refund_made()
+        self.env["client.refund"]._check_bookings_kept(_("cancelled"), payments=self)
         return super().action_cancel()
 
     def _client_refund_check_not_card_refund_made(self):
@@ -201,10 +212,17 @@ class AccountPayment(models.Model):
             and not tx.client_refund_ids
             and not tx.payment_id.is_reconciled
         )
-        today = fields.Date.context_today(self)
+        # the server's day, not the caller's `tz`: the rate of what left already
+        today = fields.Date.today()
         return -sum(
             tx.currency_id._convert(tx.amount, currency, tx.company_id, today) for tx in refunds
         )
+
+    def _client_refund_get_sale_documents(self):
+        """The invoices the payment paid: its credit and their refunds are one
+        client's money."""
+        # sudo: the payment's matches are read for staff without accounting rights
+        return list(self.sudo().reconciled_invoice_ids.with_env(self.env))
 
     def _client_refund_get_tenders(self):
         self.ensure_one()
@@ -340,7 +358,7 @@ class AccountPayment(models.Model):
             "currency_id": currency.id,
             "journal_id": refund.payout_journal_id.id,
             "company_id": refund.company_id.id,
-            "date": fields.Date.context_today(self),
+            "date": refund.company_id._client_refund_today(),
             "memo": _(
                 "%(refund)s: %(reason)s", refund=refund.name, reason=refund.reason_id.name
             ),

@@ -1,15 +1,20 @@
-from datetime import datetime, time
 
 import psycopg2
-import pytz
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.osv import expression
 from odoo.tools import SQL
 from odoo.tools.misc import clean_context
 
-from .client_refund_source import SOURCE_FIELDS, check_number
+from .client_refund_source import (
+    SALE_DOCUMENT_FIELDS,
+    SOURCE_FIELDS,
+    check_number,
+    get_refund_own_path,
+    refund_own_path,
+)
 
 # What a user may change on a refund: the register is the record of what was
 # refunded, written by the addon's own code (in sudo) only.
@@ -107,6 +112,28 @@ class ClientRefund(models.Model):
         string="Source Membership",
         readonly=True,
         index="btree_not_null",
+    )
+    sale_move_ids = fields.Many2many(
+        comodel_name="account.move",
+        relation="client_refund_sale_move_rel",
+        column1="refund_id",
+        column2="move_id",
+        string="Sold On Invoices",
+        readonly=True,
+        copy=False,
+        help="The invoices whose sale the refund gives back, whichever document it "
+        "was launched from: the refunds of one sale add up against the approval "
+        "threshold.",
+    )
+    sale_pos_order_ids = fields.Many2many(
+        comodel_name="pos.order",
+        relation="client_refund_sale_pos_order_rel",
+        column1="refund_id",
+        column2="order_id",
+        string="Sold On Orders",
+        readonly=True,
+        copy=False,
+        help="The Point of Sale orders whose sale the refund gives back.",
     )
     source_reference = fields.Char(
         string="Document",
@@ -330,6 +357,14 @@ class ClientRefund(models.Model):
         help="The entry that moved what the refund owes the client onto the eWallet's "
         "liability.",
     )
+    breakage_move_id = fields.Many2one(
+        comodel_name="account.move",
+        string="Breakage Entry",
+        readonly=True,
+        copy=False,
+        help="The entry that released to income what was left of a balance sold on a "
+        "liability account and closed by the refund.",
+    )
     replaced_refund_id = fields.Many2one(
         comodel_name="client.refund",
         string="Pays Back Failed Refund",
@@ -519,17 +554,8 @@ class ClientRefund(models.Model):
                 refund.state in ("done", "failed") or refund.user_id != self.env.user
             ):
                 raise AccessError(_("Only a refund manager can cancel refund %s.", refund.name))
-            if refund.state == "done" and refund._has_live_effects():
-                raise UserError(
-                    _(
-                        "Refund %s has paid money back or posted credit notes. "
-                        "Reverse its credit notes and cancel its payments first.",
-                        refund.name,
-                    )
-                )
-            if refund.state == "done" and refund.ewallet_move_id:
-                # the store credit comes back off the wallet, if it is still there
-                refund.ewallet_card_id._client_refund_take_back_credit(refund)
+            if refund.state in ("done", "failed"):
+                refund._undo_bookings()
         to_cancel = self.filtered(lambda r: r.state != "cancel")
         to_cancel.activity_unlink(["mail.mail_activity_data_todo"])
         to_cancel._write_record({"state": "cancel"})
@@ -560,8 +586,7 @@ class ClientRefund(models.Model):
         return True
 
     def action_print_receipt(self):
-        if any(refund.state != "done" for refund in self):
-            raise UserError(_("A receipt is printed once the refund is made."))
+        self._check_receipt_printable()
         return self.env.ref("client_refund.action_report_client_refund").report_action(self)
 
     def action_cancel_at_stripe(self):
@@ -696,10 +721,14 @@ class ClientRefund(models.Model):
         source = self._get_source()
         # a closed card or a cancelled invoice is said as such, before its amount
         source._client_refund_check_refundable()
+        sold_on = {fname: [] for fname in SALE_DOCUMENT_FIELDS.values()}
+        for document in source._client_refund_get_sale_documents():
+            sold_on[SALE_DOCUMENT_FIELDS[document._name]].append(document.id)
         return {
             "source_type": source._client_refund_get_source_type(),
             "currency_id": source._client_refund_get_currency().id,
             "amount": source._client_refund_compute_amount(self),
+            **{fname: [Command.set(ids)] for fname, ids in sold_on.items()},
         }
 
     @api.model
@@ -829,15 +858,33 @@ class ClientRefund(models.Model):
         threshold = company.client_refund_approval_threshold
         source = self._get_source()
         counted = [("state", "in", COUNTED_STATES), ("id", "!=", self.id)]
-        # sudo: every refund of the document counts, whoever made it
+        # sudo: every refund of the document counts, whoever made it, and the
+        # sales are named for staff who may not read them
         Refund = self.sudo()
         if threshold:
-            earlier = Refund.search([(SOURCE_FIELDS[source._name], "=", source.id), *counted])
+            # the refunds of the document, and of the sales it gives back
+            # (an invoice's lines and the gift card it sold are one sale)
+            same_sale = expression.OR(
+                [
+                    [(SOURCE_FIELDS[source._name], "=", source.id)],
+                    *(
+                        [(fname, "in", Refund[fname].ids)]
+                        for fname in SALE_DOCUMENT_FIELDS.values()
+                        if Refund[fname]
+                    ),
+                ]
+            )
+            earlier = Refund.search(expression.AND([same_sale, counted]))
             total = sum(earlier.mapped("amount_company_currency")) + self.amount_company_currency
             if currency.compare_amounts(total, threshold) > 0:
+                sales = [
+                    name
+                    for fname in SALE_DOCUMENT_FIELDS.values()
+                    for name in Refund[fname].mapped("display_name")
+                ]
                 return _(
                     "refunds of %(document)s add up to %(total)s, above %(threshold)s",
-                    document=source.display_name,
+                    document=", ".join(dict.fromkeys([source.display_name, *sales])),
                     total=currency.format(total),
                     threshold=currency.format(threshold),
                 )
@@ -854,7 +901,7 @@ class ClientRefund(models.Model):
                 [
                     ("user_id", "=", self.user_id.id),
                     ("company_id", "=", company.id),
-                    ("date", ">=", self._get_start_of_day()),
+                    ("date", ">=", company._client_refund_start_of_day()),
                     *counted,
                 ]
             )
@@ -868,13 +915,6 @@ class ClientRefund(models.Model):
                     cap=currency.format(cap),
                 )
         return False
-
-    def _get_start_of_day(self):
-        """Midnight of today where the requester is, in UTC."""
-        tz = pytz.timezone(self.user_id.tz or "UTC")
-        now = pytz.utc.localize(fields.Datetime.now()).astimezone(tz)
-        midnight = tz.localize(datetime.combine(now.date(), time.min))
-        return midnight.astimezone(pytz.utc).replace(tzinfo=None)
 
     def _request_approval(self, why):
         self.ensure_one()
@@ -976,14 +1016,96 @@ class ClientRefund(models.Model):
         # the refund user may send the refund the register holds
         return self.card_transaction_id.sudo()._client_refund_sync(self)
 
-    def _has_live_effects(self):
-        self.ensure_one()
-        live_moves = self.credit_note_ids.filtered(
-            lambda m: m.state == "posted" and m.payment_state != "reversed"
+    @api.model
+    def _check_bookings_kept(self, action, moves=None, payments=None):
+        """Refuse to `action` the entries or payouts a refund booked, but on the
+        refund's own path (see refund_own_path): core's buttons on a move, a
+        payment or a match would leave the register saying what is no longer
+        booked, and reopen what the refund settled, to be refunded again."""
+        moves = moves or self.env["account.move"]
+        payments = payments or self.env["account.payment"]
+        own_path = get_refund_own_path(self.env)
+        if not (moves.ids or payments.ids) or (own_path and own_path.undoing_ids is None):
+            return
+        domains = [[("payment_ids", "in", payments.ids)]] if payments.ids else []
+        if moves.ids:
+            domains += [
+                [(fname, "in", moves.ids)]
+                for fname in ("credit_note_ids", "payment_ids.move_id", "ewallet_move_id", "breakage_move_id")
+            ]
+        # sudo: every refund counts, whoever made it
+        refunds = self.sudo().search(
+            expression.AND([[("state", "!=", "cancel")], expression.OR(domains)])
         )
-        live_payments = self.payment_ids.filtered(lambda p: p.state != "canceled")
-        live_orders = self.pos_order_ids.filtered(lambda o: o.state != "cancel")
-        return bool(live_moves or live_payments or live_orders)
+        if own_path:
+            # a refund undoes its own bookings, not another's
+            refunds = refunds.filtered(lambda refund: refund.id not in own_path.undoing_ids)
+        if refunds:
+            raise UserError(
+                _(
+                    "%(documents)s: booked by %(refunds)s, it cannot be %(action)s here. "
+                    "A refund manager cancels the refund, which undoes what it booked and "
+                    "keeps the register true.",
+                    refunds=", ".join(refunds.mapped("name")),
+                    documents=", ".join((moves.sudo() | payments.sudo().move_id).mapped("display_name")),
+                    action=action,
+                )
+            )
+
+    def _get_booked_moves(self):
+        """The entries the refunds booked: credit notes, payouts, eWallet and
+        breakage entries (Point of Sale refund orders are booked by their session)."""
+        return (
+            self.credit_note_ids
+            | self.payment_ids.move_id
+            | self.ewallet_move_id
+            | self.breakage_move_id
+        )
+
+    def _undo_bookings(self):
+        """Undo what the refund booked, on its own path (core's buttons are closed
+        on it): its store credit comes back off the eWallet, its payouts are
+        cancelled, its credit notes and breakage entry reset and cancelled, and
+        what they had settled is matched again as it was (an invoice with the
+        client's payment). A till's refund order is not undone."""
+        self.ensure_one()
+        if self.pos_order_ids.filtered(lambda order: order.state != "cancel"):
+            raise UserError(
+                _(
+                    "Refund %(refund)s paid %(orders)s out at the till: a paid Point of "
+                    "Sale order cannot be undone. Sell again at the till instead.",
+                    refund=self.name,
+                    orders=", ".join(self.pos_order_ids.mapped("name")),
+                )
+            )
+        # sudo: the register undoes what it booked for a refund manager, who may
+        # have no accounting rights; core's lock dates still apply
+        undoing = refund_own_path(self.sudo(), undoing=self)
+        booked = undoing._get_booked_moves()
+        # core deletes the draft entry of a payment it cancels
+        booked_names = booked.mapped("display_name")
+        settled = (
+            booked.line_ids.matched_debit_ids.debit_move_id
+            | booked.line_ids.matched_credit_ids.credit_move_id
+        ) - booked.line_ids
+        if self.ewallet_move_id:
+            # the store credit comes back off the wallet, if it is still there
+            self.ewallet_card_id._client_refund_take_back_credit(self)
+        undoing.payment_ids.filtered(lambda payment: payment.state != "canceled").action_draft()
+        undoing.payment_ids.filtered(lambda payment: payment.state != "canceled").action_cancel()
+        entries = (undoing.credit_note_ids | undoing.breakage_move_id).filtered(
+            lambda move: move.state == "posted"
+        )
+        entries.button_draft()
+        entries.button_cancel()
+        reopened = settled.filtered(lambda line: line.parent_state == "posted" and not line.reconciled)
+        for lines in reopened.grouped("account_id").values():
+            if lines.filtered(lambda line: line.balance > 0) and lines.filtered(
+                lambda line: line.balance < 0
+            ):
+                lines.reconcile()
+        if booked_names:
+            self._message_log(body=_("Undone: %s cancelled.", ", ".join(booked_names)))
 
     # ------------------------------------------------------------------
     # The record and its messages
@@ -999,6 +1121,18 @@ class ClientRefund(models.Model):
         for document in (self, self._get_source(), self.partner_id):
             if document:
                 document._message_log(body=body)
+
+    def _check_receipt_printable(self):
+        """A receipt says money went back: none for a refund waiting for a
+        manager or Stripe, rejected, failed or cancelled."""
+        not_made = self.filtered(lambda refund: refund.state != "done")
+        if not_made:
+            raise UserError(
+                _(
+                    "A receipt is printed once the refund is made, not for %s.",
+                    ", ".join(not_made.mapped("name")),
+                )
+            )
 
     def _send_receipt(self):
         self.ensure_one()

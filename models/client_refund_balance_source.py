@@ -91,6 +91,11 @@ class ClientRefundBalanceSource(models.AbstractModel):
             )
         return sale
 
+    def _client_refund_get_sale_documents(self):
+        """The invoices and orders that sold the balance, refunded or not."""
+        self.ensure_one()
+        return [self._client_refund_get_sale_document(sale) for sale in self._client_refund_get_sales()]
+
     def _client_refund_get_sale_document(self, sale):
         """The invoice or Point of Sale order of a sale, with the user's rights."""
         line = sale["line"]
@@ -222,7 +227,9 @@ class ClientRefundBalanceSource(models.AbstractModel):
             document._client_refund_lock()
             results = document._client_refund_execute(refund)
         self._client_refund_apply_change(refund, change)
-        self._client_refund_release_liability(refund, change.get("forfeited", 0.0))
+        breakage = self._client_refund_release_liability(refund, change.get("forfeited", 0.0))
+        if breakage:
+            results["breakage_move_id"] = breakage.id
         return results
 
     def _client_refund_get_breakage_account(self, company):
@@ -240,14 +247,14 @@ class ClientRefundBalanceSource(models.AbstractModel):
         back only part of it: what is left of it on the liability account is no
         longer owed to anyone. It is released to income (breakage) by a journal
         entry dated the refund day, logged on the refund, the balance and the
-        client."""
+        client. Returns the entry, if one was made."""
         self.ensure_one()
         currency = refund.currency_id
         forfeited = currency.round(forfeited)
         company = refund.company_id
         liability = self._client_refund_get_payout_account(company)
         if currency.compare_amounts(forfeited, 0.0) <= 0 or liability.account_type not in LIABILITY_TYPES:
-            return
+            return self.env["account.move"]
         income = self._client_refund_get_breakage_account(company)
         label = _(
             "%(refund)s: %(what)s closed, %(amount)s not paid back",
@@ -275,7 +282,7 @@ class ClientRefundBalanceSource(models.AbstractModel):
                     company=company.name,
                 )
             )
-            return
+            return move
         refund._log_on_documents(
             _(
                 "%(refund)s closed %(what)s: the %(amount)s left of it on %(liability)s "
@@ -288,3 +295,4 @@ class ClientRefundBalanceSource(models.AbstractModel):
                 move=move.name,
             )
         )
+        return move

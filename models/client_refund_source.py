@@ -15,9 +15,46 @@ SOURCE_FIELDS = {
     "loyalty.card": "source_card_id",
     "membership.membership_line": "source_membership_line_id",
 }
+# The register's fields that name the invoices and orders a refund gives a
+# sale back from, whichever document it was launched from
+SALE_DOCUMENT_FIELDS = {
+    "account.move": "sale_move_ids",
+    "pos.order": "sale_pos_order_ids",
+}
 # No client is refunded a trillion: beyond it a number is a typo or a probe,
 # and float arithmetic stops rounding to the cent.
 MAX_AMOUNT = 1e12
+
+
+class RefundOwnPath:
+    """The context value that opens the refund's own path (see refund_own_path)."""
+
+    __slots__ = ("undoing_ids",)
+
+    def __init__(self, undoing_ids=None):
+        self.undoing_ids = undoing_ids
+
+    def __repr__(self):
+        return f"<client_refund own path, undoing {self.undoing_ids}>"
+
+
+REFUND_OWN_PATH_KEY = "client_refund_own_path"
+
+
+def refund_own_path(records, undoing=None):
+    """`records` in an environment where the refund's own code may change what
+    refunds booked: unmatch and match again an invoice's family (no
+    `undoing`), or reset, cancel and reverse the entries and payouts of the
+    refunds `undoing` (their cancellation or failure), never another refund's.
+    A JSON-RPC caller may send any context key, but no Python object as its
+    value: this gate cannot be forged."""
+    path = RefundOwnPath(tuple(undoing.ids) if undoing is not None else None)
+    return records.with_context(**{REFUND_OWN_PATH_KEY: path})
+
+
+def get_refund_own_path(env):
+    path = env.context.get(REFUND_OWN_PATH_KEY)
+    return path if isinstance(path, RefundOwnPath) else None
 
 
 def check_number(value, label):
@@ -187,6 +224,13 @@ class ClientRefundSource(models.AbstractModel):
         if not card_payment:
             return 0.0
         return card_payment._client_refund_get_card_refundable_amount(exclude_refund)
+
+    def _client_refund_get_sale_documents(self):
+        """[invoice or Point of Sale order]: the sales whose money a refund of
+        this document gives back. The refunds of one sale add up against the
+        approval threshold, whichever document each was launched from."""
+        self.ensure_one()
+        return [self]
 
     def _client_refund_get_refunded_products(self, refund):
         """The products `refund` would credit, for the balance products check."""

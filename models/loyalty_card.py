@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_round
 
 from .client_refund_balance_source import LIABILITY_TYPES
+from .client_refund_source import refund_own_path
 
 
 class LoyaltyCard(models.Model):
@@ -31,16 +32,32 @@ class LoyaltyCard(models.Model):
         help="The invoice lines that sold the card, tied to it by its refunds: "
         "another card cannot be refunded from them.",
     )
+    client_refund_tied_on = fields.Datetime(
+        string="Tied to Its Order On",
+        readonly=True,
+        copy=False,
+        help="When the card was tied to the Point of Sale order that made or sold "
+        "it: of the cards tied to one sale, the first ones tied were sold by it.",
+    )
 
     @api.model_create_multi
     def create(self, vals_list):
-        if not self.env.su and any("client_refund_sale_line_ids" in vals for vals in vals_list):
-            self._client_refund_raise_sale_lines_written()
+        if not self.env.su and any(
+            "client_refund_sale_line_ids" in vals or "client_refund_tied_on" in vals
+            for vals in vals_list
+        ):
+            self._client_refund_raise_evidence_written()
+        now = fields.Datetime.now()
+        for vals in vals_list:
+            if vals.get("source_pos_order_id"):
+                vals["client_refund_tied_on"] = now
         return super().create(vals_list)
 
     def write(self, vals):
-        if not self.env.su and "client_refund_sale_line_ids" in vals:
-            self._client_refund_raise_sale_lines_written()
+        if not self.env.su:
+            self._client_refund_check_evidence_write(vals)
+        if vals.get("source_pos_order_id"):
+            vals = {**vals, "client_refund_tied_on": fields.Datetime.now()}
         return super().write(vals)
 
     def action_client_refund(self):
@@ -125,8 +142,8 @@ class LoyaltyCard(models.Model):
         return self.program_id.trigger_product_ids
 
     def _client_refund_check_refundable(self):
-        today = fields.Date.context_today(self)
         for card in self:
+            today = (card.company_id or self.env.company)._client_refund_today()
             if not card._client_refund_get_source_type():
                 raise UserError(
                     _(
@@ -177,16 +194,17 @@ class LoyaltyCard(models.Model):
             lambda order: order.state in ("paid", "done", "invoiced")
             and order.company_id == company
         )
+        one_unit = self.program_id.program_type == "gift_card"
         found = []
         for order in orders:
+            sold = card._client_refund_get_pos_sale_lines(order, products, one_unit)
             found += [
                 (order, line, balance)
                 for line, balance in order._client_refund_get_line_balances().items()
-                if line.product_id in products and balance["quantity"] > 0
+                if line in sold and balance["quantity"] > 0
             ]
         if not card.source_pos_order_id:
             found += card._client_refund_match_invoice_lines(products, company)
-        one_unit = self.program_id.program_type == "gift_card"
         sales = []
         for document, line, balance in found:
             is_invoice = document._name == "account.move"
@@ -207,6 +225,53 @@ class LoyaltyCard(models.Model):
                 }
             )
         return sorted(sales, key=lambda sale: (sale["date"], sale["line"].id), reverse=True)
+
+    def _client_refund_get_pos_sale_lines(self, order, products, one_unit):
+        """The lines of the Point of Sale `order` that sold this card, in sudo.
+
+        Any card can be tied to any order (a Point of Sale user writes a
+        card's order, and its history names orders): the cards tied to an order
+        are ranked by when they were tied, which nobody can write, and the
+        order's lines of each product sold the first of them, a gift card a
+        unit each, an eWallet or visit pack all its lines. A card tied to a
+        sale after the cards it sold gets nothing of it."""
+        self.ensure_one()
+        # sudo: every card tied to the order counts, closed ones too
+        Card = self.env["loyalty.card"].sudo().with_context(active_test=False)
+        tied_on = {
+            card: card.client_refund_tied_on or card.create_date
+            for card in Card.search([("source_pos_order_id", "=", order.id)])
+        }
+        issues = self.env["loyalty.history"].sudo().search(
+            [("order_model", "=", "pos.order"), ("order_id", "=", order.id), ("issued", ">", 0)]
+        )
+        for issue in issues:
+            if issue.card_id not in tied_on or issue.create_date < tied_on[issue.card_id]:
+                tied_on[issue.card_id] = issue.create_date
+        sold = self.env["pos.order.line"].sudo()
+        for product in products:
+            lines = order.lines.filtered(lambda line, product=product: line.product_id == product)
+            rivals = sorted(
+                (card for card in tied_on if product in card.program_id.trigger_product_ids),
+                key=lambda card: (tied_on[card], card.id),
+            )
+            if not lines or self not in rivals:
+                continue
+            rank = rivals.index(self)
+            if not one_unit:
+                if rank == 0:
+                    sold |= lines
+                continue
+            units = [line for line in lines.sorted("id") for __ in range(max(int(line.qty), 1))]
+            if rank < len(units):
+                sold |= units[rank]
+        return sold
+
+    def _client_refund_get_sale_documents(self):
+        """The invoices its refunds tied to the card count too, once refunded."""
+        # sudo: what sold the card is read for staff without Invoicing rights
+        tied = self.sudo().client_refund_sale_line_ids.move_id.with_env(self.env)
+        return [*super()._client_refund_get_sale_documents(), *tied]
 
     def _client_refund_get_issued_values(self):
         """What each issue of points on the card (its first issue, top-ups) was
@@ -349,6 +414,19 @@ class LoyaltyCard(models.Model):
             max(points, 0.0) * self.program_id._client_refund_get_point_value()
         )
 
+    def _client_refund_get_points_held(self):
+        """The points a loyalty card holds, as its history backs them: points
+        issued by an order or a refund, less every use. Point of Sale users may
+        write `points`, and core's Update Balance adds points no sale earned:
+        neither lowers what a refund takes back."""
+        self.ensure_one()
+        # sudo: the history is read for staff without Loyalty rights
+        history = self.sudo().history_ids
+        if not history:
+            return self.points
+        earned = sum(history.filtered("order_model").mapped("issued"))
+        return float_round(min(self.points, earned - sum(history.mapped("used"))), precision_digits=2)
+
     def _client_refund_get_visits_bought(self):
         self.ensure_one()
         history = self.history_ids
@@ -380,7 +458,25 @@ class LoyaltyCard(models.Model):
         paid = self._client_refund_get_paid_left()
         if self._client_refund_get_source_type() == "visit_pack":
             return paid
-        return min(self._client_refund_get_balance_value(), paid)
+        return max(
+            min(self._client_refund_get_balance_value(), paid - self._client_refund_get_spent_value()),
+            0.0,
+        )
+
+    def _client_refund_get_spent_value(self):
+        """What the client spent of a gift card or eWallet: it was paid for once
+        and is not paid back. Points added by hand (core's Update Balance, open
+        to Point of Sale users) are no money paid: they never make a spent card
+        refundable again."""
+        self.ensure_one()
+        # sudo: the history is read for staff without Loyalty rights; what the
+        # refunds took off is counted as paid out
+        spent = sum(
+            self.sudo()
+            .history_ids.filtered(lambda line: line.order_model != "client.refund")
+            .mapped("used")
+        )
+        return self.currency_id.round(spent * self.program_id._client_refund_get_point_value())
 
     def _client_refund_get_suggested_amount(self):
         """A visit pack gives back the price paid for the visits not used."""
@@ -496,7 +592,7 @@ class LoyaltyCard(models.Model):
         client = refund.partner_id.commercial_partner_id
         # sudo: front-desk staff need no Loyalty rights
         Card = self.sudo()
-        today = fields.Date.context_today(self)
+        today = refund.company_id._client_refund_today()
         card = Card.search(
             [
                 ("program_id", "=", program.id),
@@ -569,13 +665,31 @@ class LoyaltyCard(models.Model):
             }
         )
         card.write({"points": float_round(card.points - credited, precision_digits=2)})
-        # sudo: as the entry was made
-        entry._reverse_moves([{"ref": _("%s cancelled", refund.name)}], cancel=True)
+        # sudo: as the entry was made; the refund's own path undoes it
+        refund_own_path(entry, undoing=refund)._reverse_moves([{"ref": _("%s cancelled", refund.name)}], cancel=True)
 
-    def _client_refund_raise_sale_lines_written(self):
-        # what sold a card decides what its refunds may pay out: only the
-        # refunds tie sales to cards
-        raise UserError(_("The invoice lines that sold a card are tied to it by its refunds only."))
+    def _client_refund_check_evidence_write(self, vals):
+        """What sold a card decides what its refunds may pay out: its refunds
+        tie invoice lines to it, the Point of Sale ties it to its order once
+        (selling a card printed beforehand), and nobody moves a card to another
+        program or order afterwards."""
+        if "client_refund_sale_line_ids" in vals or "client_refund_tied_on" in vals:
+            self._client_refund_raise_evidence_written()
+        if "program_id" in vals and any(card.program_id.id != vals["program_id"] for card in self):
+            self._client_refund_raise_evidence_written()
+        if "source_pos_order_id" in vals and any(
+            card.source_pos_order_id and card.source_pos_order_id.id != vals["source_pos_order_id"]
+            for card in self
+        ):
+            self._client_refund_raise_evidence_written()
+
+    def _client_refund_raise_evidence_written(self):
+        raise UserError(
+            _(
+                "What sold a card is recorded when it is sold: a card is not moved to "
+                "another program or order, and only its refunds tie invoice lines to it."
+            )
+        )
 
     def _client_refund_raise_no_sale(self):
         raise UserError(
@@ -706,6 +820,9 @@ class LoyaltyCard(models.Model):
         self.env["loyalty.history"].sudo().create(
             {
                 "card_id": self.id,
+                # the refund that took them off: no use by the client
+                "order_model": refund._name,
+                "order_id": refund.id,
                 "description": _(
                     "%(refund)s by %(user)s: %(reason)s",
                     refund=refund.name,

@@ -218,7 +218,7 @@ class MembershipLine(models.Model):
         price = self._client_refund_get_refundable_amount()
         if not (self.date_from and self.date_to):
             return price
-        today = fields.Date.context_today(self)
+        today = self._client_refund_get_company()._client_refund_today()
         total_days = (self.date_to - self.date_from).days + 1
         used_days = min(max((today - self.date_from).days + 1, 0), total_days)
         return self._client_refund_get_currency().round(
@@ -230,7 +230,7 @@ class MembershipLine(models.Model):
 
     def _client_refund_check_own_request(self, refund):
         self.ensure_one()
-        today = fields.Date.context_today(self)
+        today = refund.company_id._client_refund_today()
         if self.date_to and self.date_to < today:
             raise UserError(
                 _(
@@ -258,7 +258,7 @@ class MembershipLine(models.Model):
 
     def _client_refund_prepare_change(self, refund, mode):
         """A cancelled sale cancels the membership; a partial refund ends it today."""
-        today = fields.Date.context_today(self)
+        today = refund.company_id._client_refund_today()
         return {"date_cancel": today} if mode == "cancel_sale" else {"date_to": today}
 
     def _client_refund_apply_change(self, refund, change):

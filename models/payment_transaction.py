@@ -8,7 +8,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment_stripe.controllers.main import StripeController
 
-from .client_refund_source import lock_rows
+from .client_refund_source import lock_rows, refund_own_path
 
 _logger = logging.getLogger(__name__)
 
@@ -334,7 +334,8 @@ class PaymentTransaction(models.Model):
     @api.model
     def _client_refund_fail(self, refund, why):
         """Nothing stays booked as paid back; a manager takes it from here."""
-        paid = refund.payment_ids.filtered(lambda payment: payment.state != "canceled")
+        # the refund undoes its own payout
+        paid = refund_own_path(refund.payment_ids, undoing=refund).filtered(lambda payment: payment.state != "canceled")
         paid.action_draft()
         paid.action_cancel()
         refund._write_record({"state": "failed", "amount_paid_back": 0.0})

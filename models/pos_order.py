@@ -495,7 +495,8 @@ class PosOrder(models.Model):
                 precision_digits=2,
             )
             if due > 0:
-                taken = float_round(min(due, max(card.points, 0.0)), precision_digits=2)
+                held = card._client_refund_get_points_held()
+                taken = float_round(min(due, max(held, 0.0)), precision_digits=2)
                 plan.append(
                     {"card": card, "due": due, "taken": taken, "shortfall": float_round(due - taken, precision_digits=2)}
                 )

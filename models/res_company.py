@@ -1,4 +1,10 @@
+from datetime import datetime, time
+
+import pytz
+
 from odoo import _, api, fields, models
+
+from odoo.addons.base.models.res_partner import _tz_get
 
 
 class ResCompany(models.Model):
@@ -23,6 +29,15 @@ class ResCompany(models.Model):
         help="Once a refund user's refunds of the day, in the company currency, add "
         "up beyond this amount, the rest wait for the approval of a refund manager. "
         "Zero means no cap.",
+    )
+    client_refund_tz = fields.Selection(
+        selection=_tz_get,
+        string="Refund Day Time Zone",
+        # the installing administrator's, until the company sets its own
+        default=lambda self: self.env.user.tz or "UTC",
+        help="Where the company's day starts and ends for its refunds: the daily "
+        "cap, the dates of the entries and the expiry of cards. A user's own "
+        "time zone, which each user may change, decides none of them.",
     )
     client_refund_deduct_points = fields.Boolean(
         string="Deduct Loyalty Points Not Returned",
@@ -60,6 +75,22 @@ class ResCompany(models.Model):
                 for company in self - existing
             ]
         )
+
+    def _client_refund_now(self):
+        """Now, in the company's refund time zone (an aware datetime)."""
+        self.ensure_one()
+        tz = pytz.timezone(self.client_refund_tz or "UTC")
+        return pytz.utc.localize(fields.Datetime.now()).astimezone(tz)
+
+    def _client_refund_today(self):
+        """The company's day: never the caller's `tz`, which the caller sets."""
+        return self._client_refund_now().date()
+
+    def _client_refund_start_of_day(self):
+        """Midnight of the company's day, in UTC, as the ORM stores datetimes."""
+        now = self._client_refund_now()
+        midnight = now.tzinfo.localize(datetime.combine(now.date(), time.min))
+        return midnight.astimezone(pytz.utc).replace(tzinfo=None)
 
     def _client_refund_next_number(self):
         """The next refund number of the company, from its own sequence."""

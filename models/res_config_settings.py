@@ -20,6 +20,7 @@ class ResConfigSettings(models.TransientModel):
         currency_field="currency_id",
         readonly=False,
     )
+    client_refund_tz = fields.Selection(related="company_id.client_refund_tz", readonly=False)
     client_refund_deduct_points = fields.Boolean(
         related="company_id.client_refund_deduct_points", readonly=False
     )

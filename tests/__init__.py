@@ -17,3 +17,4 @@ from . import test_front_desk_pages
 from . import test_front_desk_wizards
 from . import test_demo_tour
 from . import test_cron_concurrency
+from . import test_core_write_paths

@@ -76,15 +76,21 @@ class TestClientRefundRegister(ClientRefundCommon):
             refund.with_user(self.refund_user).action_cancel()
         self.assertEqual(refund.state, "done")
 
-    def test_bad_input_cancel_of_a_refund_with_a_posted_credit_note(self):
+    def test_cancel_of_a_refund_undoes_its_credit_note(self):
+        """The refund's own cancellation undoes what it booked: its credit note
+        is cancelled and the invoice it settled is due again."""
         invoice = self.init_invoice("out_invoice", partner=self.client, amounts=[100.0], post=True)
         credit_note = invoice._reverse_moves(cancel=True)
         refund = self._create_register_entry(
             state="done", source_move_id=invoice.id, credit_note_ids=[(6, 0, credit_note.ids)]
         )
-        with self.assertRefused("Reverse its credit notes"):
-            refund.action_cancel()
-        self.assertEqual(refund.state, "done")
+        self.assertEqual(invoice.payment_state, "reversed")
+        refund.with_user(self.refund_manager).action_cancel()
+        self.assertEqual(refund.state, "cancel")
+        self.assertEqual(credit_note.state, "cancel")
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertEqual(invoice.amount_residual, 100.0)
+        self.assertIn(f"Undone: {credit_note.display_name} cancelled.", refund.message_ids.mapped("body")[1])
         self.assertEqual(refund.source_reference, invoice.display_name)
 
     def test_partner_smart_button_counts_refunds(self):

@@ -1259,11 +1259,7 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         refund = self._refund_invoice(invoice)
         card = refund.ewallet_card_id
         manager = refund.with_user(self.refund_manager)
-        # its credit note is undone first, as for any refund
-        with self.assertRefused("Reverse its credit notes"):
-            manager.action_cancel()
-        refund.credit_note_ids.button_draft()
-        refund.credit_note_ids.button_cancel()
+        credit_note = refund.credit_note_ids
         # spent: refused, nothing changes
         self._change_balance(card, 15.0, "Spent at the shop")
         with self.assertRefused("100.0 were spent"):
@@ -1272,11 +1268,16 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertAlmostEqual(card.points, 15.0)
         # topped up again: the credit is on the wallet, and comes back off it
         self._change_balance(card, 115.0, "Top-up")
+        self.assertEqual(credit_note.state, "posted")
         manager.action_cancel()
         self.assertEqual(refund.state, "cancel")
         self.assertAlmostEqual(card.points, 0.0)
         self.assertEqual(refund.ewallet_move_id.reversal_move_ids.state, "posted")
         self.assertAlmostEqual(self._account_balance(self.deposits), 0.0)
+        # the cancellation undid its credit note too: the invoice is paid again
+        # by the payment the store credit came from
+        self.assertEqual(credit_note.state, "cancel")
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
 
     def test_gift_card_sale_cancelled_onto_the_ewallet(self):
         self.ewallet.active = False
@@ -1352,13 +1353,22 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
             self._refund(wallet, user=self.refund_user, amount_ewallet=99.0)
         self.assertEqual(self._counts(), counts)
 
-    def test_bad_input_cancel_after_the_entry_was_reversed_by_hand(self):
+    def test_bad_input_the_ewallet_entry_is_not_undone_by_hand(self):
+        """Core's buttons on the refund's entries are closed, even to an
+        administrator: only the refund's cancellation undoes them."""
         self.ewallet.active = False
         refund = self._refund_invoice(self._sell([(self.haircut, 100.0)]))
-        refund.credit_note_ids.button_draft()
-        refund.credit_note_ids.button_cancel()
-        refund.ewallet_move_id._reverse_moves([{"ref": "by hand"}], cancel=True)
-        with self.assertRefused("no longer posted as it was"):
-            refund.with_user(self.refund_manager).action_cancel()
-        self.assertEqual(len(refund.ewallet_move_id.reversal_move_ids), 1, "not reversed twice")
-        self.assertAlmostEqual(self._account_balance(self.deposits), 0.0)
+        entry = refund.ewallet_move_id
+        for undo in (
+            lambda: entry._reverse_moves([{"ref": "by hand"}], cancel=True),
+            entry.button_draft,
+            entry.button_cancel,
+            refund.credit_note_ids.button_draft,
+            entry.line_ids.remove_move_reconcile,
+        ):
+            with self.assertRefused("booked by RF/"):
+                undo()
+        self.assertFalse(entry.reversal_move_ids)
+        self.assertEqual(entry.state, "posted")
+        self.assertAlmostEqual(refund.ewallet_card_id.points, 115.0)
+        self.assertAlmostEqual(self._account_balance(self.deposits), -115.0)

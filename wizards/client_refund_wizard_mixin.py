@@ -272,7 +272,8 @@ class ClientRefundWizardMixin(models.AbstractModel):
                 "type": "success" if refund.state in ("done", "pending") else "warning",
                 "title": _("Refund %(name)s: %(state)s", name=refund.name, state=states[refund.state]),
                 "message": "%s",
-                "links": [{"label": _("Print receipt"), "url": receipt}],
+                # a receipt says money went back: only for a refund made
+                "links": [{"label": _("Print receipt"), "url": receipt}] if refund.state == "done" else [],
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }

@@ -1,0 +1,1 @@
+from . import client_refund_receipt
