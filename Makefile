@@ -9,6 +9,7 @@
 # Variables: ODOO_HOME=/opt/odoo  ODOO_REPO=https://github.com/odoo/odoo.git
 #            ODOO_REF=18.0  PYTHON=your/python (instead of .build/venv)
 #            FAST=1 (skip the demo round)  PYTEST_ARGS="-k invoice"
+#            CORE_TESTS=0 (skip core's own tests run with the addon)
 #            ADDON_DIR=path (another copy of the addon)  BENCH_ARGS="--runs 7"
 # Nothing is installed outside .build/, but Chromium and wkhtmltopdf (Debian
 # packages, when run as root).
@@ -27,8 +28,9 @@ PYTHON ?=
 ADDON_DIR ?= $(CURDIR)
 FAST ?=
 PYTEST_ARGS ?=
+CORE_TESTS ?= 1
 BENCH_ARGS ?=
-export ODOO_HOME ODOO_REPO ODOO_REF PYTHON ADDON_DIR FAST PYTEST_ARGS
+export ODOO_HOME ODOO_REPO ODOO_REF PYTHON ADDON_DIR FAST PYTEST_ARGS CORE_TESTS
 
 BUILD := $(CURDIR)/.build
 CHECKS_VENV := $(BUILD)/venv-checks

@@ -9,6 +9,7 @@ from . import account_move_line
 from . import account_partial_reconcile
 from . import account_payment
 from . import pos_order
+from . import pos_payment
 from . import res_company
 from . import res_config_settings
 from . import res_partner

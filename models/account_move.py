@@ -104,6 +104,13 @@ class AccountMove(models.Model):
     def write(self, vals):
         if vals.get("state") in ("draft", "cancel"):
             self.env["client.refund"]._check_bookings_kept(_("reset or cancelled"), moves=self)
+        if (
+            not self.env.su
+            and ("reversed_entry_id" in vals or "move_type" in vals)
+            and any(move.state == "posted" for move in self)
+        ):
+            # what a posted credit note credits is counted against its invoice
+            raise UserError(_("A posted entry keeps its type and the invoice it reverses."))
         return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
@@ -120,10 +127,14 @@ class AccountMove(models.Model):
 
     def _reverse_moves(self, default_values_list=None, cancel=False):
         """Link each credit note line to the invoice line it copies, however the
-        credit note is made (core's reversal copies the lines in their order);
-        the addon's own credit notes name their lines already. What a refund
-        booked is reversed by the refund only."""
-        self.env["client.refund"]._check_bookings_kept(_("reversed"), moves=self)
+        credit note is made (core's reversal copies the lines in their order):
+        core's credit notes are then counted line by line. It writes the addon's
+        own column only, so core's behaviour is the same; the addon's own credit
+        notes name their lines already. What a refund booked is reversed by the
+        refund only."""
+        # a credit note of part of a refunded invoice is counted; cancelling
+        # the invoice by its reversal would reopen what paid it
+        self.env["client.refund"]._check_bookings_kept(_("reversed"), moves=self, refunded=cancel)
         default_values_list = default_values_list or [{} for move in self]
         copies_lines = [not values.get("line_ids") for values in default_values_list]
         reverse_moves = super()._reverse_moves(default_values_list, cancel=cancel)
@@ -462,13 +473,15 @@ class AccountMove(models.Model):
         )
 
     def _client_refund_check_not_over_credited(self):
+        """Refuse a credit note that would credit its invoice beyond its total: for
+        every credit note of the companies that keep the setting on (the
+        default), and always where a card refund of the register waits for
+        Stripe, which makes it whatever is posted meanwhile."""
         for invoice in self.filtered(lambda m: m.move_type == "out_invoice"):
-            # card refunds on their way count: Stripe makes them whatever is posted
-            credited = (
-                invoice._client_refund_get_credited_amount()
-                + invoice._client_refund_get_amount_waiting_for_card()
-            )
-            if invoice.currency_id.compare_amounts(credited, invoice.amount_total) > 0:
+            waiting = invoice._client_refund_get_amount_waiting_for_card()
+            credited = invoice._client_refund_get_credited_amount() + waiting
+            limited = waiting or invoice.company_id.client_refund_limit_credit_notes
+            if limited and invoice.currency_id.compare_amounts(credited, invoice.amount_total) > 0:
                 raise UserError(
                     _(
                         "Invoice %(invoice)s would be credited %(credited)s, more than "

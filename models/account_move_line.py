@@ -1,4 +1,9 @@
-from odoo import fields, models
+from odoo import _, fields, models
+from odoo.exceptions import UserError
+
+# Computed from the matches, never written: what is left open decides what a
+# payment or a credit note still has to refund
+RECONCILIATION_FIELDS = ("amount_residual", "amount_residual_currency", "reconciled")
 
 
 class AccountMoveLine(models.Model):
@@ -17,3 +22,13 @@ class AccountMoveLine(models.Model):
         inverse_name="origin_line_id",
         string="Credit Note Lines",
     )
+
+    def write(self, vals):
+        if not self.env.su:
+            if any(fname in vals for fname in RECONCILIATION_FIELDS):
+                raise UserError(_("What is left open of a journal item follows its matches only."))
+            if "origin_line_id" in vals and any(line.parent_state == "posted" for line in self):
+                raise UserError(
+                    _("A posted credit note line refunds the invoice line it was made for.")
+                )
+        return super().write(vals)

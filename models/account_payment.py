@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .client_refund_source import refund_own_path
+
 
 class AccountPayment(models.Model):
     _name = "account.payment"
@@ -282,7 +284,8 @@ class AccountPayment(models.Model):
 
     def _client_refund_void(self, refund):
         invoices = self.reconciled_invoice_ids
-        self.action_cancel()
+        # the void's own path: its invoices are the refund's sale documents
+        refund_own_path(self, undoing=refund).action_cancel()
         invoices._message_log_batch(
             bodies={
                 invoice.id: _(

@@ -1017,11 +1017,12 @@ class ClientRefund(models.Model):
         return self.card_transaction_id.sudo()._client_refund_sync(self)
 
     @api.model
-    def _check_bookings_kept(self, action, moves=None, payments=None):
-        """Refuse to `action` the entries or payouts a refund booked, but on the
-        refund's own path (see refund_own_path): core's buttons on a move, a
-        payment or a match would leave the register saying what is no longer
-        booked, and reopen what the refund settled, to be refunded again."""
+    def _check_bookings_kept(self, action, moves=None, payments=None, refunded=True):
+        """Refuse to `action` the entries or payouts a refund booked, or
+        (`refunded`) the invoices it refunded, but on the refund's own path (see
+        refund_own_path): core's buttons on a move, a payment or a match would
+        leave the register saying what is no longer booked, and reopen what the
+        refund settled, or what the client paid, to be refunded again."""
         moves = moves or self.env["account.move"]
         payments = payments or self.env["account.payment"]
         own_path = get_refund_own_path(self.env)
@@ -1029,10 +1030,10 @@ class ClientRefund(models.Model):
             return
         domains = [[("payment_ids", "in", payments.ids)]] if payments.ids else []
         if moves.ids:
-            domains += [
-                [(fname, "in", moves.ids)]
-                for fname in ("credit_note_ids", "payment_ids.move_id", "ewallet_move_id", "breakage_move_id")
-            ]
+            fnames = ["credit_note_ids", "payment_ids.move_id", "ewallet_move_id", "breakage_move_id"]
+            if refunded:
+                fnames += ["source_move_id", "sale_move_ids"]
+            domains += [[(fname, "in", moves.ids)] for fname in fnames]
         # sudo: every refund counts, whoever made it
         refunds = self.sudo().search(
             expression.AND([[("state", "!=", "cancel")], expression.OR(domains)])
@@ -1043,9 +1044,9 @@ class ClientRefund(models.Model):
         if refunds:
             raise UserError(
                 _(
-                    "%(documents)s: booked by %(refunds)s, it cannot be %(action)s here. "
-                    "A refund manager cancels the refund, which undoes what it booked and "
-                    "keeps the register true.",
+                    "%(documents)s belongs to refund %(refunds)s: it cannot be %(action)s "
+                    "here. A refund manager cancels the refund, which undoes what it booked "
+                    "and keeps the register true.",
                     refunds=", ".join(refunds.mapped("name")),
                     documents=", ".join((moves.sudo() | payments.sudo().move_id).mapped("display_name")),
                     action=action,

@@ -46,13 +46,31 @@ class MembershipLine(models.Model):
         "date_cancel",
     )
     def _compute_state(self):
-        """Core's state, except that core cancels a paid membership at its first
-        credit note, even a partial one, and forgets a membership whose invoice
-        is credited in full: a membership is cancelled when it has been cancelled
-        (``date_cancel``) or its own invoice line (or the whole invoice) credited
-        in full, and stays paid when only part of it was credited."""
+        """Core's state, but for the memberships the register refunded (or whose
+        invoice it refunded): core cancels a paid membership at its first credit
+        note, even a partial one, and forgets a membership whose invoice is
+        credited in full. There a membership is cancelled when it has been
+        cancelled (``date_cancel``) or its own invoice line (or the whole
+        invoice) credited in full, and stays paid when only part of it was
+        credited. Memberships the register never touched keep core's state."""
         result = super()._compute_state()
-        invoice_lines = self.account_invoice_line
+        # sudo: every refund counts, whoever made it
+        refunds = self.env["client.refund"].sudo().search(
+            [
+                # the refund being made is still a draft when its credit note posts
+                ("state", "not in", ("cancel", "failed")),
+                "|",
+                "|",
+                ("source_membership_line_id", "in", self.ids),
+                ("source_move_id", "in", self.account_invoice_id.ids),
+                ("sale_move_ids", "in", self.account_invoice_id.ids),
+            ]
+        ) if self.ids else self.env["client.refund"]
+        touched = self.filtered(
+            lambda line: line in refunds.source_membership_line_id
+            or line.account_invoice_id in (refunds.source_move_id | refunds.sale_move_ids)
+        )
+        invoice_lines = touched.account_invoice_line
         # one query for every line: what posted credit notes took off each
         # membership's own invoice line (other lines of the invoice aside)
         credited = dict(
@@ -64,7 +82,7 @@ class MembershipLine(models.Model):
                 ["price_total:sum"],
             )
         ) if invoice_lines.ids else {}
-        for line in self:
+        for line in touched:
             invoice = line.account_invoice_id
             if invoice.state != "posted" and not line.date_cancel:
                 continue

@@ -1,8 +1,20 @@
 from collections import defaultdict
 
-from odoo import Command, _, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_round
+
+from .client_refund_source import refund_own_path
+
+# What a paid order's lines and payments say was sold and paid: refunds are
+# counted against them. Core's forms show a paid order read-only, but Point of
+# Sale users may write these fields over JSON-RPC.
+PAID_LINE_FIELDS = (
+    "order_id", "product_id", "qty", "price_unit", "discount", "tax_ids", "price_subtotal",
+    "price_subtotal_incl", "refunded_orderline_id", "combo_parent_id", "pack_lot_ids",
+)
+PAID_PAYMENT_FIELDS = ("pos_order_id", "amount", "payment_method_id", "transaction_id", "card_type")
+PAID_STATES = ("paid", "done", "invoiced")
 
 
 class PosOrder(models.Model):
@@ -17,12 +29,56 @@ class PosOrder(models.Model):
         groups="client_refund.group_client_refund_user",
     )
 
+    def write(self, vals):
+        if not self.env.su and any(
+            fname in vals for fname in ("lines", "payment_ids", "amount_total", "amount_paid", "amount_tax")
+        ):
+            self._client_refund_check_not_paid()
+        return super().write(vals)
+
+    def add_loyalty_history_lines(self, coupon_data, coupon_updates):
+        """Core's till records what an order earned and spent on cards once,
+        right after the order reaches the server in its open session: the only
+        way a card's history names an order outside the superuser's code."""
+        if not self.env.su:
+            History = self.env["loyalty.history"].sudo()
+            recorded = History.search_count(
+                [("order_model", "=", self._name), ("order_id", "in", self.ids)], limit=1
+            )
+            closed = self.filtered(
+                lambda order: order.session_id.state not in ("opening_control", "opened")
+            )
+            if recorded or closed:
+                raise UserError(
+                    _(
+                        "What order %s earned on loyalty cards is recorded once, by its till, "
+                        "while its session is open.",
+                        ", ".join(self.mapped("name")),
+                    )
+                )
+        return super(PosOrder, refund_own_path(self)).add_loyalty_history_lines(
+            coupon_data, coupon_updates
+        )
+
     def action_client_refund(self):
         self.ensure_one()
         self._client_refund_check_refundable()
         return self.env["client.refund.wizard"]._get_launch_action(
             {"default_source_type": "pos_order", "default_pos_order_id": self.id}
         )
+
+    def _client_refund_check_not_paid(self):
+        """A paid order's lines and payments are what was sold and paid: its
+        refunds are counted against them, so nobody rewrites them."""
+        paid = self.exists().filtered(lambda order: order.state in PAID_STATES)
+        if paid:
+            raise UserError(
+                _(
+                    "Order %s is paid: what it sold and how it was paid are not changed "
+                    "any more. Refund it instead.",
+                    ", ".join(paid.mapped("name")),
+                )
+            )
 
     # The client's Refund page: one row per order (see res.partner)
     client_refund_left = fields.Monetary(
@@ -831,6 +887,21 @@ class PosOrder(models.Model):
 
 class PosOrderLine(models.Model):
     _inherit = "pos.order.line"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su:
+            self.env["pos.order"].browse(
+                [vals["order_id"] for vals in vals_list if vals.get("order_id")]
+            )._client_refund_check_not_paid()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su and any(fname in vals for fname in PAID_LINE_FIELDS):
+            self.order_id._client_refund_check_not_paid()
+            if vals.get("order_id"):
+                self.order_id.browse(vals["order_id"])._client_refund_check_not_paid()
+        return super().write(vals)
 
     def _client_refund_compute_totals(self, quantity, price_unit):
         """Core _compute_amount_line_all for another quantity and price, rounded

@@ -39,6 +39,14 @@ class ResCompany(models.Model):
         "cap, the dates of the entries and the expiry of cards. A user's own "
         "time zone, which each user may change, decides none of them.",
     )
+    client_refund_limit_credit_notes = fields.Boolean(
+        string="No Credit Note Beyond Its Invoice",
+        default=True,
+        help="Refuse to post any credit note, the addon's or core's, that would "
+        "credit its invoice beyond the invoice's total. Off: an accountant may post "
+        "a goodwill credit note above the invoice; refunds still never pay back "
+        "more than was paid.",
+    )
     client_refund_deduct_points = fields.Boolean(
         string="Deduct Loyalty Points Not Returned",
         help="When a refunded Point of Sale order earned loyalty points the client "

@@ -21,6 +21,9 @@ class ResConfigSettings(models.TransientModel):
         readonly=False,
     )
     client_refund_tz = fields.Selection(related="company_id.client_refund_tz", readonly=False)
+    client_refund_limit_credit_notes = fields.Boolean(
+        related="company_id.client_refund_limit_credit_notes", readonly=False
+    )
     client_refund_deduct_points = fields.Boolean(
         related="company_id.client_refund_deduct_points", readonly=False
     )

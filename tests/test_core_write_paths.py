@@ -183,7 +183,7 @@ class TestCoreWritePathsInvoice(TrustBoundaryMixin, InvoiceRefundCommon, HttpCas
         ]
         for model, method, *args in attacks:
             with self.subTest(model=model, method=method):
-                with self.assertRpcRefused("UserError", pattern=f"booked by {refund.name}"):
+                with self.assertRpcRefused("UserError", pattern=f"belongs to refund {refund.name}"):
                     self._rpc(self.refund_user, model, method, *args)
         self.assertIn(payout.state, ("in_process", "paid"))
         self.assertEqual(credit_note.state, "posted")
@@ -191,6 +191,43 @@ class TestCoreWritePathsInvoice(TrustBoundaryMixin, InvoiceRefundCommon, HttpCas
         self.assertEqual(len(matched.exists()), len(matched))
         self.assertEqual(invoice._client_refund_get_refundable_amount(), 0.0)
         self.assertEqual(payment._client_refund_get_refundable_amount(), 0.0)
+        self.assertNothingBooked(booked)
+
+    def test_matches_and_links_are_not_rewritten(self):
+        """Attack (found in review): after a cash refund, the refund user
+        rewrites the payout's match with the client's payment to 0 (a write,
+        not a delete), clears the credit note's link to its invoice, writes a
+        line's residual, or moves a posted credit note line to another invoice
+        line; then refunds the payment or the invoice again: each write is
+        refused, and nothing is left to refund."""
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        payment = self._pay(invoice)
+        refund = self._wizard_over_rpc(self.refund_user, self._vals(invoice, payout_method="journal",
+                                                                    payout_journal_id=self.cash_journal.id))
+        credit_note = refund.credit_note_ids
+        partial = payment.move_id.line_ids.matched_debit_ids | payment.move_id.line_ids.matched_credit_ids
+        self.assertTrue(partial)
+        booked = self._booked()
+        payment_line = payment.move_id.line_ids.filtered("reconciled")
+        attacks = [
+            ("account.partial.reconcile", "write", partial.ids,
+             {"amount": 0.0, "debit_amount_currency": 0.0, "credit_amount_currency": 0.0,
+              "debit_move_id": partial.debit_move_id.id, "credit_move_id": partial.credit_move_id.id}),
+            ("account.partial.reconcile", "create",
+             {"debit_move_id": partial.debit_move_id.id, "credit_move_id": partial.credit_move_id.id,
+              "amount": -115.0, "debit_amount_currency": -115.0, "credit_amount_currency": -115.0}),
+            ("account.move", "write", credit_note.ids, {"reversed_entry_id": False}),
+            ("account.move.line", "write", payment_line.ids, {"reconciled": False, "amount_residual": -115.0}),
+            ("account.move.line", "write", credit_note.invoice_line_ids.ids, {"origin_line_id": False}),
+        ]
+        for model, method, *args in attacks:
+            with self.subTest(model=model, method=method):
+                with self.assertRpcRefused("UserError"):
+                    self._rpc(self.refund_user, model, method, *args)
+        self.assertEqual(credit_note.reversed_entry_id, invoice)
+        self.assertTrue(payment_line.reconciled)
+        self.assertEqual(payment._client_refund_get_refundable_amount(), 0.0)
+        self.assertEqual(invoice._client_refund_get_refundable_amount(), 0.0)
         self.assertNothingBooked(booked)
 
     def test_refund_manager_cancel_undoes_the_payout_and_matches_the_invoice_again(self):
@@ -275,7 +312,7 @@ class TestCoreWritePathsCard(TrustBoundaryMixin, LocalStripeMixin, InvoiceRefund
         booked = self._booked()
         for method in ("button_draft", "button_cancel"):
             with self.subTest(method=method):
-                with self.assertRpcRefused("UserError", pattern="booked by"):
+                with self.assertRpcRefused("UserError", pattern="belongs to refund"):
                     self._rpc(self.refund_user, "account.move", method, [payout.move_id.id])
         self.assertEqual(invoice._client_refund_get_refundable_amount(), 85.0)
         self.assertIn(payout.state, ("in_process", "paid"))
@@ -388,9 +425,9 @@ class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRe
             ("write", ({"state": "cancel"},)),
         ):
             with self.subTest(method=method):
-                with self.assertRpcRefused("UserError", pattern="booked by"):
+                with self.assertRpcRefused("UserError", pattern="belongs to refund"):
                     self._rpc(self.refund_user, "account.move", method, [entry.id], *args)
-        with self.assertRpcRefused("UserError", pattern="booked by"):
+        with self.assertRpcRefused("UserError", pattern="belongs to refund"):
             self._rpc(self.refund_user, "account.move.line", "remove_move_reconcile", entry.line_ids.ids)
         with self.assertRpcRefused("UserError", pattern="must be positive|unused client credit"):
             self._wizard_over_rpc(
@@ -423,6 +460,31 @@ class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRe
                 model="client.refund.balance.wizard",
             )
         self.assertNothingBooked(booked)
+
+    def test_history_lines_made_by_hand_do_not_refund_a_spent_card(self):
+        """Attack (found in review): a 100.00 deposit fully spent; the Point of
+        Sale user adds a history line that uses -100 points, or one that names
+        an order, and writes the points back: refused, nothing is refundable."""
+        top_up = self.deposit_wallet.trigger_product_ids
+        self._sell([(top_up, 100.0)])
+        wallet = self._issue(self.deposit_wallet, 100.0)
+        self._change_balance(wallet, 0.0, "Spent at the salon")
+        booked = self._booked()
+        history = len(wallet.history_ids)
+        for vals in (
+            {"used": -100.0},
+            {"issued": -5.0},
+            {"issued": 100.0, "order_model": "pos.order", "order_id": 1},
+            {"issued": 100.0, "order_model": "client.refund", "order_id": 1},
+        ):
+            with self.subTest(vals=vals):
+                with self.assertRpcRefused("UserError"):
+                    self._rpc(self.pos_front_desk, "loyalty.history", "create",
+                              {"card_id": wallet.id, "description": "correction", **vals})
+        self.assertEqual(len(wallet.history_ids), history)
+        self._rpc(self.pos_front_desk, "loyalty.card", "write", wallet.ids, {"points": 100.0})
+        self.assertAlmostEqual(wallet._client_refund_get_refundable_amount(), 0.0)
+        self.assertNothingBooked(booked, **{"loyalty.card points": 100.0})
 
     def test_card_history_is_written_once(self):
         """Attack: a Point of Sale user rewrites a history line of a card (its
@@ -486,10 +548,10 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
 
     def test_free_card_tied_to_a_sale_gets_nothing_of_it(self):
         """Attack: a gift card given for free is tied, over JSON-RPC, to a paid
-        order that sold another card, by its order or by a history line naming
-        the order, then paid out as a refund expense: refused; the card the
-        order sold stays refundable; the order that sold it cannot be taken
-        from it."""
+        order that sold another card (its order written; a history line naming
+        the order is refused), then paid out as a refund expense: refused; the
+        card the order sold stays refundable; the order that sold it cannot be
+        taken from it."""
         order = self._order([(self.gift_card_product, 1)])
         sold = self._confirm_cards(order, self.gift_cards, 50.0)
         # stands for the minutes between the sale and the attack
@@ -497,10 +559,11 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
         free = self._issue(self.gift_cards, 50.0, partner=self.customer)
         booked = self._booked()
         self._rpc(self.front_desk, "loyalty.card", "write", free.ids, {"source_pos_order_id": order.id})
-        self._rpc(self.front_desk, "loyalty.history", "create", {
-            "card_id": free.id, "order_model": "pos.order", "order_id": order.id,
-            "issued": 50.0, "description": "sold",
-        })
+        with self.assertRpcRefused("UserError", pattern="till records"):
+            self._rpc(self.front_desk, "loyalty.history", "create", {
+                "card_id": free.id, "order_model": "pos.order", "order_id": order.id,
+                "issued": 50.0, "description": "sold",
+            })
         self.assertEqual(free._client_refund_get_sales(), [])
         with self.assertRpcRefused("UserError", pattern="No sale of"):
             self._wizard_over_rpc(
@@ -518,6 +581,38 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
                 with self.assertRpcRefused("UserError", pattern="recorded when it is sold"):
                     self._rpc(self.front_desk, "loyalty.card", "write", sold.ids, vals)
         self.assertAlmostEqual(sold._client_refund_get_refundable_amount(), 50.0)
+        self.assertNothingBooked(booked)
+
+    def test_paid_order_and_its_loyalty_history_are_not_rewritten(self):
+        """Attack (found in review): after an order was refunded at the till
+        through the register, the Point of Sale user unlinks the refund
+        order's lines from the sale, rewrites a payment of the paid order, or
+        records points again for an order the till recorded already: refused,
+        and the order has nothing left to refund."""
+        order = self._order([(self.haircut, 1)])
+        points_program = self._program("Salon points", "loyalty", self.haircut)
+        card = self._confirm_cards(order, points_program, 107.0)
+        refund = self._wizard_over_rpc(
+            self.front_desk,
+            {"source_type": "pos_order", "pos_order_id": order.id, "reason_id": self.reason.id,
+             "payout_method": "pos", "pos_config_id": self.config.id},
+        )
+        self.assertEqual(refund.state, "done")
+        booked = self._booked()
+        attacks = [
+            ("pos.order.line", "write", refund.pos_order_ids.lines.ids, {"refunded_orderline_id": False}),
+            ("pos.order.line", "write", order.lines.ids, {"qty": 5.0}),
+            ("pos.payment", "write", order.payment_ids.ids, {"amount": 500.0}),
+            ("pos.payment", "unlink", refund.pos_order_ids.payment_ids.ids),
+            ("pos.order", "add_loyalty_history_lines", order.ids,
+             [{"card_id": str(card.id), "won": 100.0, "spent": 0}], []),
+        ]
+        for model, method, *args in attacks:
+            with self.subTest(model=model, method=method):
+                with self.assertRpcRefused("UserError"):
+                    self._rpc(self.front_desk, model, method, *args)
+        self.assertEqual(refund.pos_order_ids.lines.refunded_orderline_id, order.lines)
+        self.assertEqual(order._client_refund_get_refundable_amount(), 0.0)
         self.assertNothingBooked(booked)
 
     # 6. points written by hand ------------------------------------------------

@@ -477,6 +477,28 @@ class TestInvoiceRefund(InvoiceRefundCommon):
         self.assertEqual(core_credit_note.state, "draft")
         self.assertAlmostEqual(invoice._client_refund_get_credited_amount(), 50.0)
 
+    def test_goodwill_credit_note_beyond_the_invoice_when_the_setting_is_off(self):
+        """An accountant who turns *No Credit Note Beyond Its Invoice* off posts a
+        goodwill credit note above the invoice; the addon then refunds nothing
+        more of it."""
+        self.company.client_refund_limit_credit_notes = False
+        invoice = self._invoice([(self.haircut, 1, 100.0)])
+        self._pay(invoice)
+        self._refund(invoice, mode="amount", amount=50.0)
+        reversal = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"journal_id": invoice.journal_id.id})
+        )
+        goodwill = self.env["account.move"].browse(reversal.refund_moves()["res_id"])
+        goodwill.action_post()
+        self.assertEqual(goodwill.state, "posted")
+        self.assertAlmostEqual(invoice._client_refund_get_credited_amount(), 165.0)
+        counts = self._counts()
+        with self.assertRefused("nothing left|must be positive|Only"):
+            self._refund(invoice)
+        self.assertEqual(self._counts(), counts)
+
     # ------------------------------------------------------------------
     # void a payment
     # ------------------------------------------------------------------
@@ -588,8 +610,7 @@ class TestInvoiceRefund(InvoiceRefundCommon):
     def test_foreign_currency_full_refund_books_its_exchange_difference_on_the_payout(self):
         """EUR invoice at 1.15 in a USD company, paid at 1.15, refunded in full
         with a payout at 1.25: the 8.00 USD exchange difference sits on the
-        payment <-> payout match alone, and un-matching the invoice from its
-        credit note leaves it there."""
+        payment <-> payout match alone."""
         eur = self.setup_other_currency("EUR", rates=[("2016-01-01", 1.15), ("2017-01-01", 1.25)])
         invoice = self._invoice([(self.haircut, 1, 100.0)], currency=eur, invoice_date="2016-06-01")
         payment = (
@@ -626,9 +647,11 @@ class TestInvoiceRefund(InvoiceRefundCommon):
         )
         self.assertTrue(payment_line.reconciled and payout_line.reconciled)
         self.assertEqual(self._balance(self.receivable, self.client), 0.0)
-        # an accountant un-matches the invoice from its credit note: the payout's
-        # match and its exchange entry stay whole
-        invoice_partials.unlink()
+        # the refund's matches are undone by its cancellation only: an
+        # accountant's un-match is refused, and the matches stay whole
+        with self.assertRefused(f"belongs to refund {refund.name}"):
+            invoice_partials.unlink()
+        self.assertTrue(invoice_partials.exists())
         self.assertTrue(payout_line.reconciled)
         self.assertEqual(payout_line.matched_credit_ids.exchange_move_id, exchange)
         self.assertFalse(exchange.reversal_move_ids)

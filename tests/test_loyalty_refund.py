@@ -1366,7 +1366,7 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
             refund.credit_note_ids.button_draft,
             entry.line_ids.remove_move_reconcile,
         ):
-            with self.assertRefused("booked by RF/"):
+            with self.assertRefused("belongs to refund RF/"):
                 undo()
         self.assertFalse(entry.reversal_move_ids)
         self.assertEqual(entry.state, "posted")

@@ -50,6 +50,20 @@ DEMO_DB = f"{MODULE}_demo"
 CACHE_PREFIX = "crdeps"  # click-odoo-initdb drops the old templates of this prefix
 SKIP_NAMES = {".git", ".build", "__pycache__", ".pytest_cache"}
 DEMO_TESTS = "tests/test_demo_tour.py"
+# Core's own tests of the modules the addon extends, run with the addon
+# installed (paths under Odoo's addons/): the addon must not change what they
+# check. Core's browser tours (pos_loyalty's frontend) are left out for time.
+CORE_TESTS = (
+    "account/tests/test_account_move_out_refund.py",
+    "account/tests/test_account_payment_register.py",
+    "account_payment/tests",
+    "payment_stripe/tests",
+    "point_of_sale/tests/test_point_of_sale_flow.py",
+    "point_of_sale/tests/test_pos_basic_config.py",
+    "pos_loyalty/tests/test_unlink_reward.py",
+    "loyalty/tests",
+    "membership/tests",
+)
 # Warnings of other modules are not the addon's to fix: the databases come
 # from templates where everything else is installed. The database field is
 # skipped, as run databases are named after the module.
@@ -407,7 +421,7 @@ def cmd_suite():
     if not odoo:
         loud(why)
         return 0
-    timings, counts, ok = [], None, False
+    timings, counts, core_counts, ok = [], None, None, False
     workdir = tempfile.mkdtemp(prefix=f"{MODULE}-suite-")
     db = f"{RUN_PREFIX}{os.getpid()}"
     site = None
@@ -424,6 +438,12 @@ def cmd_suite():
             with step("pytest-odoo", timings):
                 ok, counts = site.pytest(addon, db, os.path.join(workdir, "junit.xml"), "tests",
                                          *shlex.split(os.environ.get("PYTEST_ARGS", "")))
+            if os.environ.get("CORE_TESTS", "1") != "0":
+                with step("core's tests with the addon", timings):
+                    core_ok, core_counts = site.pytest(
+                        addon, db, os.path.join(workdir, "junit-core.xml"),
+                        *(os.path.join(odoo.home, "addons", path) for path in CORE_TESTS))
+                ok = ok and core_ok
         # A failed install would fail the same way with demo data: no need to see it twice.
         if ok and os.environ.get("FAST") != "1":
             with step(f"install {MODULE} with demo data, its tour, then uninstall", timings):
@@ -444,6 +464,9 @@ def cmd_suite():
     else:
         print(f"odoo-suite: {counts['passed']} passed, {counts['failures'] + counts['errors']} "
               f"failed, {counts['skipped']} skipped")
+    if core_counts is not None:
+        print(f"core-suite: {core_counts['passed']} passed, "
+              f"{core_counts['failures'] + core_counts['errors']} failed")
     if not ok:
         loud("Odoo suite FAILED")
     return 0 if ok else 1
