@@ -4,6 +4,7 @@ from . import client_refund_source
 from . import client_refund_page_row
 from . import client_refund
 from . import client_refund_line
+from . import account_journal
 from . import account_move
 from . import account_move_line
 from . import account_partial_reconcile

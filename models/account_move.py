@@ -2,9 +2,10 @@ from collections import defaultdict
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.osv import expression
 from odoo.tools import SQL, float_compare, float_is_zero, float_round
 
-from .client_refund_source import refund_own_path
+from .client_refund_source import get_refund_own_path, refund_own_path
 
 
 class AccountMove(models.Model):
@@ -33,7 +34,6 @@ class AccountMove(models.Model):
     def _compute_client_refund_row(self):
         """What the client's Refund page shows of each invoice; the lines, payments
         and journals of every invoice are read together (prefetch)."""
-        Refund = self.env["client.refund"]
         for move in self:
             # sudo: front-desk staff may have no accounting rights on payments
             sudo_move = move.sudo()
@@ -48,8 +48,7 @@ class AccountMove(models.Model):
             )
             move.client_refund_paid_by = ", ".join(
                 dict.fromkeys(
-                    Refund._client_refund_get_way_label(
-                        line.journal_id,
+                    line.journal_id._client_refund_get_way_label(
                         card_transaction=line.move_id.origin_payment_id.payment_transaction_id,
                     )
                     for line in counterparts
@@ -103,7 +102,7 @@ class AccountMove(models.Model):
 
     def write(self, vals):
         if vals.get("state") in ("draft", "cancel"):
-            self.env["client.refund"]._check_bookings_kept(_("reset or cancelled"), moves=self)
+            self._client_refund_check_bookings_kept(_("reset or cancelled"), moves=self)
         if (
             not self.env.su
             and ("reversed_entry_id" in vals or "move_type" in vals)
@@ -115,15 +114,52 @@ class AccountMove(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_client_refund_booking(self):
-        self.env["client.refund"]._check_bookings_kept(_("deleted"), moves=self)
+        self._client_refund_check_bookings_kept(_("deleted"), moves=self)
 
     def button_draft(self):
-        self.env["client.refund"]._check_bookings_kept(_("reset to draft"), moves=self)
+        self._client_refund_check_bookings_kept(_("reset to draft"), moves=self)
         return super().button_draft()
 
     def button_cancel(self):
-        self.env["client.refund"]._check_bookings_kept(_("cancelled"), moves=self)
+        self._client_refund_check_bookings_kept(_("cancelled"), moves=self)
         return super().button_cancel()
+
+    @api.model
+    def _client_refund_check_bookings_kept(self, action, moves=None, payments=None, refunded=True):
+        """Refuse to `action` the entries or payouts a refund booked, or
+        (`refunded`) the invoices it refunded, but on the refund's own path (see
+        refund_own_path): core's buttons on a move, a payment or a match would
+        leave the register saying what is no longer booked, and reopen what the
+        refund settled, or what the client paid, to be refunded again."""
+        moves = moves or self.browse()
+        payments = payments or self.env["account.payment"]
+        own_path = get_refund_own_path(self.env)
+        if not (moves.ids or payments.ids) or (own_path and own_path.undoing_ids is None):
+            return
+        domains = [[("payment_ids", "in", payments.ids)]] if payments.ids else []
+        if moves.ids:
+            fnames = ["credit_note_ids", "payment_ids.move_id", "ewallet_move_id", "breakage_move_id"]
+            if refunded:
+                fnames += ["source_move_id", "sale_move_ids"]
+            domains += [[(fname, "in", moves.ids)] for fname in fnames]
+        # sudo: every refund counts, whoever made it
+        refunds = self.env["client.refund"].sudo().search(
+            expression.AND([[("state", "!=", "cancel")], expression.OR(domains)])
+        )
+        if own_path:
+            # a refund undoes its own bookings, not another's
+            refunds = refunds.filtered(lambda refund: refund.id not in own_path.undoing_ids)
+        if refunds:
+            raise UserError(
+                _(
+                    "%(documents)s belongs to refund %(refunds)s: it cannot be %(action)s "
+                    "here. A refund manager cancels the refund, which undoes what it booked "
+                    "and keeps the register true.",
+                    refunds=", ".join(refunds.mapped("name")),
+                    documents=", ".join((moves.sudo() | payments.sudo().move_id).mapped("display_name")),
+                    action=action,
+                )
+            )
 
     def _reverse_moves(self, default_values_list=None, cancel=False):
         """Link each credit note line to the invoice line it copies, however the
@@ -134,7 +170,7 @@ class AccountMove(models.Model):
         refund only."""
         # a credit note of part of a refunded invoice is counted; cancelling
         # the invoice by its reversal would reopen what paid it
-        self.env["client.refund"]._check_bookings_kept(_("reversed"), moves=self, refunded=cancel)
+        self._client_refund_check_bookings_kept(_("reversed"), moves=self, refunded=cancel)
         default_values_list = default_values_list or [{} for move in self]
         copies_lines = [not values.get("line_ids") for values in default_values_list]
         reverse_moves = super()._reverse_moves(default_values_list, cancel=cancel)
@@ -178,6 +214,41 @@ class AccountMove(models.Model):
 
     def _client_refund_get_source_type(self):
         return "invoice"
+
+    def _client_refund_get_receipt_description(self):
+        self.ensure_one()
+        return ", ".join(
+            dict.fromkeys(
+                line.product_id.name or line.name
+                for line in self.invoice_line_ids
+                if line.display_type == "product"
+            )
+        )
+
+    def _client_refund_get_settled_words(self, settled):
+        """A credit note first settles what is owed on the invoice."""
+        if self.currency_id.compare_amounts(settled, 0.0) <= 0:
+            return ""
+        return _("%s settles what the client still owes.", self.currency_id.format(settled))
+
+    def _client_refund_get_sale_line_name(self, line):
+        return line.name or line.product_id.display_name
+
+    def _client_refund_get_sale_date(self):
+        return self.invoice_date
+
+    def _client_refund_check_sale_paid(self, what):
+        # sudo: the invoice is read for staff who may have no Invoicing rights
+        if self.sudo().payment_state not in ("paid", "in_payment"):
+            raise UserError(
+                _(
+                    "%(invoice)s, which sold %(what)s, is not paid in full: nothing "
+                    "of it is paid out in cash. Credit it (cancel the sale, or a "
+                    "credit note for part of it) instead.",
+                    invoice=self.display_name,
+                    what=what.display_name,
+                )
+            )
 
     def _client_refund_check_refundable(self):
         for move in self:
@@ -348,10 +419,10 @@ class AccountMove(models.Model):
             }
         return balances
 
-    def _client_refund_get_asked_quantities(self, refund):
+    def _client_refund_get_asked_quantities(self, refund, balances=None):
         """{invoice line: quantity} of a refund by lines, each checked against
         what is left of its line."""
-        balances = self._client_refund_get_line_balances()
+        balances = balances if balances is not None else self._client_refund_get_line_balances()
         quantities = {}
         for refund_line in refund.line_ids:
             line = refund_line.move_line_id
@@ -426,9 +497,9 @@ class AccountMove(models.Model):
                 if float_is_zero(factor - 1.0, precision_digits=9)
                 else float_round(line.price_unit * factor, precision_digits=price_digits),
             }
-        return self._client_refund_adjust_prices(changes, amount)
+        return self._client_refund_adjust_credit_note_prices(changes, amount)
 
-    def _client_refund_adjust_prices(self, changes, amount):
+    def _client_refund_adjust_credit_note_prices(self, changes, amount):
         """Scaled prices are rounded line by line: move the last cents onto one
         line so that the credit note totals exactly `amount`. Taxes round too, so
         a line whose rounding lands on the amount is looked for."""

@@ -33,7 +33,7 @@ class AccountPartialReconcile(models.Model):
         """A match a refund's entry takes part in (its credit note with the
         invoice, its payout with the client's payment) is undone by the refund
         only: otherwise what it settled reopens and is refunded again."""
-        self.env["client.refund"]._check_bookings_kept(
+        self.env["account.move"]._client_refund_check_bookings_kept(
             self.env._("unmatched"), moves=self.debit_move_id.move_id | self.credit_move_id.move_id
         )
 

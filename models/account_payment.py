@@ -137,21 +137,21 @@ class AccountPayment(models.Model):
 
     def write(self, vals):
         if vals.get("state") in ("draft", "canceled", "rejected"):
-            self.env["client.refund"]._check_bookings_kept(_("reset or cancelled"), payments=self)
+            self.env["account.move"]._client_refund_check_bookings_kept(_("reset or cancelled"), payments=self)
         return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_client_refund_booking(self):
-        self.env["client.refund"]._check_bookings_kept(_("deleted"), payments=self)
+        self.env["account.move"]._client_refund_check_bookings_kept(_("deleted"), payments=self)
 
     def action_draft(self):
         self._client_refund_check_not_card_refund_made()
-        self.env["client.refund"]._check_bookings_kept(_("reset to draft"), payments=self)
+        self.env["account.move"]._client_refund_check_bookings_kept(_("reset to draft"), payments=self)
         return super().action_draft()
 
     def action_cancel(self):
         self._client_refund_check_not_card_refund_made()
-        self.env["client.refund"]._check_bookings_kept(_("cancelled"), payments=self)
+        self.env["account.move"]._client_refund_check_bookings_kept(_("cancelled"), payments=self)
         return super().action_cancel()
 
     def _client_refund_check_not_card_refund_made(self):
@@ -180,6 +180,9 @@ class AccountPayment(models.Model):
     def _client_refund_get_source_type(self):
         return "payment"
 
+    def _client_refund_get_receipt_description(self):
+        return _("Payment")
+
     def _client_refund_get_open_credit_lines(self):
         """The payment's receivable lines still open: client credit not used."""
         return self.move_id.line_ids.filtered(
@@ -203,10 +206,11 @@ class AccountPayment(models.Model):
             return self._client_refund_get_refundable_amount(exclude_refund=refund)
         return refund.amount
 
-    def _client_refund_get_refunded_outside(self, currency):
+    def _client_refund_get_refunded_outside(self, currency=None):
         """Card refunds of these payments made outside the register (the Stripe
         Dashboard, core's Refund button) and not settled by a credit note: money
-        already gone back, in `currency`."""
+        already gone back, in `currency` (the payments' by default)."""
+        currency = currency or self.currency_id[:1]
         # sudo: transactions are kept for payment administrators
         refunds = self.sudo().payment_transaction_id.child_transaction_ids.filtered(
             lambda tx: tx.operation == "refund"

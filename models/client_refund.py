@@ -1,5 +1,3 @@
-
-import psycopg2
 from markupsafe import Markup
 
 from odoo import Command, _, api, fields, models
@@ -652,52 +650,8 @@ class ClientRefund(models.Model):
 
     @api.model
     def _cron_sync_card_refunds(self):
-        """Send the card refunds waiting for Stripe and follow the sent ones.
-
-        Every Odoo server runs this job, and staff may press *Check with
-        Stripe* meanwhile: each refund is taken ``FOR NO KEY UPDATE SKIP
-        LOCKED``, so that one held by another transaction is left to it (never
-        sent twice, never waited for), and one changed by a transaction that
-        committed after this one began fails to serialize and is left too: the
-        next run sees it as it is now.
-
-        Each refund is committed as soon as it is sent or followed: its lock,
-        and what its booking holds until the commit (the number of the credit
-        note, which every other credit note of the journal waits for), last
-        one refund, not the whole run. A refund whose transaction fails is
-        rolled back alone, and the next run finds it at Stripe by its metadata.
-        """
-        self.flush_model(["state"])
-        self.env.cr.execute(
-            SQL("SELECT id FROM client_refund WHERE state = %s ORDER BY id", "pending")
-        )
-        can_commit = self.env["account.move"]._can_commit()
-        for (refund_id,) in self.env.cr.fetchall():
-            if not self._cron_take_card_refund(refund_id):
-                continue
-            refund = self.browse(refund_id)
-            refund.with_company(refund.company_id)._sync_card_refund()
-            if can_commit:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-
-    @api.model
-    def _cron_take_card_refund(self, refund_id):
-        """Lock the pending refund `refund_id` for this transaction, or say that
-        another transaction has it or has changed it since this one began."""
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    SQL(
-                        "SELECT id FROM client_refund WHERE id = %s AND state = %s "
-                        "FOR NO KEY UPDATE SKIP LOCKED",
-                        refund_id,
-                        "pending",
-                    ),
-                    log_exceptions=False,
-                )
-                return bool(self.env.cr.fetchone())
-        except psycopg2.errors.SerializationFailure:
-            return False
+        """The scheduled job: see payment.transaction._client_refund_cron_sync."""
+        self.env["payment.transaction"]._client_refund_cron_sync()
 
     # ------------------------------------------------------------------
     # The source and the values it decides
@@ -775,43 +729,9 @@ class ClientRefund(models.Model):
         if self.payout_method == "ewallet" or self.amount_ewallet:
             self.env["loyalty.card"]._client_refund_check_ewallet(self)
         if self.amount_ewallet and self.payout_method != "ewallet":
-            self._check_ewallet_split(source)
+            source._client_refund_check_ewallet_split(self)
         if self.replaced_refund_id:
             self._check_replaced_refund()
-
-    def _check_ewallet_split(self, source):
-        """Part onto the eWallet, the rest one other way, each within what it
-        can take."""
-        currency = self.currency_id
-        check_number(self.amount_ewallet, _("The part onto the eWallet"))
-        if self.payout_method not in ("journal", "card", "pos"):
-            raise UserError(
-                _("Store credit is split with cash, bank, the till or the card only.")
-            )
-        money_back = source._client_refund_get_paid_back_amount(self.amount)
-        config = (self.pos_config_id or source.config_id) if source._name == "pos.order" else None
-        if config and config.cash_rounding and self.payout_method == "pos":
-            rest = money_back - self.amount_ewallet
-            if currency.compare_amounts(config.rounding_method.round(rest), rest):
-                raise UserError(
-                    _(
-                        "The part onto the eWallet leaves %(rest)s for the till, which rounds "
-                        "cash to %(step)s: leave a rounded amount.",
-                        rest=currency.format(rest),
-                        step=config.rounding_method.rounding,
-                    )
-                )
-        if currency.compare_amounts(self.amount_ewallet, 0.0) <= 0 or currency.compare_amounts(
-            self.amount_ewallet, money_back
-        ) >= 0:
-            raise UserError(
-                _(
-                    "The part onto the eWallet is more than 0 and less than the %(amount)s "
-                    "paid back, not %(asked)s: put it all on the eWallet, or less.",
-                    amount=currency.format(money_back),
-                    asked=currency.format(self.amount_ewallet),
-                )
-            )
 
     def _check_replaced_refund(self):
         """A failed card refund is paid back another way once, for its own
@@ -1016,43 +936,6 @@ class ClientRefund(models.Model):
         # the refund user may send the refund the register holds
         return self.card_transaction_id.sudo()._client_refund_sync(self)
 
-    @api.model
-    def _check_bookings_kept(self, action, moves=None, payments=None, refunded=True):
-        """Refuse to `action` the entries or payouts a refund booked, or
-        (`refunded`) the invoices it refunded, but on the refund's own path (see
-        refund_own_path): core's buttons on a move, a payment or a match would
-        leave the register saying what is no longer booked, and reopen what the
-        refund settled, or what the client paid, to be refunded again."""
-        moves = moves or self.env["account.move"]
-        payments = payments or self.env["account.payment"]
-        own_path = get_refund_own_path(self.env)
-        if not (moves.ids or payments.ids) or (own_path and own_path.undoing_ids is None):
-            return
-        domains = [[("payment_ids", "in", payments.ids)]] if payments.ids else []
-        if moves.ids:
-            fnames = ["credit_note_ids", "payment_ids.move_id", "ewallet_move_id", "breakage_move_id"]
-            if refunded:
-                fnames += ["source_move_id", "sale_move_ids"]
-            domains += [[(fname, "in", moves.ids)] for fname in fnames]
-        # sudo: every refund counts, whoever made it
-        refunds = self.sudo().search(
-            expression.AND([[("state", "!=", "cancel")], expression.OR(domains)])
-        )
-        if own_path:
-            # a refund undoes its own bookings, not another's
-            refunds = refunds.filtered(lambda refund: refund.id not in own_path.undoing_ids)
-        if refunds:
-            raise UserError(
-                _(
-                    "%(documents)s belongs to refund %(refunds)s: it cannot be %(action)s "
-                    "here. A refund manager cancels the refund, which undoes what it booked "
-                    "and keeps the register true.",
-                    refunds=", ".join(refunds.mapped("name")),
-                    documents=", ".join((moves.sudo() | payments.sudo().move_id).mapped("display_name")),
-                    action=action,
-                )
-            )
-
     def _get_booked_moves(self):
         """The entries the refunds booked: credit notes, payouts, eWallet and
         breakage entries (Point of Sale refund orders are booked by their session)."""
@@ -1140,121 +1023,6 @@ class ClientRefund(models.Model):
         template = self.env.ref("client_refund.mail_template_client_refund")
         template.send_mail(self.id, email_layout_xmlid="mail.mail_notification_light")
         self._message_log(body=_("Receipt sent to %s.", self.partner_id.email))
-
-    # ------------------------------------------------------------------
-    # The receipt
-    # ------------------------------------------------------------------
-
-    @api.model
-    def _client_refund_get_way_label(self, journal=None, card_transaction=None, last4=None):
-        """How money moved, in the words a client reads: Cash, Bank transfer,
-        Card ending 4242."""
-        # sudo: transactions and tokens are kept for payment administrators
-        card_transaction = (card_transaction or self.env["payment.transaction"]).sudo()
-        if card_transaction or last4:
-            last4 = last4 or card_transaction.token_id.payment_details
-            return _("Card ending %s", last4) if last4 else _("Card")
-        if journal and journal.type == "cash":
-            return _("Cash")
-        if journal and journal.type == "bank":
-            return _("Bank transfer")
-        return journal.name if journal else _("Cash")
-
-    def _get_receipt_items(self):
-        """[{name, quantity, amount}]: what was refunded, line by line, or the
-        amount and what it was for."""
-        self.ensure_one()
-        if self.line_ids:
-            return [
-                {
-                    "name": line.product_id.display_name or line.name,
-                    "detail": line.name if line.product_id and line.name != line.product_id.display_name else "",
-                    "quantity": line.quantity,
-                    "amount": line.amount,
-                }
-                for line in self.line_ids
-            ]
-        source = self._get_source(raise_if_none=False)
-        what = ""
-        if source:
-            # sudo: the receipt names what was refunded, whatever the reader's rights
-            source = source.sudo()
-            if source._name == "loyalty.card":
-                what = " ".join(filter(None, [source.program_id.name, source.code]))
-            elif source._name == "membership.membership_line":
-                what = source.membership_id.name
-            elif source._name == "account.move":
-                what = ", ".join(
-                    dict.fromkeys(
-                        line.product_id.name or line.name
-                        for line in source.invoice_line_ids
-                        if line.display_type == "product"
-                    )
-                )
-            elif source._name == "pos.order":
-                what = ", ".join(dict.fromkeys(source.lines.mapped("full_product_name")))
-            elif source._name == "account.payment":
-                what = _("Payment")
-        return [
-            {
-                "name": what or self.source_reference or "",
-                "detail": self.source_reference if what else "",
-                "quantity": None,
-                "amount": self.amount,
-            }
-        ]
-
-    def _get_receipt_ways(self):
-        """[(words, amount)]: how the refund went back to the client."""
-        self.ensure_one()
-        currency = self.currency_id
-        ways = []
-        if self.scope == "void" or self.payout_method == "none":
-            return [(_("Payment cancelled: no money moved"), 0.0)]
-        if self.payout_method == "pos":
-            # what the till paid out, tender by tender; sudo: the receipt says it
-            # whatever the reader's Point of Sale rights
-            by_way = {}
-            for payment in self.sudo().pos_order_ids.payment_ids:
-                method = payment.payment_method_id
-                if method.is_cash_count:
-                    label = _("Cash")
-                elif method.use_payment_terminal or payment.card_type:
-                    label = _("Card ending %s", self.card_last4) if self.card_last4 else _("Card")
-                else:
-                    label = method.name
-                by_way[label] = by_way.get(label, 0.0) - payment.amount
-            ways += [(label, amount) for label, amount in by_way.items() if not currency.is_zero(amount)]
-        elif self.payout_method == "card" and self.amount_paid_back:
-            ways.append(
-                (
-                    self._client_refund_get_way_label(
-                        card_transaction=self.card_transaction_id, last4=self.card_last4
-                    ),
-                    self.amount_paid_back,
-                )
-            )
-        elif self.payout_method in ("journal", "refund_account") and self.amount_paid_back:
-            # sudo: the journal that paid is named whatever the reader's accounting rights
-            journal = self.sudo().payout_journal_id or self.sudo().payment_ids.journal_id[:1]
-            ways.append((self._client_refund_get_way_label(journal), self.amount_paid_back))
-        if self.amount_ewallet:
-            ways.append((_("eWallet"), self.amount_ewallet))
-        rest = currency.round(self.amount - self.amount_paid_back - self.amount_ewallet)
-        if self.payout_method == "pos":
-            rest = currency.round(
-                self.amount - sum(amount for __, amount in ways)
-            )
-        if currency.compare_amounts(rest, 0.0) > 0:
-            if self.payout_method == "credit":
-                ways.append((_("Client credit"), rest))
-            elif self.payout_method == "ewallet" and not self.amount_ewallet:
-                ways.append((_("eWallet"), rest))
-            elif self.payout_method == "pos" and self.points_shortfall:
-                ways.append((_("Kept for loyalty points not returned"), rest))
-            elif self.state == "done":
-                ways.append((_("Taken off what was still owed"), rest))
-        return ways
 
     def _get_done_message(self):
         self.ensure_one()

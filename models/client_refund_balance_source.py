@@ -29,6 +29,26 @@ class ClientRefundBalanceSource(models.AbstractModel):
     _description = "Refundable Balance (card or membership)"
     _client_refund_payout_methods = ("journal", "credit", "pos", "refund_account", "ewallet")
 
+    def _client_refund_get_sales(self):
+        """[{line, sold_on, name, document, date, quantity, amount}]: the sale
+        lines that sold the balance and are left to refund, newest first, with
+        the invoice or order of each (`sold_on`, in sudo) and this balance's
+        share of the line."""
+        raise NotImplementedError
+
+    def _client_refund_get_products(self):
+        """The products that sell the balance."""
+        raise NotImplementedError
+
+    def _client_refund_prepare_change(self, refund, mode):
+        """What `refund` changes on the balance, read before anything is done:
+        {..., "forfeited": what its sale paid and nobody is paid back}."""
+        raise NotImplementedError
+
+    def _client_refund_apply_change(self, refund, change):
+        """Change the balance as _client_refund_prepare_change said."""
+        raise NotImplementedError
+
     def _client_refund_compute_amount(self, refund):
         """Cancelling the sale credits what its document credits for the sale
         line; otherwise the amount asked, checked against what is left."""
@@ -98,9 +118,12 @@ class ClientRefundBalanceSource(models.AbstractModel):
 
     def _client_refund_get_sale_document(self, sale):
         """The invoice or Point of Sale order of a sale, with the user's rights."""
-        line = sale["line"]
-        document = line.move_id if line._name == "account.move.line" else line.order_id
-        return document.with_env(self.env)
+        return sale["sold_on"].with_env(self.env)
+
+    def _client_refund_has_started(self):
+        """Whether the client has begun to use it: then its sale is not
+        cancelled by default."""
+        return False
 
     def _client_refund_prepare_sale_line_vals(self, sale):
         """The refund line that names the sale a refund cancels."""
@@ -152,7 +175,7 @@ class ClientRefundBalanceSource(models.AbstractModel):
         document = self._client_refund_get_sale_document(sale)
         at_the_till = refund.payout_method == "pos"
         # store credit goes onto the eWallet whether the sale was an order or an invoice
-        if refund.payout_method != "ewallet" and at_the_till != (document._name == "pos.order"):
+        if refund.payout_method != "ewallet" and at_the_till != document._client_refund_sold_at_till:
             raise UserError(
                 _(
                     "%s is reversed where it was sold: through a Point of Sale till for "
@@ -182,21 +205,7 @@ class ClientRefundBalanceSource(models.AbstractModel):
         """Cash is paid back only for what the client paid: every invoice that
         sold the balance is paid (Point of Sale orders are paid when made)."""
         for sale in self._client_refund_get_sales():
-            line = sale["line"]
-            if line._name != "account.move.line":
-                continue
-            # sudo: the invoice is read for staff who may have no Invoicing rights
-            invoice = line.sudo().move_id
-            if invoice.payment_state not in ("paid", "in_payment"):
-                raise UserError(
-                    _(
-                        "%(invoice)s, which sold %(what)s, is not paid in full: nothing "
-                        "of it is paid out in cash. Credit it (cancel the sale, or a "
-                        "credit note for part of it) instead.",
-                        invoice=invoice.display_name,
-                        what=self.display_name,
-                    )
-                )
+            sale["sold_on"]._client_refund_check_sale_paid(self)
 
     def _client_refund_check_balance_amount(self, refund):
         refundable = self._client_refund_get_refundable_amount(exclude_refund=refund)

@@ -158,6 +158,8 @@ class ClientRefundSource(models.AbstractModel):
     _description = "Refundable Document"
     # the ways a refund of the document may pay the money back
     _client_refund_payout_methods = ("journal", "card", "credit")
+    # a sale made at a Point of Sale till is reversed through a till
+    _client_refund_sold_at_till = False
 
     def _client_refund_get_source_type(self):
         raise NotImplementedError
@@ -240,6 +242,73 @@ class ClientRefundSource(models.AbstractModel):
 
     def _client_refund_check_void(self, refund):
         raise UserError(_("Only a payment can be voided, not %s.", self.display_name))
+
+    def _client_refund_get_line_balances(self):
+        """{line: {"quantity", "amount"}}: what is left to refund of each line of
+        a document refunded by lines (tax included), after every refund of it."""
+        return {}
+
+    def _client_refund_get_asked_quantities(self, refund, balances=None):
+        """{line: quantity} of a refund by lines, each checked against what is
+        left of its line (`balances`, see _client_refund_get_line_balances)."""
+        raise UserError(_("%s is not refunded by lines.", self.display_name))
+
+    def _client_refund_get_refunded_outside(self, currency=None):
+        """Card refunds of the document made outside the register (the Stripe
+        Dashboard, core's Refund button), money already gone back, in
+        `currency` (the document's by default)."""
+        return 0.0
+
+    def _client_refund_get_receipt_description(self):
+        """What the receipt says was refunded when it lists no lines."""
+        self.ensure_one()
+        return self.display_name
+
+    def _client_refund_check_ewallet_split(self, refund):
+        """Part onto the eWallet, the rest one other way, each within what it
+        can take."""
+        currency = refund.currency_id
+        check_number(refund.amount_ewallet, _("The part onto the eWallet"))
+        if refund.payout_method not in ("journal", "card", "pos"):
+            raise UserError(_("Store credit is split with cash, bank, the till or the card only."))
+        money_back = self._client_refund_get_paid_back_amount(refund.amount)
+        self._client_refund_check_ewallet_rest(refund, money_back - refund.amount_ewallet)
+        if currency.compare_amounts(refund.amount_ewallet, 0.0) <= 0 or currency.compare_amounts(
+            refund.amount_ewallet, money_back
+        ) >= 0:
+            raise UserError(
+                _(
+                    "The part onto the eWallet is more than 0 and less than the %(amount)s "
+                    "paid back, not %(asked)s: put it all on the eWallet, or less.",
+                    amount=currency.format(money_back),
+                    asked=currency.format(refund.amount_ewallet),
+                )
+            )
+
+    def _client_refund_check_ewallet_rest(self, refund, rest):
+        """Refuse what a split with the eWallet leaves for the other way, when
+        that way cannot pay it (a till rounding cash)."""
+
+    def _client_refund_get_settled_words(self, settled):
+        """What the money line says of the part of a refund that is no money
+        back (`settled`), or an empty string."""
+        return ""
+
+    # ------------------------------------------------------------------
+    # A document that sold a card or a membership
+    # ------------------------------------------------------------------
+
+    def _client_refund_get_sale_line_name(self, line):
+        """How the balance wizard and the receipt name a sale `line` of this document."""
+        raise NotImplementedError
+
+    def _client_refund_get_sale_date(self):
+        """The day this document sold what it sold."""
+        raise NotImplementedError
+
+    def _client_refund_check_sale_paid(self, what):
+        """Refuse paying `what` (a card or membership this document sold) out in
+        cash when the document is not paid in full."""
 
     # ------------------------------------------------------------------
     # The shared checks

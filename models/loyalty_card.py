@@ -106,11 +106,7 @@ class LoyaltyCard(models.Model):
             card.client_refund_date = (
                 sales[-1]["date"] if sales else card.create_date and card.create_date.date()
             )
-            documents = [
-                sale["line"].move_id if sale["line"]._name == "account.move.line"
-                else sale["line"].order_id
-                for sale in sales
-            ]
+            documents = [sale["sold_on"] for sale in sales]
             card.client_refund_paid_by = ", ".join(
                 dict.fromkeys(
                     way
@@ -137,6 +133,10 @@ class LoyaltyCard(models.Model):
 
     def _client_refund_get_currency(self):
         return self.currency_id
+
+    def _client_refund_get_receipt_description(self):
+        self.ensure_one()
+        return " ".join(filter(None, [self.program_id.name, self.code]))
 
     def _client_refund_get_products(self):
         return self.program_id.trigger_product_ids
@@ -207,17 +207,14 @@ class LoyaltyCard(models.Model):
             found += card._client_refund_match_invoice_lines(products, company)
         sales = []
         for document, line, balance in found:
-            is_invoice = document._name == "account.move"
             quantity = min(balance["quantity"], 1.0) if one_unit else balance["quantity"]
             sales.append(
                 {
                     "line": line,
-                    "name": (line.name if is_invoice else line.full_product_name)
-                    or line.product_id.display_name,
+                    "sold_on": document,
+                    "name": document._client_refund_get_sale_line_name(line),
                     "document": document.display_name,
-                    "date": document.invoice_date
-                    if is_invoice
-                    else fields.Date.context_today(self, document.date_order),
+                    "date": document._client_refund_get_sale_date(),
                     "quantity": quantity,
                     "amount": document.currency_id.round(
                         balance["amount"] * quantity / balance["quantity"]
@@ -788,7 +785,7 @@ class LoyaltyCard(models.Model):
         sale_lines = [
             sale["line"].id
             for sale in self._client_refund_get_sales()
-            if sale["line"]._name == "account.move.line"
+            if not sale["sold_on"]._client_refund_sold_at_till
         ]
         if self._client_refund_get_source_type() != "ewallet":
             # what its sale paid and is not paid back by this refund is given up:

@@ -208,6 +208,7 @@ class MembershipLine(models.Model):
         return [
             {
                 "line": invoice_line,
+                "sold_on": invoice,
                 "name": invoice_line.name,
                 "document": invoice.display_name,
                 "date": invoice.invoice_date,
@@ -242,6 +243,14 @@ class MembershipLine(models.Model):
         return self._client_refund_get_currency().round(
             price * (total_days - used_days) / total_days
         )
+
+    def _client_refund_has_started(self):
+        self.ensure_one()
+        return not self.date_from or self.date_from <= self._client_refund_get_company()._client_refund_today()
+
+    def _client_refund_get_receipt_description(self):
+        self.ensure_one()
+        return self.membership_id.name
 
     def _client_refund_get_client(self):
         return self.account_invoice_id.partner_id.commercial_partner_id

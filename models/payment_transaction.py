@@ -1,9 +1,11 @@
 import logging
 
+import psycopg2
 import stripe
 
 from odoo import _, _lt, api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment_stripe.controllers.main import StripeController
@@ -330,6 +332,56 @@ class PaymentTransaction(models.Model):
         if not self.payment_id:
             self.with_company(self.company_id)._create_payment()
         return self.payment_id
+
+    @api.model
+    def _client_refund_cron_sync(self):
+        """Send the card refunds waiting for Stripe and follow the sent ones.
+
+        Every Odoo server runs this job, and staff may press *Check with
+        Stripe* meanwhile: each refund is taken ``FOR NO KEY UPDATE SKIP
+        LOCKED``, so that one held by another transaction is left to it (never
+        sent twice, never waited for), and one changed by a transaction that
+        committed after this one began fails to serialize and is left too: the
+        next run sees it as it is now.
+
+        Each refund is committed as soon as it is sent or followed: its lock,
+        and what its booking holds until the commit (the number of the credit
+        note, which every other credit note of the journal waits for), last
+        one refund, not the whole run. A refund whose transaction fails is
+        rolled back alone, and the next run finds it at Stripe by its metadata.
+        """
+        Refund = self.env["client.refund"]
+        Refund.flush_model(["state"])
+        self.env.cr.execute(
+            SQL("SELECT id FROM client_refund WHERE state = %s ORDER BY id", "pending")
+        )
+        can_commit = self.env["account.move"]._can_commit()
+        for (refund_id,) in self.env.cr.fetchall():
+            if not self._client_refund_cron_take(refund_id):
+                continue
+            refund = Refund.browse(refund_id)
+            refund.with_company(refund.company_id)._sync_card_refund()
+            if can_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _client_refund_cron_take(self, refund_id):
+        """Lock the pending refund `refund_id` for this transaction, or say that
+        another transaction has it or has changed it since this one began."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT id FROM client_refund WHERE id = %s AND state = %s "
+                        "FOR NO KEY UPDATE SKIP LOCKED",
+                        refund_id,
+                        "pending",
+                    ),
+                    log_exceptions=False,
+                )
+                return bool(self.env.cr.fetchone())
+        except psycopg2.errors.SerializationFailure:
+            return False
 
     @api.model
     def _client_refund_fail(self, refund, why):

@@ -21,6 +21,7 @@ class PosOrder(models.Model):
     _name = "pos.order"
     _inherit = ["pos.order", "client.refund.source", "client.refund.page.row"]
     _client_refund_payout_methods = ("pos", "card", "ewallet")
+    _client_refund_sold_at_till = True
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",
@@ -117,6 +118,34 @@ class PosOrder(models.Model):
     def _client_refund_get_source_type(self):
         return "pos_order"
 
+    def _client_refund_get_receipt_description(self):
+        self.ensure_one()
+        return ", ".join(dict.fromkeys(self.lines.mapped("full_product_name")))
+
+    def _client_refund_check_ewallet_rest(self, refund, rest):
+        """The till rounds the cash it pays out: the rest must be rounded."""
+        config = refund.pos_config_id or self.config_id
+        currency = refund.currency_id
+        if (
+            refund.payout_method == "pos"
+            and config.cash_rounding
+            and currency.compare_amounts(config.rounding_method.round(rest), rest)
+        ):
+            raise UserError(
+                _(
+                    "The part onto the eWallet leaves %(rest)s for the till, which rounds "
+                    "cash to %(step)s: leave a rounded amount.",
+                    rest=currency.format(rest),
+                    step=config.rounding_method.rounding,
+                )
+            )
+
+    def _client_refund_get_sale_line_name(self, line):
+        return line.full_product_name or line.product_id.display_name
+
+    def _client_refund_get_sale_date(self):
+        return fields.Date.context_today(self, self.date_order)
+
     def _client_refund_check_refundable(self):
         for order in self:
             if order.state not in ("paid", "done", "invoiced"):
@@ -154,19 +183,23 @@ class PosOrder(models.Model):
                 )
 
     def _client_refund_get_line_balances(self):
-        """For each line: the quantity (core refunded_qty, which counts every
-        refund order, the till's included) and the amount (tax included, from the
-        refund lines' own totals) left to refund."""
+        """For each line: the quantity and the amount (tax included) left to
+        refund, after every refund line of an order not cancelled, the till's
+        included (as core's refunded_qty counts them). A refund line only
+        lowers what is left: a line of a draft order that names a sold line
+        with a positive quantity (Point of Sale users create such orders) never
+        raises it."""
         self.ensure_one()
+        refunded_quantities = defaultdict(float)
         refunded_amounts = defaultdict(float)
         for refund_line in self.lines.refund_orderline_ids:
             if refund_line.order_id.state != "cancel":
-                refunded_amounts[refund_line.refunded_orderline_id] -= (
-                    refund_line.price_subtotal_incl
-                )
+                line = refund_line.refunded_orderline_id
+                refunded_quantities[line] += max(-refund_line.qty, 0.0)
+                refunded_amounts[line] += max(-refund_line.price_subtotal_incl, 0.0)
         balances = {}
         for line in self.lines:
-            quantity_left = line.qty - line.refunded_qty
+            quantity_left = line.qty - refunded_quantities[line]
             if float_compare(
                 quantity_left, 0.0, precision_rounding=line.product_uom_id.rounding
             ) <= 0:
@@ -196,10 +229,11 @@ class PosOrder(models.Model):
             - self._client_refund_get_refunded_outside()
         )
 
-    def _client_refund_get_refunded_outside(self):
+    def _client_refund_get_refunded_outside(self, currency=None):
         """Refunds of the order's card terminal payment made outside the
         register and the till (the Stripe Dashboard, mirrored by core's webhook
-        once the payment has a transaction): money already gone back."""
+        once the payment has a transaction): money already gone back, in the
+        order's currency (a terminal is paid in it)."""
         terminal_payment = self._client_refund_get_terminal_payment()
         if not terminal_payment:
             return 0.0
@@ -313,6 +347,20 @@ class PosOrder(models.Model):
             raise UserError(
                 _("Order %s has been refunded in full already.", self.display_name)
             )
+        # whatever the lines say, never more than the order's payments have left
+        # (the till rounds cash by at most one step)
+        left_paid = sum(max(amount, 0.0) for amount in self._client_refund_get_left_by_method().values())
+        config = self.config_id
+        rounding = config.rounding_method.rounding if config.cash_rounding else 0.0
+        if self.currency_id.compare_amounts(refund.amount, left_paid + rounding) > 0:
+            raise UserError(
+                _(
+                    "Only %(left)s paid on order %(order)s is left to give back, not %(asked)s.",
+                    left=self.currency_id.format(left_paid),
+                    order=self.display_name,
+                    asked=self.currency_id.format(refund.amount),
+                )
+            )
         if refund.line_ids:
             self._client_refund_get_asked_quantities(refund, balances)
         elif refund.scope != "full":
@@ -356,9 +404,10 @@ class PosOrder(models.Model):
         if refund.payout_method == "card":
             self._client_refund_check_terminal_of(session)
 
-    def _client_refund_get_asked_quantities(self, refund, balances):
+    def _client_refund_get_asked_quantities(self, refund, balances=None):
         """{order line: quantity} of a refund by lines, each checked against what
         is left of its line."""
+        balances = balances if balances is not None else self._client_refund_get_line_balances()
         quantities = {}
         for refund_line in refund.line_ids.sorted("id"):
             line = refund_line.pos_order_line_id
@@ -850,9 +899,9 @@ class PosOrder(models.Model):
             )
             quantities[line] = quantity
             prices[line] = line.price_unit * share / (quantity * unit_total)
-        return quantities, self._client_refund_adjust_prices(quantities, prices, amount)
+        return quantities, self._client_refund_adjust_refund_order_prices(quantities, prices, amount)
 
-    def _client_refund_adjust_prices(self, quantities, prices, amount):
+    def _client_refund_adjust_refund_order_prices(self, quantities, prices, amount):
         """Scaled prices are rounded with the taxes: put the last cents on the
         largest line so that the refund totals exactly the amount asked."""
         currency = self.currency_id
@@ -894,6 +943,8 @@ class PosOrderLine(models.Model):
             self.env["pos.order"].browse(
                 [vals["order_id"] for vals in vals_list if vals.get("order_id")]
             )._client_refund_check_not_paid()
+            for vals in vals_list:
+                self._client_refund_check_refund_line(vals)
         return super().create(vals_list)
 
     def write(self, vals):
@@ -901,7 +952,17 @@ class PosOrderLine(models.Model):
             self.order_id._client_refund_check_not_paid()
             if vals.get("order_id"):
                 self.order_id.browse(vals["order_id"])._client_refund_check_not_paid()
+            for line in self:
+                self._client_refund_check_refund_line(
+                    {"qty": line.qty, "refunded_orderline_id": line.refunded_orderline_id.id, **vals}
+                )
         return super().write(vals)
+
+    @api.model
+    def _client_refund_check_refund_line(self, vals):
+        """A line that refunds a sold line gives back: its quantity is negative."""
+        if vals.get("refunded_orderline_id") and (vals.get("qty") or 0.0) > 0:
+            raise UserError(_("A refund line takes back what was sold: its quantity is negative."))
 
     def _client_refund_compute_totals(self, quantity, price_unit):
         """Core _compute_amount_line_all for another quantity and price, rounded

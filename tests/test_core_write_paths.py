@@ -615,6 +615,47 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
         self.assertEqual(order._client_refund_get_refundable_amount(), 0.0)
         self.assertNothingBooked(booked)
 
+    def test_draft_order_naming_a_sold_line_does_not_reopen_it(self):
+        """Attack (found in the second review): after a paid order was refunded
+        at the till, the Point of Sale user creates a draft order whose line
+        names the sold line as the one it refunds, with a positive quantity (or
+        a positive amount and no quantity), then refunds the order onto the
+        eWallet: refused, or harmless; the order has nothing left."""
+        order = self._order([(self.haircut, 1)])
+        refund = self._wizard_over_rpc(
+            self.front_desk,
+            {"source_type": "pos_order", "pos_order_id": order.id, "reason_id": self.reason.id,
+             "payout_method": "pos", "pos_config_id": self.config.id},
+        )
+        self.assertEqual(refund.state, "done")
+        booked = self._booked()
+        line = order.lines
+
+        def fake_order(qty):
+            return self._rpc(self.front_desk, "pos.order", "create", {
+                "session_id": self.config.current_session_id.id, "partner_id": self.customer.id,
+                "amount_tax": 0.0, "amount_total": 0.0, "amount_paid": 0.0, "amount_return": 0.0,
+                "lines": [Command.create({
+                    "product_id": self.haircut.id, "qty": qty, "price_unit": line.price_unit,
+                    "price_subtotal": line.price_subtotal,
+                    "price_subtotal_incl": line.price_subtotal_incl,
+                    "refunded_orderline_id": line.id,
+                })],
+            })
+
+        with self.assertRpcRefused("UserError", pattern="quantity is negative"):
+            fake_order(1.0)
+        fake_order(0.0)
+        self.assertEqual(order._client_refund_get_refundable_amount(), 0.0)
+        with self.assertRpcRefused("UserError"):
+            self._wizard_over_rpc(
+                self.front_desk,
+                {"source_type": "pos_order", "pos_order_id": order.id,
+                 "reason_id": self.reason.id, "payout_method": "pos",
+                 "pos_config_id": self.config.id},
+            )
+        self.assertNothingBooked(booked)
+
     # 6. points written by hand ------------------------------------------------
 
     def test_points_written_after_the_sale_do_not_skip_the_deduction(self):

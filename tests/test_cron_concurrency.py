@@ -252,10 +252,10 @@ class TestCardRefundCronConcurrency(CommittedDataMixin, LocalStripeMixin, Transa
             first, *others = created["refunds"]
             with self.registry.cursor() as cr_a:
                 env_a = api.Environment(cr_a, api.SUPERUSER_ID, {})
-                self.assertTrue(env_a["client.refund"]._cron_take_card_refund(first))
+                self.assertTrue(env_a["payment.transaction"]._client_refund_cron_take(first))
                 with self.registry.cursor() as cr_b:
                     env_b = api.Environment(cr_b, api.SUPERUSER_ID, {})
-                    self.assertFalse(env_b["client.refund"]._cron_take_card_refund(first))
+                    self.assertFalse(env_b["payment.transaction"]._client_refund_cron_take(first))
                     self._run_job(cr_b)
                     cr_b.commit()
                 self.assertEqual(self._sent(created), [0, 1, 1])

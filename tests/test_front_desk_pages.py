@@ -10,6 +10,9 @@ from .test_invoice_refund import InvoiceRefundCommon
 from .test_loyalty_refund import LoyaltyRefundMixin
 from .test_pos_refund import PosRefundCommon
 
+# the receipt's data: what was refunded and how the money went back
+RECEIPT = "report.client_refund.report_client_refund_receipt"
+
 
 @tagged("post_install", "-at_install")
 class TestFrontDeskPages(LoyaltyRefundMixin, InvoiceRefundCommon):
@@ -146,10 +149,10 @@ class TestFrontDeskPages(LoyaltyRefundMixin, InvoiceRefundCommon):
         self.assertFalse(self._page().client_refund_card_ids)
         # the receipt says what the refund was for
         self.assertEqual(
-            [(item["name"], item["amount"]) for item in refund._get_receipt_items()],
+            [(item["name"], item["amount"]) for item in self.env[RECEIPT]._get_receipt_items(refund)],
             [(f"Gift Cards {card.code}", 50.0)],
         )
-        self.assertEqual(refund._get_receipt_ways(), [("Cash", 50.0)])
+        self.assertEqual(self.env[RECEIPT]._get_receipt_ways(refund), [("Cash", 50.0)])
 
     def test_refund_page_sections_and_buttons(self):
         """Titled sections, the columns of each row, one Refund button per row, and
@@ -304,19 +307,19 @@ class TestFrontDeskPages(LoyaltyRefundMixin, InvoiceRefundCommon):
     def test_receipt_says_how_the_money_went_back(self):
         invoice = self._sell([(self.haircut, 1, 100.0), (self.shampoo, 2, 20.0)])
         refund = self._refund_invoice(invoice, payout_method="journal")
-        self.assertEqual(refund._get_receipt_ways(), [("Cash", 140.0)])
+        self.assertEqual(self.env[RECEIPT]._get_receipt_ways(refund), [("Cash", 140.0)])
         self.assertEqual(
-            [(item["name"], item["amount"]) for item in refund._get_receipt_items()],
+            [(item["name"], item["amount"]) for item in self.env[RECEIPT]._get_receipt_items(refund)],
             [("Haircut, Shampoo", 140.0)],
         )
         by_bank = self._sell([(self.haircut, 1, 100.0)], journal=self.bank_journal)
         refund = self._refund_invoice(
             by_bank, payout_method="journal", payout_journal_id=self.bank_journal
         )
-        self.assertEqual(refund._get_receipt_ways(), [("Bank transfer", 100.0)])
+        self.assertEqual(self.env[RECEIPT]._get_receipt_ways(refund), [("Bank transfer", 100.0)])
         kept = self._sell([(self.haircut, 1, 100.0)])
         refund = self._refund_invoice(kept, payout_method="credit")
-        self.assertEqual(refund._get_receipt_ways(), [("Client credit", 100.0)])
+        self.assertEqual(self.env[RECEIPT]._get_receipt_ways(refund), [("Client credit", 100.0)])
         # split: part onto the eWallet, the rest in cash; back to the card
         split = self._create_register_entry(
             state="done",
@@ -326,16 +329,16 @@ class TestFrontDeskPages(LoyaltyRefundMixin, InvoiceRefundCommon):
             amount_paid_back=60.0,
             amount_ewallet=40.0,
         )
-        self.assertEqual(split._get_receipt_ways(), [("Cash", 60.0), ("eWallet", 40.0)])
+        self.assertEqual(self.env[RECEIPT]._get_receipt_ways(split), [("Cash", 60.0), ("eWallet", 40.0)])
         to_card = self._create_register_entry(
             state="done", amount=100.0, payout_method="card", amount_paid_back=100.0,
             card_last4="4242",
         )
-        self.assertEqual(to_card._get_receipt_ways(), [("Card ending 4242", 100.0)])
-        Refund = self.env["client.refund"]
-        self.assertEqual(Refund._client_refund_get_way_label(last4="4242"), "Card ending 4242")
-        self.assertEqual(Refund._client_refund_get_way_label(self.cash_journal), "Cash")
-        self.assertEqual(Refund._client_refund_get_way_label(self.bank_journal), "Bank transfer")
+        self.assertEqual(self.env[RECEIPT]._get_receipt_ways(to_card), [("Card ending 4242", 100.0)])
+        no_journal = self.env["account.journal"]
+        self.assertEqual(no_journal._client_refund_get_way_label(last4="4242"), "Card ending 4242")
+        self.assertEqual(self.cash_journal._client_refund_get_way_label(), "Cash")
+        self.assertEqual(self.bank_journal._client_refund_get_way_label(), "Bank transfer")
 
 
 @tagged("post_install", "-at_install")

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from odoo import Command, fields
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .common import ClientRefundCommon
 from .test_loyalty_refund import LoyaltyRefundMixin
@@ -201,23 +201,38 @@ class TestMembershipRefund(LoyaltyRefundMixin, ClientRefundCommon):
     # core credit notes, the client's page
     # ------------------------------------------------------------------
 
-    def test_core_credit_notes_keep_the_membership_state_right(self):
+    def test_core_credit_notes_of_a_membership_the_register_never_touched(self):
+        """Core's membership semantics hold for memberships the register never
+        refunded: core cancels a paid membership at its first credit note, and
+        the register then refuses to refund it."""
         line = self._membership()
         invoice = line.account_invoice_id
+        credit_note = invoice._reverse_moves([{"invoice_date": self.today}])
+        credit_note.invoice_line_ids.price_unit = 100.0
+        credit_note.action_post()
+        self.assertEqual(line.state, "canceled")
+        with self.assertRefused("cancelled already"):
+            line.with_user(self.refund_user).action_client_refund()
 
-        def credit(price):
-            credit_note = invoice._reverse_moves([{"invoice_date": self.today}])
-            credit_note.invoice_line_ids.price_unit = price
-            credit_note.action_post()
-
-        # part of it: still paid (core calls it cancelled)
-        credit(100.0)
+    def test_register_partial_refund_keeps_the_membership_paid(self):
+        """Where the register refunded part of a membership's invoice (another
+        line), the membership stays paid, where core would cancel it."""
+        line = self._membership(extra_product=self.haircut)
+        with Form(
+            self.env["client.refund.wizard"]
+            .with_user(self.refund_user)
+            .with_context(default_source_type="invoice", default_move_id=line.account_invoice_id.id)
+        ) as wizard:
+            wizard.reason_id = self.reason
+            wizard.refund_mode = "lines"
+            for index in range(len(wizard.line_ids)):
+                with wizard.line_ids.edit(index) as row:
+                    if row.product_id == self.haircut:
+                        row.quantity = 1.0
+        refund = self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
+        self.assertEqual(refund.state, "done")
         self.assertEqual(line.state, "paid")
         self.assertEqual(self.client.membership_state, "paid")
-        # the rest: cancelled, on the client too (core leaves the client a member)
-        credit(200.0)
-        self.assertEqual(line.state, "canceled")
-        self.assertEqual(self.client.membership_state, "canceled")
 
     def test_core_credit_note_of_the_membership_line_of_a_larger_invoice(self):
         def credit(line, product):
@@ -234,11 +249,11 @@ class TestMembershipRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self.assertEqual(self.client.membership_state, "canceled")
         with self.assertRefused("cancelled already"):
             line.with_user(self.refund_user).action_client_refund()
-        # the haircut only: the membership stays paid
+        # the haircut only: core cancels the membership all the same (the
+        # register leaves memberships it never refunded to core)
         other = self._membership(extra_product=self.haircut)
         credit(other, self.haircut)
-        self.assertEqual(other.state, "paid")
-        self.assertEqual(self.client.membership_state, "paid")
+        self.assertEqual(other.state, "canceled")
 
     def test_refund_from_the_client(self):
         line = self._membership()

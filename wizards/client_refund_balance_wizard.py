@@ -146,7 +146,6 @@ class ClientRefundBalanceWizard(models.TransientModel):
 
     @api.depends("card_id", "membership_line_id")
     def _compute_refund_option(self):
-        today = fields.Date.context_today(self)
         for wizard in self:
             source = wizard._get_source()
             partial_option = (
@@ -154,9 +153,7 @@ class ClientRefundBalanceWizard(models.TransientModel):
                 if wizard.source_type in ("membership", "visit_pack")
                 else "expense"
             )
-            started = source and source._name == "membership.membership_line" and (
-                not source.date_from or source.date_from <= today
-            )
+            started = source and source._client_refund_has_started()
             wizard.refund_option = (
                 "cancel_sale"
                 if source and not started and not wizard.cancel_blocker
@@ -256,8 +253,8 @@ class ClientRefundBalanceWizard(models.TransientModel):
         for staff who may have no Point of Sale rights (the sale's lines are read
         in sudo)."""
         sale = self._get_sale()
-        if sale and sale["line"]._name == "pos.order.line":
-            return sale["line"].order_id
+        if sale and sale["sold_on"]._client_refund_sold_at_till:
+            return sale["sold_on"]
         return self.env["pos.order"]
 
     def _get_cancel_blocker(self):

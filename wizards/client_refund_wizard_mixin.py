@@ -223,12 +223,10 @@ class ClientRefundWizardMixin(models.AbstractModel):
             if not currency.is_zero(ewallet):
                 ways.append(_("%s onto the eWallet", currency.format(ewallet)))
             line = _("The client gets back %s.", _(" and ").join(ways))
-        settled = refund.amount - money
         # an invoice's credit note first settles what is owed; a till order's
         # refund keeps back the points it cannot take (said by the points note)
-        if source._name == "account.move" and currency.compare_amounts(settled, 0.0) > 0:
-            line += " " + _("%s settles what the client still owes.", currency.format(settled))
-        return line
+        settled_words = source._client_refund_get_settled_words(refund.amount - money)
+        return f"{line} {settled_words}" if settled_words else line
 
     def _get_payout_words(self, refund):
         if refund.payout_method == "card":
