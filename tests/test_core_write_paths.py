@@ -331,6 +331,13 @@ class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRe
     def setUpClass(cls):
         super().setUpClass()
         cls._setup_trust_boundary_users()
+        cls.pos_front_desk = new_test_user(
+            cls.env,
+            login="tb_pos_front_desk",
+            groups="base.group_user,client_refund.group_client_refund_user,"
+            "point_of_sale.group_pos_user",
+            company_id=cls.company.id,
+        )
         cls.cash_journal = cls.company_data["default_journal_cash"]
         cls.company.client_refund_journal_id = cls.cash_journal
         cls.client.property_account_receivable_id = cls.company_data["default_account_receivable"]
@@ -497,16 +504,6 @@ class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRe
                     self._rpc(self.pos_front_desk, "loyalty.history", "write", line.ids, vals)
         self.assertAlmostEqual(line.issued, 100.0)
 
-    @classmethod
-    def _setup_trust_boundary_users(cls):
-        super()._setup_trust_boundary_users()
-        cls.pos_front_desk = new_test_user(
-            cls.env,
-            login="tb_pos_front_desk",
-            groups="base.group_user,client_refund.group_client_refund_user,"
-            "point_of_sale.group_pos_user",
-            company_id=cls.company.id,
-        )
 
 
 @tagged("post_install", "-at_install")
