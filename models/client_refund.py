@@ -1018,6 +1018,16 @@ class ClientRefund(models.Model):
                 )
             )
 
+    def _get_points_description(self):
+        """What a card's history says of the points this refund changed."""
+        self.ensure_one()
+        return _(
+            "%(refund)s by %(user)s: %(reason)s",
+            refund=self.name,
+            user=self.user_id.name,
+            reason=self.reason_id.name,
+        )
+
     def _send_receipt(self):
         self.ensure_one()
         template = self.env.ref("client_refund.mail_template_client_refund")

@@ -601,22 +601,8 @@ class LoyaltyCard(models.Model):
             limit=1,
         ) or Card.create({"program_id": program.id, "partner_id": client.id, "points": 0.0})
         points = float_round(amount / program._client_refund_get_point_value(), precision_digits=2)
-        self.env["loyalty.history"].sudo().create(
-            {
-                "card_id": card.id,
-                # the refund that put it there: no sale of the card
-                "order_model": refund._name,
-                "order_id": refund.id,
-                "description": _(
-                    "%(refund)s by %(user)s: %(reason)s",
-                    refund=refund.name,
-                    user=refund.user_id.name,
-                    reason=refund.reason_id.name,
-                ),
-                "issued": points,
-            }
-        )
-        card.write({"points": float_round(card.points + points, precision_digits=2)})
+        # the refund that put it there: no sale of the card
+        card._client_refund_change_points(refund, refund._get_points_description(), points)
         return card
 
     def _client_refund_take_back_credit(self, refund):
@@ -652,16 +638,9 @@ class LoyaltyCard(models.Model):
                     spent=float_round(credited - card.points, precision_digits=2),
                 )
             )
-        self.env["loyalty.history"].sudo().create(
-            {
-                "card_id": card.id,
-                "order_model": refund._name,
-                "order_id": refund.id,
-                "description": _("%s cancelled: its store credit taken back", refund.name),
-                "used": credited,
-            }
+        card._client_refund_change_points(
+            refund, _("%s cancelled: its store credit taken back", refund.name), -credited
         )
-        card.write({"points": float_round(card.points - credited, precision_digits=2)})
         # sudo: as the entry was made; the refund's own path undoes it
         refund_own_path(entry, undoing=refund)._reverse_moves([{"ref": _("%s cancelled", refund.name)}], cancel=True)
 
@@ -812,27 +791,29 @@ class LoyaltyCard(models.Model):
 
     def _client_refund_apply_change(self, refund, change):
         self.ensure_one()
-        # sudo: front-desk staff need no Loyalty rights to refund; the history line
-        # says who took the points off, by which refund and why
+        # the refund that took them off: no use by the client
+        self._client_refund_change_points(refund, refund._get_points_description(), -change["points"])
+        values = {"client_refund_sale_line_ids": [Command.link(line) for line in change["sale_line_ids"]]}
+        if change["close"]:
+            values["active"] = False
+        # sudo: only refunds tie sale lines to a card
+        self.sudo().write(values)
+
+    def _client_refund_change_points(self, document, description, points):
+        """Add `points` to the card (take them off when negative) through its
+        history, which names `document` (the refund, or the till's refund
+        order) and says why."""
+        self.ensure_one()
+        # sudo: front-desk staff need no Loyalty rights to refund; the history
+        # line says who changed the points, by which refund and why
         self.env["loyalty.history"].sudo().create(
             {
                 "card_id": self.id,
-                # the refund that took them off: no use by the client
-                "order_model": refund._name,
-                "order_id": refund.id,
-                "description": _(
-                    "%(refund)s by %(user)s: %(reason)s",
-                    refund=refund.name,
-                    user=refund.user_id.name,
-                    reason=refund.reason_id.name,
-                ),
-                "used": change["points"],
+                "order_model": document._name,
+                "order_id": document.id,
+                "description": description,
+                "issued": max(points, 0.0),
+                "used": max(-points, 0.0),
             }
         )
-        values = {
-            "points": float_round(self.points - change["points"], precision_digits=2),
-            "client_refund_sale_line_ids": [Command.link(line) for line in change["sale_line_ids"]],
-        }
-        if change["close"]:
-            values["active"] = False
-        self.sudo().write(values)
+        self.sudo().write({"points": float_round(self.points + points, precision_digits=2)})

@@ -347,20 +347,6 @@ class PosOrder(models.Model):
             raise UserError(
                 _("Order %s has been refunded in full already.", self.display_name)
             )
-        # whatever the lines say, never more than the order's payments have left
-        # (the till rounds cash by at most one step)
-        left_paid = sum(max(amount, 0.0) for amount in self._client_refund_get_left_by_method().values())
-        config = self.config_id
-        rounding = config.rounding_method.rounding if config.cash_rounding else 0.0
-        if self.currency_id.compare_amounts(refund.amount, left_paid + rounding) > 0:
-            raise UserError(
-                _(
-                    "Only %(left)s paid on order %(order)s is left to give back, not %(asked)s.",
-                    left=self.currency_id.format(left_paid),
-                    order=self.display_name,
-                    asked=self.currency_id.format(refund.amount),
-                )
-            )
         if refund.line_ids:
             self._client_refund_get_asked_quantities(refund, balances)
         elif refund.scope != "full":
@@ -384,6 +370,20 @@ class PosOrder(models.Model):
         if self._client_refund_get_refunded_outside():
             # the lines left are worth more than is left to pay back
             self._client_refund_check_amount(refund, self._client_refund_get_refundable_amount())
+        # whatever the lines say, never more than the order's payments have left
+        # (the till rounds cash by at most one step)
+        left_paid = sum(max(amount, 0.0) for amount in self._client_refund_get_left_by_method().values())
+        config = self.config_id
+        rounding = config.rounding_method.rounding if config.cash_rounding else 0.0
+        if self.currency_id.compare_amounts(refund.amount, left_paid + rounding) > 0:
+            raise UserError(
+                _(
+                    "Only %(left)s paid on order %(order)s is left to give back, not %(asked)s.",
+                    left=self.currency_id.format(left_paid),
+                    order=self.display_name,
+                    asked=self.currency_id.format(refund.amount),
+                )
+            )
         session = self._client_refund_get_session(refund.pos_config_id)
         if refund.payout_method == "ewallet" and self.account_move:
             raise UserError(
@@ -631,28 +631,13 @@ class PosOrder(models.Model):
         naming the refund in the cards' history; a shortfall is said on the
         refund and the card, in points and in money."""
         self.ensure_one()
-        History = self.env["loyalty.history"].sudo()
-        History.create(
-            [
-                {
-                    "card_id": step["card"].id,
-                    "order_model": refund_order._name,
-                    "order_id": refund_order.id,
-                    "description": _(
-                        "%(refund)s: points of %(order)s taken back",
-                        refund=refund.name,
-                        order=self.display_name,
-                    ),
-                    "used": step["taken"],
-                }
-                for step in plan
-                if step["taken"] > 0
-            ]
+        description = _(
+            "%(refund)s: points of %(order)s taken back", refund=refund.name, order=self.display_name
         )
         for step in plan:
             card = step["card"]
             if step["taken"] > 0:
-                card.write({"points": float_round(card.points - step["taken"], precision_digits=2)})
+                card._client_refund_change_points(refund_order, description, -step["taken"])
             if step["shortfall"] <= 0:
                 continue
             message = _(
@@ -684,7 +669,19 @@ class PosOrder(models.Model):
         card. Returns the card."""
         self.ensure_one()
         program, __ = self.env["loyalty.card"]._client_refund_get_ewallet(refund)
-        product = program.trigger_product_ids[:1]
+        self._client_refund_add_kept_line(program.trigger_product_ids[:1], amount)
+        return self.env["loyalty.card"]._client_refund_add_credit(refund, amount)
+
+    def _client_refund_add_points_deduction(self, deduction):
+        """A line of the refund order that keeps the value of the points not
+        returned: the till pays back that much less."""
+        self.ensure_one()
+        product = self.env.ref("client_refund.product_points_not_returned")
+        self._client_refund_add_kept_line(product, deduction)
+
+    def _client_refund_add_kept_line(self, product, amount):
+        """A line of `amount`, without tax, that the refund order keeps back from
+        what the till pays out."""
         self.env["pos.order.line"].create(
             {
                 "order_id": self.id,
@@ -694,26 +691,6 @@ class PosOrder(models.Model):
                 "price_unit": amount,
                 "price_subtotal": amount,
                 "price_subtotal_incl": amount,
-                "tax_ids": [Command.clear()],
-            }
-        )
-        self._compute_prices()
-        return self.env["loyalty.card"]._client_refund_add_credit(refund, amount)
-
-    def _client_refund_add_points_deduction(self, deduction):
-        """A line of the refund order that keeps the value of the points not
-        returned: the till pays back that much less."""
-        self.ensure_one()
-        product = self.env.ref("client_refund.product_points_not_returned")
-        self.env["pos.order.line"].create(
-            {
-                "order_id": self.id,
-                "product_id": product.id,
-                "full_product_name": product.display_name,
-                "qty": 1.0,
-                "price_unit": deduction,
-                "price_subtotal": deduction,
-                "price_subtotal_incl": deduction,
                 "tax_ids": [Command.clear()],
             }
         )

@@ -16,10 +16,8 @@ from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.point_of_sale.tests.common import TestPoSCommon
 
-from . import test_loyalty_refund, test_stripe_refund
-from .common import ClientRefundCommon, LocalStripeMixin
+from .common import ClientRefundCommon, LocalStripeMixin, LoyaltyRefundMixin
 from .test_invoice_refund import InvoiceRefundCommon
-from .test_loyalty_refund import LoyaltyRefundMixin
 from .test_trust_boundary import TrustBoundaryMixin
 
 
@@ -286,10 +284,6 @@ class TestCoreWritePathsInvoice(TrustBoundaryMixin, InvoiceRefundCommon, HttpCas
 
 @tagged("post_install", "-at_install")
 class TestCoreWritePathsCard(TrustBoundaryMixin, LocalStripeMixin, InvoiceRefundCommon, HttpCase):
-    _card_payment = test_stripe_refund.TestStripeRefund._card_payment
-    _paid_by_card = test_stripe_refund.TestStripeRefund._paid_by_card
-    _card_refund = test_stripe_refund.TestStripeRefund._card_refund
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -323,10 +317,6 @@ class TestCoreWritePathsCard(TrustBoundaryMixin, LocalStripeMixin, InvoiceRefund
 
 @tagged("post_install", "-at_install")
 class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRefundCommon, HttpCase):
-    _sell = test_loyalty_refund.TestLoyaltyRefund._sell
-    _refund_invoice = test_loyalty_refund.TestRefundToEwallet._refund_invoice
-    _refund_to_ewallet = test_loyalty_refund.TestRefundToEwallet._refund_to_ewallet
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -422,7 +412,7 @@ class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRe
         payment has nothing left."""
         invoice = self._sell([(self._create_product(name="Colour", type="service", lst_price=100.0), 100.0)])
         payment = invoice.line_ids.matched_credit_ids.credit_move_id.payment_id
-        refund = self._refund_invoice(invoice)
+        refund = self._refund_to_ewallet({"default_source_type": "invoice", "default_move_id": invoice.id})
         self.assertEqual(refund.state, "done")
         entry = refund.ewallet_move_id
         booked = self._booked()
@@ -510,9 +500,6 @@ class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRe
 class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommon, HttpCase):
     """Cards and points of orders paid at the till, attacked by a front desk
     with Point of Sale rights."""
-
-    _order = test_loyalty_refund.TestLoyaltyPosRefund._order
-    _confirm_cards = test_loyalty_refund.TestLoyaltyPosRefund._confirm_cards
 
     @classmethod
     def default_env_context(cls):

@@ -6,8 +6,8 @@ from odoo import Command, fields
 from odoo.tests import tagged
 from odoo.tools.safe_eval import safe_eval
 
+from .common import LoyaltyRefundMixin
 from .test_invoice_refund import InvoiceRefundCommon
-from .test_loyalty_refund import LoyaltyRefundMixin
 from .test_pos_refund import PosRefundCommon
 
 # the receipt's data: what was refunded and how the money went back

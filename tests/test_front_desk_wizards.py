@@ -1,7 +1,7 @@
 from odoo.tests import Form, tagged
 
+from .common import LoyaltyRefundMixin
 from .test_invoice_refund import InvoiceRefundCommon
-from .test_loyalty_refund import LoyaltyRefundMixin
 
 
 @tagged("post_install", "-at_install")

@@ -6,102 +6,7 @@ from odoo.tests import Form, tagged
 
 from odoo.addons.point_of_sale.tests.common import TestPoSCommon
 
-from .common import ClientRefundCommon
-
-
-class LoyaltyRefundMixin:
-    """Programs as a salon sets them up, and the refund wizard as staff use it."""
-
-    @classmethod
-    def _program(cls, name, program_type, product, allow=True, visit_pack=False, points=1.0):
-        """A program whose product gives `points` per unit of money (or per unit
-        bought, for a visit pack), refunds allowed by default."""
-        return cls.env["loyalty.program"].create(
-            {
-                "name": name,
-                "program_type": program_type,
-                "applies_on": "future" if program_type != "loyalty" else "both",
-                "trigger": "auto",
-                "client_refund_is_visit_pack": visit_pack,
-                "client_refund_allow_balance": allow,
-                "rule_ids": [
-                    Command.create(
-                        {
-                            "reward_point_mode": "unit" if visit_pack else "money",
-                            "reward_point_amount": points,
-                            "product_ids": [Command.set(product.ids)],
-                        }
-                    )
-                ],
-                "reward_ids": [
-                    Command.create(
-                        {
-                            "reward_type": "discount",
-                            "discount_mode": "per_point",
-                            "discount": 1.0,
-                            "discount_applicability": "order",
-                            "required_points": 1.0,
-                        }
-                    )
-                ],
-            }
-        )
-
-    def _change_balance(self, card, new_balance, description="Visit"):
-        """A use or a top-up, through core's Update Balance wizard."""
-        self.env["loyalty.card.update.balance"].create(
-            {"card_id": card.id, "new_balance": new_balance, "description": description}
-        ).action_update_card_point()
-
-    def _issue(self, program, points, partner=None):
-        """A card given out with core's generate wizard, history included."""
-        self.env["loyalty.generate.wizard"].create(
-            {
-                "program_id": program.id,
-                "mode": "selected",
-                "customer_ids": [Command.set((partner or self.client).ids)],
-                "points_granted": points,
-            }
-        ).generate_coupons()
-        return program.coupon_ids.sorted("id")[-1:]
-
-    def _wizard(self, card=None, membership_line=None, user=None, **values):
-        form = Form(
-            self.env["client.refund.balance.wizard"]
-            .with_user(user or self.env.user)
-            .with_context(
-                default_card_id=card and card.id,
-                default_membership_line_id=membership_line and membership_line.id,
-            )
-        )
-        form.reason_id = self.reason
-        for name, value in values.items():
-            setattr(form, name, value)
-        return form
-
-    def _refund(self, card=None, membership_line=None, user=None, **values):
-        wizard = self._wizard(card, membership_line, user=user, **values).save()
-        action = wizard.action_confirm()
-        return self.env["client.refund"].browse(action["res_id"])
-
-    def _assert_balance_refunded(self, refund, card, points_left, closed, points_taken):
-        """The card, its history and the register say what the refund did."""
-        self.assertEqual(refund.state, "done")
-        self.assertEqual(refund.source_card_id, card)
-        self.assertAlmostEqual(card.points, points_left)
-        self.assertEqual(card.active, not closed)
-        history = self.env["loyalty.history"].search([("card_id", "=", card.id)], limit=1)
-        self.assertAlmostEqual(history.used, points_taken)
-        self.assertFalse(history.issued)
-        self.assertIn(refund.name, history.description)
-        self.assertIn(refund.user_id.name, history.description)
-        self.assertIn(refund.reason_id.name, history.description)
-        for document in (refund, card, refund.partner_id):
-            if document:
-                self.assertTrue(
-                    any(refund.name in (m.body or "") for m in document.message_ids),
-                    f"no refund message on {document}",
-                )
+from .common import ClientRefundCommon, LoyaltyRefundMixin
 
 
 @tagged("post_install", "-at_install")
@@ -141,38 +46,6 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
-
-    def _sell(self, lines, invoice_date=None, pay=True):
-        """An invoice to the client, paid in cash. lines: [(product, price)]."""
-        invoice = self.init_invoice(
-            "out_invoice",
-            partner=self.client,
-            invoice_date=invoice_date or fields.Date.today(),
-            products=[product for product, __ in lines],
-            post=False,
-        )
-        for line, (__, price) in zip(invoice.invoice_line_ids, lines):
-            line.price_unit = price
-        invoice.action_post()
-        if pay:
-            self.env["account.payment.register"].with_context(
-                active_model="account.move", active_ids=invoice.ids
-            ).create({"journal_id": self.cash_journal.id})._create_payments()
-        return invoice
-
-    def _account_balance(self, account):
-        groups = self.env["account.move.line"]._read_group(
-            [("account_id", "=", account.id), ("parent_state", "=", "posted")],
-            aggregates=["balance:sum"],
-        )
-        return self.company.currency_id.round(groups[0][0])
-
-    def _cash(self):
-        """What the cash and bank payments moved in and out."""
-        payments = self.env["account.payment"].search([("state", "in", ("in_process", "paid"))])
-        return self.company.currency_id.round(
-            sum(sum(payment._seek_for_lines()[0].mapped("balance")) for payment in payments)
-        )
 
     def _written(self):
         """Everything a refund writes, to check that a refused one wrote nothing."""
@@ -757,32 +630,6 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         )
         self.open_new_session()
 
-    def _order(self, lines):
-        params = {"pos_order_lines_ui_args": lines, "customer": self.customer}
-        return next(iter(self._create_orders([params]).values()))
-
-    def _confirm_cards(self, order, program, points, card=None):
-        """What the till sends once the order is paid (pos_loyalty): the card it
-        made or topped up, and its history line when the program is nominative."""
-        key = card.id if card else -1
-        order.confirm_coupon_programs(
-            {
-                key: {
-                    "points": points,
-                    "program_id": program.id,
-                    "coupon_id": key,
-                    "barcode": False,
-                    "partner_id": self.customer.id if program.is_nominative else False,
-                }
-            }
-        )
-        card = card or self.env["loyalty.card"].search([("source_pos_order_id", "=", order.id)])
-        if program.is_nominative:
-            order.add_loyalty_history_lines(
-                [{"card_id": str(card.id), "won": points, "spent": 0}], []
-            )
-        return card
-
     def _written(self):
         return (
             self.env["pos.order"].search_count([]),
@@ -1134,10 +981,6 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
 class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
     """Store credit: a refund paid back onto the client's eWallet."""
 
-    _sell = TestLoyaltyRefund._sell
-    _cash = TestLoyaltyRefund._cash
-    _account_balance = TestLoyaltyRefund._account_balance
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -1167,18 +1010,6 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         return self._refund_to_ewallet(
             {"default_source_type": "invoice", "default_move_id": invoice.id}, **values
         )
-
-    def _refund_to_ewallet(self, context, **values):
-        """A refund made with the wizard opened with `context`, onto the eWallet
-        unless `values` say otherwise."""
-        with Form(
-            self.env["client.refund.wizard"].with_user(self.refund_user).with_context(**context)
-        ) as wizard:
-            wizard.reason_id = self.reason
-            wizard.payout_method = "ewallet"
-            for name, value in values.items():
-                setattr(wizard, name, value)
-        return self.env["client.refund"].browse(wizard.record.action_confirm()["res_id"])
 
     def _counts(self):
         return [

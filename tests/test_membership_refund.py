@@ -3,8 +3,7 @@ from datetime import timedelta
 from odoo import Command, fields
 from odoo.tests import Form, tagged
 
-from .common import ClientRefundCommon
-from .test_loyalty_refund import LoyaltyRefundMixin
+from .common import ClientRefundCommon, LoyaltyRefundMixin
 
 
 @tagged("post_install", "-at_install")

@@ -16,9 +16,8 @@ from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.point_of_sale.tests.common import TestPoSCommon
 
-from .common import ClientRefundCommon
+from .common import ClientRefundCommon, LoyaltyRefundMixin
 from .test_invoice_refund import InvoiceRefundCommon
-from .test_loyalty_refund import LoyaltyRefundMixin
 
 
 class ReliabilityMixin:

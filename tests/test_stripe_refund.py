@@ -25,42 +25,8 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
     # helpers
     # ------------------------------------------------------------------
 
-    def _card_payment(self, amount, invoice=None):
-        """A payment online: a PaymentIntent captured at Stripe, and its
-        transaction and payment in Odoo, as core's flow leaves them."""
-        intent = self._captured_intent(amount, self.company.currency_id)
-        transaction = self.env["payment.transaction"].create(
-            {
-                "provider_id": self.provider.id,
-                "payment_method_id": self.card_method.id,
-                "amount": amount,
-                "currency_id": self.company.currency_id.id,
-                "partner_id": self.client.id,
-                "operation": "online_direct",
-                "invoice_ids": [Command.set(invoice.ids)] if invoice else [],
-                "provider_reference": intent.id,
-            }
-        )
-        transaction._set_done()
-        transaction._post_process()
-        self.assertTrue(transaction.payment_id)
-        return transaction
-
-    def _paid_by_card(self, lines=None):
-        invoice = self._invoice(lines or [(self.haircut, 1, 100.0)])
-        transaction = self._card_payment(invoice.amount_total, invoice)
-        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
-        return invoice, transaction
-
     def _stripe_refunds(self, transaction):
         return super()._stripe_refunds(transaction.provider_reference)
-
-    def _card_refund(self, invoice, mode="full", **values):
-        # the card is proposed when it paid the most; these tests always choose it
-        refund = self._refund(invoice, mode=mode, **{"payout_method": "card", **values})
-        self.assertEqual(refund.payout_method, "card")
-        self.assertEqual(refund.state, "pending")
-        return refund
 
     def _answered(self, status, **fields):
         """Stripe answers a new refund with `status` (and `fields`), as it does

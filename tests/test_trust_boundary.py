@@ -23,10 +23,8 @@ from odoo.addons.payment_stripe.models.payment_provider import (
     PaymentProvider as StripePaymentProvider,
 )
 
-from . import test_loyalty_refund, test_stripe_refund
-from .common import ClientRefundCommon, LocalStripeMixin
+from .common import ClientRefundCommon, LocalStripeMixin, LoyaltyRefundMixin
 from .test_invoice_refund import InvoiceRefundCommon
-from .test_loyalty_refund import LoyaltyRefundMixin
 
 NAN = float("nan")
 INFINITY = float("inf")
@@ -787,11 +785,6 @@ class TestTrustBoundary(TrustBoundaryMixin, InvoiceRefundCommon, HttpCase):
 
 @tagged("post_install", "-at_install")
 class TestTrustBoundaryCard(TrustBoundaryMixin, LocalStripeMixin, InvoiceRefundCommon, HttpCase):
-    # the card payment helpers of the Stripe suite
-    _card_payment = test_stripe_refund.TestStripeRefund._card_payment
-    _paid_by_card = test_stripe_refund.TestStripeRefund._paid_by_card
-    _card_refund = test_stripe_refund.TestStripeRefund._card_refund
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -992,8 +985,6 @@ class TestTrustBoundaryCard(TrustBoundaryMixin, LocalStripeMixin, InvoiceRefundC
 
 @tagged("post_install", "-at_install")
 class TestTrustBoundaryBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRefundCommon, HttpCase):
-    _sell = test_loyalty_refund.TestLoyaltyRefund._sell
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
