@@ -19,10 +19,6 @@ class AccountMove(models.Model):
         string="Client Refunds",
         groups="client_refund.group_client_refund_user",
     )
-    client_refund_count = fields.Integer(
-        compute="_compute_client_refund_count",
-        groups="client_refund.group_client_refund_user",
-    )
 
     # The client's Refund page: one row per invoice (see res.partner)
     client_refund_left = fields.Monetary(
@@ -83,15 +79,6 @@ class AccountMove(models.Model):
                     _("left %s", move.currency_id.format(move.client_refund_left)),
                 ])
             )
-
-    def _compute_client_refund_count(self):
-        counts = dict(
-            self.env["client.refund"]._read_group(
-                [("source_move_id", "in", self.ids)], ["source_move_id"], ["__count"]
-            )
-        )
-        for move in self:
-            move.client_refund_count = counts.get(move, 0)
 
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
@@ -203,10 +190,6 @@ class AccountMove(models.Model):
         return self.env["client.refund.wizard"]._get_launch_action(
             {"default_source_type": "invoice", "default_move_id": self.id}
         )
-
-    def action_view_client_refunds(self):
-        self.ensure_one()
-        return self.env["client.refund"]._action_view_refunds(self.client_refund_ids)
 
     # ------------------------------------------------------------------
     # The refund protocol (client.refund.source)

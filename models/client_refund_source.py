@@ -2,7 +2,7 @@ import math
 
 import psycopg2
 
-from odoo import _, models
+from odoo import _, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, float_compare
 
@@ -160,6 +160,25 @@ class ClientRefundSource(models.AbstractModel):
     _client_refund_payout_methods = ("journal", "card", "credit")
     # a sale made at a Point of Sale till is reversed through a till
     _client_refund_sold_at_till = False
+
+    # each source's own One2many `client_refund_ids` (its inverse is the
+    # register's field named in SOURCE_FIELDS) lists its refunds
+    client_refund_count = fields.Integer(
+        compute="_compute_client_refund_count",
+        groups="client_refund.group_client_refund_user",
+    )
+
+    def _compute_client_refund_count(self):
+        fname = SOURCE_FIELDS[self._name]
+        counts = dict(
+            self.env["client.refund"]._read_group([(fname, "in", self.ids)], [fname], ["__count"])
+        )
+        for document in self:
+            document.client_refund_count = counts.get(document, 0)
+
+    def action_view_client_refunds(self):
+        self.ensure_one()
+        return self.env["client.refund"]._action_view_refunds(self.client_refund_ids)
 
     def _client_refund_get_source_type(self):
         raise NotImplementedError

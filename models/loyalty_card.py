@@ -67,10 +67,6 @@ class LoyaltyCard(models.Model):
             {"default_card_id": self.id}
         )
 
-    def action_view_client_refunds(self):
-        self.ensure_one()
-        return self.env["client.refund"]._action_view_refunds(self.client_refund_ids)
-
     # The client's Refund page: one row per card (see res.partner)
     client_refund_date = fields.Date(
         string="Date",
