@@ -198,6 +198,34 @@ class AccountMove(models.Model):
     def _client_refund_get_source_type(self):
         return "invoice"
 
+    @api.model
+    def _client_refund_search_client_documents(self, client, limit):
+        """Posted invoices with something left, but those selling only gift
+        cards, eWallet top-ups, visit packs or memberships (refunded from the
+        card or membership), and those of Point of Sale orders (refunded as
+        the orders)."""
+        invoices = self.search(
+            [
+                ("commercial_partner_id", "=", client.id),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "!=", "reversed"),
+                ("pos_order_ids", "=", False),
+                ("amount_total", ">", 0),
+            ],
+            order="invoice_date desc, id desc",
+            limit=limit,
+        )
+        balance_products = self._client_refund_get_balance_products(
+            invoices.invoice_line_ids.product_id
+        )
+        return invoices.filtered(
+            lambda move: move.invoice_line_ids.filtered(
+                lambda line: line.display_type == "product"
+                and line.product_id not in balance_products
+            )
+        )
+
     def _client_refund_get_receipt_description(self):
         self.ensure_one()
         return ", ".join(

@@ -2,7 +2,7 @@ import math
 
 import psycopg2
 
-from odoo import _, fields, models
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, float_compare
 
@@ -278,6 +278,13 @@ class ClientRefundSource(models.AbstractModel):
         `currency` (the document's by default)."""
         return 0.0
 
+    @api.model
+    def _client_refund_search_client_documents(self, client, limit):
+        """The newest documents of this kind of `client` (a commercial partner)
+        that a refund may start from, at most `limit`: the client's Refund page
+        keeps those still refundable."""
+        return self.browse()
+
     def _client_refund_get_receipt_description(self):
         """What the receipt says was refunded when it lists no lines."""
         self.ensure_one()
@@ -467,20 +474,7 @@ class ClientRefundSource(models.AbstractModel):
         document is refunded from the card or the membership, so that its
         balance follows and it cannot be paid back twice; their own refunds
         reverse the sale."""
-        if not products:
-            return
-        # sudo: programs are read for staff without Loyalty rights
-        programs = self.env["loyalty.program"].sudo().search(
-            [
-                ("trigger_product_ids", "in", products.ids),
-                "|",
-                ("program_type", "in", ("gift_card", "ewallet")),
-                ("client_refund_is_visit_pack", "=", True),
-            ]
-        )
-        balances = products.filtered(
-            lambda product: product.membership or product in programs.trigger_product_ids
-        )
+        balances = self._client_refund_get_balance_products(products)
         if balances:
             raise UserError(
                 _(
@@ -491,6 +485,25 @@ class ClientRefundSource(models.AbstractModel):
                     products=", ".join(balances.mapped("display_name")),
                 )
             )
+
+    @api.model
+    def _client_refund_get_balance_products(self, products):
+        """Of `products`, those that sell a gift card, an eWallet top-up, a visit
+        pack or a membership."""
+        if not products:
+            return products
+        # sudo: programs are read for staff without Loyalty rights
+        programs = self.env["loyalty.program"].sudo().search(
+            [
+                ("trigger_product_ids", "in", products.ids),
+                "|",
+                ("program_type", "in", ("gift_card", "ewallet")),
+                ("client_refund_is_visit_pack", "=", True),
+            ]
+        )
+        return products.filtered(
+            lambda product: product.membership or product in programs.trigger_product_ids
+        )
 
     def _client_refund_check_amount(self, refund, refundable, message=None):
         """Refuse an amount that is not a positive number up to `refundable`."""

@@ -130,6 +130,20 @@ class LoyaltyCard(models.Model):
     def _client_refund_get_currency(self):
         return self.currency_id
 
+    @api.model
+    def _client_refund_search_client_documents(self, client, limit):
+        return self.search(
+            [
+                ("partner_id", "child_of", client.id),
+                ("points", ">", 0),
+                "|",
+                ("program_id.client_refund_is_visit_pack", "=", True),
+                ("program_id.program_type", "in", ("gift_card", "ewallet")),
+            ],
+            order="id desc",
+            limit=limit,
+        )
+
     def _client_refund_get_receipt_description(self):
         self.ensure_one()
         return " ".join(filter(None, [self.program_id.name, self.code]))

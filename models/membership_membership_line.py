@@ -248,6 +248,19 @@ class MembershipLine(models.Model):
         self.ensure_one()
         return not self.date_from or self.date_from <= self._client_refund_get_company()._client_refund_today()
 
+    @api.model
+    def _client_refund_search_client_documents(self, client, limit):
+        return self.search(
+            [
+                ("partner", "child_of", client.id),
+                ("date_cancel", "=", False),
+                ("account_invoice_line", "!=", False),
+                ("state", "in", ("invoiced", "paid")),
+            ],
+            order="date_from desc, id desc",
+            limit=limit,
+        )
+
     def _client_refund_get_receipt_description(self):
         self.ensure_one()
         return self.membership_id.name

@@ -118,6 +118,19 @@ class PosOrder(models.Model):
     def _client_refund_get_source_type(self):
         return "pos_order"
 
+    @api.model
+    def _client_refund_search_client_documents(self, client, limit):
+        return self.search(
+            [
+                ("partner_id", "child_of", client.id),
+                ("state", "in", PAID_STATES),
+                # refund orders total less than nothing
+                ("amount_total", ">", 0),
+            ],
+            order="date_order desc, id desc",
+            limit=limit,
+        ).filtered("has_refundable_lines")
+
     def _client_refund_get_receipt_description(self):
         self.ensure_one()
         return ", ".join(dict.fromkeys(self.lines.mapped("full_product_name")))

@@ -47,13 +47,13 @@ class ResPartner(models.Model):
     client_refund_card_ids = fields.Many2many(
         comodel_name="loyalty.card",
         string="Refundable Cards",
-        compute="_compute_client_refund_balances",
+        compute="_compute_client_refund_card_ids",
         groups="client_refund.group_client_refund_user",
     )
     client_refund_membership_line_ids = fields.Many2many(
         comodel_name="membership.membership_line",
         string="Refundable Memberships",
-        compute="_compute_client_refund_balances",
+        compute="_compute_client_refund_membership_line_ids",
         groups="client_refund.group_client_refund_user",
     )
 
@@ -108,94 +108,30 @@ class ResPartner(models.Model):
             )
             partner.client_refund_currency_id = self.env.company.currency_id
 
+    # The client's Refund page: a compute per section, each field having its
+    # own group (reading one must not search the others' models)
     def _compute_client_refund_invoice_ids(self):
-        """The client's invoices that a refund can start from: posted, something
-        left to refund, and not only selling gift cards, eWallet top-ups, visit
-        packs or memberships (those are refunded from the card or membership)."""
-        for partner in self:
-            commercial = partner.commercial_partner_id
-            if not commercial.id:
-                partner.client_refund_invoice_ids = False
-                continue
-            invoices = self.env["account.move"].search(
-                [
-                    ("commercial_partner_id", "=", commercial.id),
-                    ("move_type", "=", "out_invoice"),
-                    ("state", "=", "posted"),
-                    ("payment_state", "!=", "reversed"),
-                    ("pos_order_ids", "=", False),
-                    ("amount_total", ">", 0),
-                ],
-                order="invoice_date desc, id desc",
-                limit=ROWS_READ,
-            )
-            balance_products = self._client_refund_get_balance_products(
-                invoices.invoice_line_ids.product_id
-            )
-            partner.client_refund_invoice_ids = self._client_refund_keep_refundable(
-                invoices.filtered(
-                    lambda move: move.invoice_line_ids.filtered(
-                        lambda line: line.display_type == "product"
-                        and line.product_id not in balance_products
-                    )
-                )
-            )
+        self._client_refund_compute_rows("client_refund_invoice_ids")
 
     def _compute_client_refund_pos_order_ids(self):
-        """The client's POS orders that a refund can start from; computed apart,
-        for the Point of Sale users only the field is shown to."""
-        for partner in self:
-            commercial = partner.commercial_partner_id
-            if not commercial.id:
-                partner.client_refund_pos_order_ids = False
-                continue
-            orders = self.env["pos.order"].search(
-                [
-                    ("partner_id", "child_of", commercial.id),
-                    ("state", "in", ("paid", "done", "invoiced")),
-                    # refund orders total less than nothing
-                    ("amount_total", ">", 0),
-                ],
-                order="date_order desc, id desc",
-                limit=ROWS_READ,
-            )
-            partner.client_refund_pos_order_ids = self._client_refund_keep_refundable(
-                orders.filtered("has_refundable_lines")
-            )
+        self._client_refund_compute_rows("client_refund_pos_order_ids")
 
-    def _compute_client_refund_balances(self):
-        """The client's gift cards, eWallets, visit packs and memberships that a
-        refund can start from."""
+    def _compute_client_refund_card_ids(self):
+        self._client_refund_compute_rows("client_refund_card_ids")
+
+    def _compute_client_refund_membership_line_ids(self):
+        self._client_refund_compute_rows("client_refund_membership_line_ids")
+
+    def _client_refund_compute_rows(self, fname):
+        """The client's documents of the section `fname` a refund can start
+        from: those the source finds for the client, still refundable."""
+        Document = self.env[self._fields[fname].comodel_name]
         for partner in self:
             commercial = partner.commercial_partner_id
-            if not commercial.id:
-                partner.client_refund_card_ids = False
-                partner.client_refund_membership_line_ids = False
-                continue
-            cards = self.env["loyalty.card"].search(
-                [
-                    ("partner_id", "child_of", commercial.id),
-                    ("points", ">", 0),
-                    "|",
-                    ("program_id.client_refund_is_visit_pack", "=", True),
-                    ("program_id.program_type", "in", ("gift_card", "ewallet")),
-                ],
-                order="id desc",
-                limit=ROWS_READ,
-            )
-            partner.client_refund_card_ids = self._client_refund_keep_refundable(cards)
-            memberships = self.env["membership.membership_line"].search(
-                [
-                    ("partner", "child_of", commercial.id),
-                    ("date_cancel", "=", False),
-                    ("account_invoice_line", "!=", False),
-                    ("state", "in", ("invoiced", "paid")),
-                ],
-                order="date_from desc, id desc",
-                limit=ROWS_READ,
-            )
-            partner.client_refund_membership_line_ids = self._client_refund_keep_refundable(
-                memberships
+            partner[fname] = self._client_refund_keep_refundable(
+                Document._client_refund_search_client_documents(commercial, ROWS_READ)
+                if commercial.id
+                else Document
             )
 
     @api.model
@@ -226,25 +162,6 @@ class ResPartner(models.Model):
             > 0
         )
         return kept[:ROWS_SHOWN]
-
-    @api.model
-    def _client_refund_get_balance_products(self, products):
-        """Of `products`, those that sell a gift card, an eWallet top-up, a visit
-        pack or a membership."""
-        if not products:
-            return products
-        # sudo: programs are read for staff without Loyalty rights
-        programs = self.env["loyalty.program"].sudo().search(
-            [
-                ("trigger_product_ids", "in", products.ids),
-                "|",
-                ("program_type", "in", ("gift_card", "ewallet")),
-                ("client_refund_is_visit_pack", "=", True),
-            ]
-        )
-        return products.filtered(
-            lambda product: product.membership or product in programs.trigger_product_ids
-        )
 
     def action_client_refund(self):
         self.ensure_one()
