@@ -448,6 +448,18 @@ class LoyaltyRefundMixin:
     """Programs as a salon sets them up, and the refund wizard as staff use it."""
 
     @classmethod
+    def _setup_cash_and_deposits(cls):
+        """Refunds paid out of the company's cash journal, the client's
+        receivable, and a liability account for deposits."""
+        cls.cash_journal = cls.company_data["default_journal_cash"]
+        cls.company.client_refund_journal_id = cls.cash_journal
+        cls.receivable = cls.company_data["default_account_receivable"]
+        cls.client.property_account_receivable_id = cls.receivable
+        cls.deposits = cls.env["account.account"].create(
+            {"name": "Client deposits", "code": "DEP01", "account_type": "liability_current"}
+        )
+
+    @classmethod
     def _program(cls, name, program_type, product, allow=True, visit_pack=False, points=1.0):
         """A program whose product gives `points` per unit of money (or per unit
         bought, for a visit pack), refunds allowed by default."""

@@ -328,12 +328,7 @@ class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRe
             "point_of_sale.group_pos_user",
             company_id=cls.company.id,
         )
-        cls.cash_journal = cls.company_data["default_journal_cash"]
-        cls.company.client_refund_journal_id = cls.cash_journal
-        cls.client.property_account_receivable_id = cls.company_data["default_account_receivable"]
-        cls.deposits = cls.env["account.account"].create(
-            {"name": "Client deposits", "code": "DEP01", "account_type": "liability_current"}
-        )
+        cls._setup_cash_and_deposits()
         cls.haircut = cls._create_product(
             name="Haircut", type="service", lst_price=920.0, taxes_id=[Command.clear()]
         )
@@ -528,6 +523,14 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
         )
         self.open_new_session()
 
+    def _refund_at_the_till(self, order):
+        """The front desk refunds what is left of `order` at the till, over JSON-RPC."""
+        return self._wizard_over_rpc(
+            self.front_desk,
+            {"source_type": "pos_order", "pos_order_id": order.id, "reason_id": self.reason.id,
+             "payout_method": "pos", "pos_config_id": self.config.id},
+        )
+
     # 5. a free card tied to another client's sale ---------------------------
 
     def test_free_card_tied_to_a_sale_gets_nothing_of_it(self):
@@ -576,11 +579,7 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
         order = self._order([(self.haircut, 1)])
         points_program = self._program("Salon points", "loyalty", self.haircut)
         card = self._confirm_cards(order, points_program, 107.0)
-        refund = self._wizard_over_rpc(
-            self.front_desk,
-            {"source_type": "pos_order", "pos_order_id": order.id, "reason_id": self.reason.id,
-             "payout_method": "pos", "pos_config_id": self.config.id},
-        )
+        refund = self._refund_at_the_till(order)
         self.assertEqual(refund.state, "done")
         booked = self._booked()
         attacks = [
@@ -606,11 +605,7 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
         a positive amount and no quantity), then refunds the order onto the
         eWallet: refused, or harmless; the order has nothing left."""
         order = self._order([(self.haircut, 1)])
-        refund = self._wizard_over_rpc(
-            self.front_desk,
-            {"source_type": "pos_order", "pos_order_id": order.id, "reason_id": self.reason.id,
-             "payout_method": "pos", "pos_config_id": self.config.id},
-        )
+        refund = self._refund_at_the_till(order)
         self.assertEqual(refund.state, "done")
         booked = self._booked()
         line = order.lines
@@ -632,12 +627,7 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
         fake_order(0.0)
         self.assertEqual(order._client_refund_get_refundable_amount(), 0.0)
         with self.assertRpcRefused("UserError"):
-            self._wizard_over_rpc(
-                self.front_desk,
-                {"source_type": "pos_order", "pos_order_id": order.id,
-                 "reason_id": self.reason.id, "payout_method": "pos",
-                 "pos_config_id": self.config.id},
-            )
+            self._refund_at_the_till(order)
         self.assertNothingBooked(booked)
 
     # 6. points written by hand ------------------------------------------------
@@ -664,12 +654,7 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
                     self._rpc(self.front_desk, "loyalty.card.update.balance",
                               "action_update_card_point", [wizard_id])
                 self.assertAlmostEqual(card.points, 107.0)
-                refund = self._wizard_over_rpc(
-                    self.front_desk,
-                    {"source_type": "pos_order", "pos_order_id": order.id,
-                     "reason_id": self.reason.id, "payout_method": "pos",
-                     "pos_config_id": self.config.id},
-                )
+                refund = self._refund_at_the_till(order)
                 self.assertEqual(refund.state, "done")
                 self.assertAlmostEqual(refund.points_shortfall, 100.0)
                 self.assertAlmostEqual(refund.amount_paid_back, 7.0)

@@ -14,15 +14,9 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.cash_journal = cls.company_data["default_journal_cash"]
-        cls.company.client_refund_journal_id = cls.cash_journal
-        cls.receivable = cls.company_data["default_account_receivable"]
+        cls._setup_cash_and_deposits()
         cls.revenue = cls.company_data["default_account_revenue"]
         cls.refund_account = cls.company.client_refund_account_id
-        cls.client.property_account_receivable_id = cls.receivable
-        cls.deposits = cls.env["account.account"].create(
-            {"name": "Client deposits", "code": "DEP01", "account_type": "liability_current"}
-        )
         cls.gift_card_product = cls._create_product(
             name="Gift Card", type="service", lst_price=50.0, taxes_id=[Command.clear()]
         )
@@ -984,13 +978,7 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.cash_journal = cls.company_data["default_journal_cash"]
-        cls.company.client_refund_journal_id = cls.cash_journal
-        cls.receivable = cls.company_data["default_account_receivable"]
-        cls.client.property_account_receivable_id = cls.receivable
-        cls.deposits = cls.env["account.account"].create(
-            {"name": "Client deposits", "code": "DEP01", "account_type": "liability_current"}
-        )
+        cls._setup_cash_and_deposits()
         cls.haircut = cls._create_product(name="Haircut", type="service", lst_price=100.0)
         top_up = cls._create_product(
             name="Top-up", type="service", lst_price=100.0, taxes_id=[Command.clear()]
