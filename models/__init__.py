@@ -9,6 +9,8 @@ from . import account_move
 from . import account_move_line
 from . import account_partial_reconcile
 from . import account_payment
+from . import client_refund_pos_points
+from . import client_refund_pos_tender
 from . import pos_order
 from . import pos_payment
 from . import res_company
@@ -19,6 +21,8 @@ from . import payment_transaction
 from . import stock_picking
 from . import client_refund_balance_source
 from . import loyalty_program
+from . import client_refund_card_sale
+from . import client_refund_store_credit
 from . import loyalty_card
 from . import loyalty_history
 from . import membership_membership_line

@@ -10,7 +10,6 @@ from .client_refund_source import (
     SALE_DOCUMENT_FIELDS,
     SOURCE_FIELDS,
     check_number,
-    get_refund_own_path,
     refund_own_path,
 )
 

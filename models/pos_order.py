@@ -19,7 +19,13 @@ PAID_STATES = ("paid", "done", "invoiced")
 
 class PosOrder(models.Model):
     _name = "pos.order"
-    _inherit = ["pos.order", "client.refund.source", "client.refund.page.row"]
+    _inherit = [
+        "pos.order",
+        "client.refund.source",
+        "client.refund.page.row",
+        "client.refund.pos.tender",
+        "client.refund.pos.points",
+    ]
     _client_refund_payout_methods = ("pos", "card", "ewallet")
     _client_refund_sold_at_till = True
 
@@ -292,23 +298,6 @@ class PosOrder(models.Model):
             return refund.line_ids.pos_order_line_id.product_id
         return self.lines.product_id
 
-    def _client_refund_get_left_by_method(self, refund_order=None):
-        """What each payment method paid on the order, less what its refunds
-        (other than `refund_order`) gave back."""
-        self.ensure_one()
-        earlier_refunds = (self.lines.refund_orderline_ids.order_id - (refund_order or self)).filtered(
-            lambda order: order.state != "cancel"
-        )
-        left_by_method = defaultdict(float)
-        for payment in self.payment_ids | earlier_refunds.payment_ids:
-            left_by_method[payment.payment_method_id] += payment.amount
-        refunded_outside = self._client_refund_get_refunded_outside()
-        if refunded_outside:
-            left_by_method[self._client_refund_get_terminal_payment().payment_method_id] -= (
-                refunded_outside
-            )
-        return left_by_method
-
     def _client_refund_get_default_payout(self):
         """The card when its payment has the most left, else the till."""
         self.ensure_one()
@@ -324,15 +313,6 @@ class PosOrder(models.Model):
             for method, amount in self._client_refund_get_left_by_method().items()
             if not self.currency_id.is_zero(amount)
         ]
-
-    def _client_refund_get_terminal_payment(self):
-        """The order's payment on a Stripe terminal, which holds its PaymentIntent."""
-        self.ensure_one()
-        return self.payment_ids.filtered(
-            lambda payment: payment.payment_method_id.use_payment_terminal == "stripe"
-            and payment.transaction_id
-            and payment.amount > 0
-        )[:1]
 
     def _client_refund_get_card_refundable_amount(self, exclude_refund=None):
         terminal_payment = self._client_refund_get_terminal_payment()
@@ -562,152 +542,12 @@ class PosOrder(models.Model):
             ),
         }
 
-    def _client_refund_get_points_due(self, amount):
-        """What a refund of `amount` takes back of the loyalty points this order
-        earned: [{card, due, taken, shortfall}]. In proportion to what its
-        refunds gave back, this one included, never more than once in total:
-        what its earlier refunds (the till's included) took back counts. A card
-        with fewer points left gives what it has; the rest is the shortfall.
-        Gift cards, eWallets and visit packs have their own refunds."""
-        self.ensure_one()
-        # sudo: front-desk staff need no Loyalty rights
-        History = self.env["loyalty.history"].sudo()
-        earned = History.search(
-            [("order_model", "=", self._name), ("order_id", "=", self.id), ("issued", ">", 0)]
-        ).filtered(
-            lambda line: line.card_id.program_id.program_type == "loyalty"
-            and not line.card_id.program_id.client_refund_is_visit_pack
-        )
-        if not earned or self.currency_id.is_zero(self.amount_total):
-            return []
-        refund_orders = self.lines.refund_orderline_ids.order_id.filtered(
-            lambda order: order.state != "cancel"
-        )
-        # what the refunds credited of the order's lines: not the lines they
-        # added (points not returned, store credit)
-        refunded_lines = refund_orders.lines.filtered("refunded_orderline_id")
-        refunded = -sum(refunded_lines.mapped("price_subtotal_incl")) + amount
-        share = min(refunded / self.amount_total, 1.0)
-        # sudo: every refund of the order counts, whoever made it
-        short_before = sum(
-            self.sudo().client_refund_ids.filtered(lambda refund: refund.state == "done").mapped(
-                "points_shortfall"
-            )
-        )
-        taken_before = History.search(
-            [
-                ("order_model", "=", self._name),
-                ("order_id", "in", refund_orders.ids),
-                ("card_id", "in", earned.card_id.ids),
-            ]
-        )
-        plan = []
-        for card, lines in earned.grouped("card_id").items():
-            before = taken_before.filtered(lambda line, card=card: line.card_id == card)
-            # what earlier refunds took back or could not take back is accounted for
-            due = float_round(
-                sum(lines.mapped("issued")) * share
-                - sum(before.mapped("used"))
-                + sum(before.mapped("issued"))
-                - (short_before if len(earned.card_id) == 1 else 0.0),
-                precision_digits=2,
-            )
-            if due > 0:
-                held = card._client_refund_get_points_held()
-                taken = float_round(min(due, max(held, 0.0)), precision_digits=2)
-                plan.append(
-                    {"card": card, "due": due, "taken": taken, "shortfall": float_round(due - taken, precision_digits=2)}
-                )
-        return plan
-
-    def _client_refund_get_points_deduction(self, plan):
-        """The money value of the points `plan` cannot take back, when the
-        company deducts it from the money paid back."""
-        if not self.company_id.client_refund_deduct_points:
-            return 0.0
-        return self.currency_id.round(
-            sum(
-                step["shortfall"] * step["card"].program_id._client_refund_get_point_value()
-                for step in plan
-            )
-        )
-
     def _client_refund_get_paid_back_amount(self, amount):
         """What a refund of `amount` pays back: less the points it cannot take
         back, when the company deducts them."""
         self.ensure_one()
         plan = self._client_refund_get_points_due(amount)
         return self.currency_id.round(amount - self._client_refund_get_points_deduction(plan))
-
-    def _client_refund_take_back_points(self, refund, refund_order, plan, deduction):
-        """Take back the points of `plan` (see _client_refund_get_points_due),
-        naming the refund in the cards' history; a shortfall is said on the
-        refund and the card, in points and in money."""
-        self.ensure_one()
-        description = _(
-            "%(refund)s: points of %(order)s taken back", refund=refund.name, order=self.display_name
-        )
-        for step in plan:
-            card = step["card"]
-            if step["taken"] > 0:
-                card._client_refund_change_points(refund_order, description, -step["taken"])
-            if step["shortfall"] <= 0:
-                continue
-            message = _(
-                "%(refund)s: %(shortfall)s of the %(due)s points %(order)s earned could "
-                "not be taken back from %(card)s, which had %(left)s left (worth "
-                "%(value)s).",
-                refund=refund.name,
-                shortfall=step["shortfall"],
-                due=step["due"],
-                order=self.display_name,
-                card=card.code,
-                left=step["taken"],
-                value=self.currency_id.format(
-                    step["shortfall"] * card.program_id._client_refund_get_point_value()
-                ),
-            )
-            if deduction:
-                message += " " + _(
-                    "%s is deducted from the money paid back.", self.currency_id.format(deduction)
-                )
-            card._message_log(body=message)
-            refund._message_log(body=message)
-
-    def _client_refund_top_up_ewallet(self, refund, amount):
-        """Pay the refund onto the client's eWallet without touching the till:
-        the refund order tops the eWallet up by what it gives back (a line of
-        the program's top-up product, booked on its liability account as the
-        till books any top-up), so that it totals 0; the points go on the
-        card. Returns the card."""
-        self.ensure_one()
-        program, __ = self.env["loyalty.card"]._client_refund_get_ewallet(refund)
-        self._client_refund_add_kept_line(program.trigger_product_ids[:1], amount)
-        return self.env["loyalty.card"]._client_refund_add_credit(refund, amount)
-
-    def _client_refund_add_points_deduction(self, deduction):
-        """A line of the refund order that keeps the value of the points not
-        returned: the till pays back that much less."""
-        self.ensure_one()
-        product = self.env.ref("client_refund.product_points_not_returned")
-        self._client_refund_add_kept_line(product, deduction)
-
-    def _client_refund_add_kept_line(self, product, amount):
-        """A line of `amount`, without tax, that the refund order keeps back from
-        what the till pays out."""
-        self.env["pos.order.line"].create(
-            {
-                "order_id": self.id,
-                "product_id": product.id,
-                "full_product_name": product.display_name,
-                "qty": 1.0,
-                "price_unit": amount,
-                "price_subtotal": amount,
-                "price_subtotal_incl": amount,
-                "tax_ids": [Command.clear()],
-            }
-        )
-        self._compute_prices()
 
     def _client_refund_create_refund_order(self, refund, session):
         refund_order = self.copy(
@@ -721,106 +561,6 @@ class PosOrder(models.Model):
         self.env["pos.order.line"].create(line_vals_list)
         refund_order._compute_prices()
         return refund_order
-
-    def _client_refund_pay_out(self, refunded_order, full, kept=0.0):
-        """Pay the refund order out with what is left of the refunded order's
-        tenders, in proportion. A tender this session cannot pay back (another
-        POS's, a card terminal's) is paid in cash; cash is rounded as the till
-        rounds it."""
-        self.ensure_one()
-        currency = self.currency_id
-        session_methods = self.session_id.payment_method_ids
-        cash_method = session_methods.filtered("is_cash_count")[:1]
-        left_by_method = refunded_order._client_refund_get_left_by_method(self)
-        shares = defaultdict(float)
-        for method, amount in left_by_method.items():
-            if currency.compare_amounts(amount, 0.0) <= 0:
-                continue
-            target = (
-                method
-                if method in session_methods and not method.use_payment_terminal
-                else cash_method
-            )
-            if not target:
-                raise UserError(
-                    _(
-                        "%(pos)s has no cash payment method to pay back what was paid "
-                        "by %(method)s.",
-                        pos=self.config_id.display_name,
-                        method=method.name,
-                    )
-                )
-            shares[target] += amount
-        if not shares:
-            raise UserError(
-                _("Nothing paid on order %s is left to pay back.", refunded_order.display_name)
-            )
-        total_left = sum(shares.values())
-        # what the refund keeps (points not returned, store credit) is not paid
-        # out; what earlier refunds kept stays counted as left by the tenders
-        to_pay = max(-total_left + kept, self.amount_total) if full else self.amount_total
-        # never more than is left paid, but for what cash rounding moved: core's
-        # paid check allows no other total
-        rounding_step = self.config_id.cash_rounding and self.config_id.rounding_method.rounding
-        if currency.compare_amounts(-to_pay, total_left + (rounding_step or 0.0)) > 0:
-            to_pay = -total_left
-        payments = []
-        for method in sorted(shares, key=lambda method: method.is_cash_count):
-            if method.is_cash_count:
-                amount = to_pay - sum(amount for __, amount in payments)
-                amount = self._get_rounded_amount(amount, force_round=True)
-            else:
-                amount = currency.round(to_pay * shares[method] / total_left)
-            payments.append((method, amount))
-        for method, amount in payments:
-            if not currency.is_zero(amount):
-                self.add_payment(
-                    {
-                        "pos_order_id": self.id,
-                        "payment_method_id": method.id,
-                        "amount": amount,
-                        "name": _("Refund"),
-                        "payment_date": fields.Datetime.now(),
-                    }
-                )
-
-    def _client_refund_pay_out_to_card(self, refunded_order, refund):
-        """The refund order is paid with the terminal that took the card, for the
-        refund Stripe made: the session's closing books it with the method."""
-        terminal_payment = refunded_order._client_refund_get_terminal_payment()
-        self.add_payment(
-            {
-                "pos_order_id": self.id,
-                "payment_method_id": terminal_payment.payment_method_id.id,
-                "amount": self.amount_total,
-                "name": _("Refund"),
-                "payment_date": fields.Datetime.now(),
-                "transaction_id": refund.stripe_refund_reference,
-                "card_type": terminal_payment.card_type,
-            }
-        )
-
-    def _prepare_client_refund_card_transaction_vals(self, terminal_payment):
-        # sudo: providers and transactions are kept for payment administrators
-        provider = terminal_payment.payment_method_id.sudo().with_company(
-            self.company_id
-        )._get_stripe_payment_provider()
-        transactions = self.env["payment.transaction"].sudo()
-        return {
-            "provider_id": provider.id,
-            "payment_method_id": self.env.ref("payment.payment_method_card").id,
-            "reference": transactions._compute_reference(provider.code, prefix=self.name),
-            "amount": terminal_payment.amount,
-            "currency_id": self.currency_id.id,
-            # a walk-in client's card: the transaction still needs a customer
-            "partner_id": (self.partner_id.commercial_partner_id or self.company_id.partner_id).id,
-            "operation": "offline",
-            "provider_reference": terminal_payment.transaction_id,
-            "client_refund_pos_payment_id": terminal_payment.id,
-            "state": "done",
-            # the POS session books the payment: no account.payment for it
-            "is_post_processed": True,
-        }
 
     def _client_refund_get_quantities_and_prices(self, refund):
         """({order line: quantity}, {order line: unit price}) of the refund order.

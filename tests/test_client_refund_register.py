@@ -1,7 +1,7 @@
 from lxml import etree
 from psycopg2 import IntegrityError
 
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import SQL, mute_logger
 from odoo.tools.safe_eval import safe_eval
