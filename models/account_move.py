@@ -148,6 +148,42 @@ class AccountMove(models.Model):
                 )
             )
 
+    @api.model
+    def _client_refund_undo(self, refund):
+        """Undo what `refund` booked, on its own path (core's buttons are closed
+        on it): its store credit comes back off the eWallet, its payouts are
+        cancelled, its credit notes and breakage entry reset and cancelled, and
+        what they had settled is matched again as it was (an invoice with the
+        client's payment). Returns the names of the entries undone."""
+        # sudo: the register undoes what it booked for a refund manager, who may
+        # have no accounting rights; core's lock dates still apply
+        undoing = refund_own_path(refund.sudo(), undoing=refund)
+        booked = undoing._get_booked_moves()
+        # core deletes the draft entry of a payment it cancels
+        booked_names = booked.mapped("display_name")
+        settled = (
+            booked.line_ids.matched_debit_ids.debit_move_id
+            | booked.line_ids.matched_credit_ids.credit_move_id
+        ) - booked.line_ids
+        if refund.ewallet_move_id:
+            # the store credit comes back off the wallet, if it is still there
+            refund.ewallet_card_id._client_refund_take_back_credit(refund)
+        payouts = undoing.payment_ids.filtered(lambda payment: payment.state != "canceled")
+        payouts.action_draft()
+        payouts.action_cancel()
+        entries = (undoing.credit_note_ids | undoing.breakage_move_id).filtered(
+            lambda move: move.state == "posted"
+        )
+        entries.button_draft()
+        entries.button_cancel()
+        reopened = settled.filtered(lambda line: line.parent_state == "posted" and not line.reconciled)
+        for lines in reopened.grouped("account_id").values():
+            if lines.filtered(lambda line: line.balance > 0) and lines.filtered(
+                lambda line: line.balance < 0
+            ):
+                lines.reconcile()
+        return booked_names
+
     def _reverse_moves(self, default_values_list=None, cancel=False):
         """Link each credit note line to the invoice line it copies, however the
         credit note is made (core's reversal copies the lines in their order):

@@ -6,12 +6,7 @@ from odoo.osv import expression
 from odoo.tools import SQL
 from odoo.tools.misc import clean_context
 
-from .client_refund_source import (
-    SALE_DOCUMENT_FIELDS,
-    SOURCE_FIELDS,
-    check_number,
-    refund_own_path,
-)
+from .client_refund_source import SALE_DOCUMENT_FIELDS, SOURCE_FIELDS, check_number
 
 # What a user may change on a refund: the register is the record of what was
 # refunded, written by the addon's own code (in sudo) only.
@@ -946,11 +941,8 @@ class ClientRefund(models.Model):
         )
 
     def _undo_bookings(self):
-        """Undo what the refund booked, on its own path (core's buttons are closed
-        on it): its store credit comes back off the eWallet, its payouts are
-        cancelled, its credit notes and breakage entry reset and cancelled, and
-        what they had settled is matched again as it was (an invoice with the
-        client's payment). A till's refund order is not undone."""
+        """Undo what the refund booked (see account.move._client_refund_undo);
+        a till's refund order is not undone."""
         self.ensure_one()
         if self.pos_order_ids.filtered(lambda order: order.state != "cancel"):
             raise UserError(
@@ -961,34 +953,9 @@ class ClientRefund(models.Model):
                     orders=", ".join(self.pos_order_ids.mapped("name")),
                 )
             )
-        # sudo: the register undoes what it booked for a refund manager, who may
-        # have no accounting rights; core's lock dates still apply
-        undoing = refund_own_path(self.sudo(), undoing=self)
-        booked = undoing._get_booked_moves()
-        # core deletes the draft entry of a payment it cancels
-        booked_names = booked.mapped("display_name")
-        settled = (
-            booked.line_ids.matched_debit_ids.debit_move_id
-            | booked.line_ids.matched_credit_ids.credit_move_id
-        ) - booked.line_ids
-        if self.ewallet_move_id:
-            # the store credit comes back off the wallet, if it is still there
-            self.ewallet_card_id._client_refund_take_back_credit(self)
-        undoing.payment_ids.filtered(lambda payment: payment.state != "canceled").action_draft()
-        undoing.payment_ids.filtered(lambda payment: payment.state != "canceled").action_cancel()
-        entries = (undoing.credit_note_ids | undoing.breakage_move_id).filtered(
-            lambda move: move.state == "posted"
-        )
-        entries.button_draft()
-        entries.button_cancel()
-        reopened = settled.filtered(lambda line: line.parent_state == "posted" and not line.reconciled)
-        for lines in reopened.grouped("account_id").values():
-            if lines.filtered(lambda line: line.balance > 0) and lines.filtered(
-                lambda line: line.balance < 0
-            ):
-                lines.reconcile()
-        if booked_names:
-            self._message_log(body=_("Undone: %s cancelled.", ", ".join(booked_names)))
+        booked = self.env["account.move"]._client_refund_undo(self)
+        if booked:
+            self._message_log(body=_("Undone: %s cancelled.", ", ".join(booked)))
 
     # ------------------------------------------------------------------
     # The record and its messages
