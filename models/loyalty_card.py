@@ -57,8 +57,14 @@ class LoyaltyCard(models.Model):
     def write(self, vals):
         if not self.env.su:
             self._client_refund_check_evidence_write(vals)
-        if vals.get("source_pos_order_id"):
-            vals = {**vals, "client_refund_tied_on": fields.Datetime.now()}
+        newly_tied = self.filtered(
+            lambda card: vals.get("source_pos_order_id")
+            and card.source_pos_order_id.id != vals["source_pos_order_id"]
+        )
+        if newly_tied:
+            # when a card is tied to its order is written once: writing the same
+            # order again does not move the card behind others tied since
+            newly_tied.sudo().write({"client_refund_tied_on": fields.Datetime.now()})
         return super().write(vals)
 
     def action_client_refund(self):

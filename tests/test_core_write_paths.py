@@ -551,6 +551,10 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
                 "card_id": free.id, "order_model": "pos.order", "order_id": order.id,
                 "issued": 50.0, "description": "sold",
             })
+        # writing the same order on the sold card again, a minute later, does
+        # not move it behind the free card
+        free.sudo().client_refund_tied_on = fields.Datetime.now() - timedelta(minutes=1)
+        self._rpc(self.front_desk, "loyalty.card", "write", sold.ids, {"source_pos_order_id": order.id})
         self.assertEqual(free._client_refund_get_sales(), [])
         with self.assertRpcRefused("UserError", pattern="No sale of"):
             self._wizard_over_rpc(
