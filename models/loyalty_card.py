@@ -2,6 +2,8 @@ from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_round
 
+from .pos_order import PAID_STATES
+
 
 class LoyaltyCard(models.Model):
     _name = "loyalty.card"
@@ -208,7 +210,7 @@ class LoyaltyCard(models.Model):
         orders = (
             card.source_pos_order_id | card.env["pos.order"].browse(order_ids).exists()
         ).filtered(
-            lambda order: order.state in ("paid", "done", "invoiced")
+            lambda order: order.state in PAID_STATES
             and order.company_id == company
         )
         one_unit = self.program_id.program_type == "gift_card"

@@ -37,8 +37,9 @@ class PosOrder(models.Model):
     )
 
     def write(self, vals):
+        # its lines and payments are guarded on their own models
         if not self.env.su and any(
-            fname in vals for fname in ("lines", "payment_ids", "amount_total", "amount_paid", "amount_tax")
+            fname in vals for fname in ("amount_total", "amount_paid", "amount_tax")
         ):
             self._client_refund_check_not_paid()
         return super().write(vals)
@@ -113,7 +114,7 @@ class PosOrder(models.Model):
             )
             order.client_refund_left = (
                 order._client_refund_get_refundable_amount()
-                if order.state in ("paid", "done", "invoiced")
+                if order.state in PAID_STATES
                 else 0.0
             )
 
@@ -167,7 +168,7 @@ class PosOrder(models.Model):
 
     def _client_refund_check_refundable(self):
         for order in self:
-            if order.state not in ("paid", "done", "invoiced"):
+            if order.state not in PAID_STATES:
                 raise UserError(
                     _(
                         "Order %s is not paid: only paid orders can be refunded.",
@@ -202,23 +203,22 @@ class PosOrder(models.Model):
                 )
 
     def _client_refund_get_line_balances(self):
-        """For each line: the quantity and the amount (tax included) left to
-        refund, after every refund line of an order not cancelled, the till's
-        included (as core's refunded_qty counts them). A refund line only
-        lowers what is left: a line of a draft order that names a sold line
-        with a positive quantity (Point of Sale users create such orders) never
-        raises it."""
+        """For each line: the quantity (core refunded_qty, which counts every
+        refund order, the till's included) and the amount (tax included, from the
+        refund lines' own totals) left to refund. A refund line gives back: its
+        quantity is never positive (see pos.order.line), and its amount only
+        lowers what is left, so that a draft order's line that names a sold line
+        with no quantity and a positive total never raises it."""
         self.ensure_one()
-        refunded_quantities = defaultdict(float)
         refunded_amounts = defaultdict(float)
         for refund_line in self.lines.refund_orderline_ids:
             if refund_line.order_id.state != "cancel":
-                line = refund_line.refunded_orderline_id
-                refunded_quantities[line] += max(-refund_line.qty, 0.0)
-                refunded_amounts[line] += max(-refund_line.price_subtotal_incl, 0.0)
+                refunded_amounts[refund_line.refunded_orderline_id] += max(
+                    -refund_line.price_subtotal_incl, 0.0
+                )
         balances = {}
         for line in self.lines:
-            quantity_left = line.qty - refunded_quantities[line]
+            quantity_left = line.qty - line.refunded_qty
             if float_compare(
                 quantity_left, 0.0, precision_rounding=line.product_uom_id.rounding
             ) <= 0:
@@ -505,7 +505,7 @@ class PosOrder(models.Model):
         # core's _process_saved_order only logs an order that does not add up
         refund_order.action_pos_order_paid()
         refund_order._process_saved_order(False)
-        if refund_order.state not in ("paid", "done", "invoiced"):
+        if refund_order.state not in PAID_STATES:
             raise UserError(
                 _("The refund of order %s could not be completed.", self.display_name)
             )

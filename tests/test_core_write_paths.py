@@ -208,19 +208,22 @@ class TestCoreWritePathsInvoice(TrustBoundaryMixin, InvoiceRefundCommon, HttpCas
         booked = self._booked()
         payment_line = payment.move_id.line_ids.filtered("reconciled")
         attacks = [
-            ("account.partial.reconcile", "write", partial.ids,
+            ("Matches are made by reconciling", "account.partial.reconcile", "write", partial.ids,
              {"amount": 0.0, "debit_amount_currency": 0.0, "credit_amount_currency": 0.0,
               "debit_move_id": partial.debit_move_id.id, "credit_move_id": partial.credit_move_id.id}),
-            ("account.partial.reconcile", "create",
+            ("Matches are made by reconciling", "account.partial.reconcile", "create",
              {"debit_move_id": partial.debit_move_id.id, "credit_move_id": partial.credit_move_id.id,
               "amount": -115.0, "debit_amount_currency": -115.0, "credit_amount_currency": -115.0}),
-            ("account.move", "write", credit_note.ids, {"reversed_entry_id": False}),
-            ("account.move.line", "write", payment_line.ids, {"reconciled": False, "amount_residual": -115.0}),
-            ("account.move.line", "write", credit_note.invoice_line_ids.ids, {"origin_line_id": False}),
+            ("keeps its type and the invoice it reverses", "account.move", "write",
+             credit_note.ids, {"reversed_entry_id": False}),
+            ("follows its matches only", "account.move.line", "write", payment_line.ids,
+             {"reconciled": False, "amount_residual": -115.0}),
+            ("refunds the invoice line it was made for", "account.move.line", "write",
+             credit_note.invoice_line_ids.ids, {"origin_line_id": False}),
         ]
-        for model, method, *args in attacks:
+        for pattern, model, method, *args in attacks:
             with self.subTest(model=model, method=method):
-                with self.assertRpcRefused("UserError"):
+                with self.assertRpcRefused("UserError", pattern=pattern):
                     self._rpc(self.refund_user, model, method, *args)
         self.assertEqual(credit_note.reversed_entry_id, invoice)
         self.assertTrue(payment_line.reconciled)
@@ -433,26 +436,6 @@ class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRe
 
     # the rest of the family: a spent card given its balance back by hand -----
 
-    def test_spent_card_topped_up_by_hand_pays_nothing_out(self):
-        """Attack: a 100.00 deposit fully spent; the front desk gives the points
-        back with core's Update Balance (open to Point of Sale users), then pays
-        the card out as a refund expense: refused, nothing was left paid."""
-        top_up = self.deposit_wallet.trigger_product_ids
-        self._sell([(top_up, 100.0)])
-        wallet = self._issue(self.deposit_wallet, 100.0)
-        self._change_balance(wallet, 0.0, "Spent at the salon")
-        self._change_balance(wallet, 100.0, "Given back by hand")
-        self.assertAlmostEqual(wallet._client_refund_get_refundable_amount(), 0.0)
-        booked = self._booked()
-        with self.assertRpcRefused("UserError"):
-            self._wizard_over_rpc(
-                self.refund_user,
-                {"card_id": wallet.id, "reason_id": self.reason.id, "refund_option": "expense",
-                 "amount": 100.0},
-                model="client.refund.balance.wizard",
-            )
-        self.assertNothingBooked(booked)
-
     def test_history_lines_made_by_hand_do_not_refund_a_spent_card(self):
         """Attack (found in review): a 100.00 deposit fully spent; the Point of
         Sale user adds a history line that uses -100 points, or one that names
@@ -463,14 +446,14 @@ class TestCoreWritePathsBalance(TrustBoundaryMixin, LoyaltyRefundMixin, ClientRe
         self._change_balance(wallet, 0.0, "Spent at the salon")
         booked = self._booked()
         history = len(wallet.history_ids)
-        for vals in (
-            {"used": -100.0},
-            {"issued": -5.0},
-            {"issued": 100.0, "order_model": "pos.order", "order_id": 1},
-            {"issued": 100.0, "order_model": "client.refund", "order_id": 1},
+        for pattern, vals in (
+            ("never less than none", {"used": -100.0}),
+            ("never less than none", {"issued": -5.0}),
+            ("till records", {"issued": 100.0, "order_model": "pos.order", "order_id": 1}),
+            ("till records", {"issued": 100.0, "order_model": "client.refund", "order_id": 1}),
         ):
             with self.subTest(vals=vals):
-                with self.assertRpcRefused("UserError"):
+                with self.assertRpcRefused("UserError", pattern=pattern):
                     self._rpc(self.pos_front_desk, "loyalty.history", "create",
                               {"card_id": wallet.id, "description": "correction", **vals})
         self.assertEqual(len(wallet.history_ids), history)
@@ -586,17 +569,19 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
         refund = self._refund_at_the_till(order)
         self.assertEqual(refund.state, "done")
         booked = self._booked()
+        paid = "is paid: what it sold and how it was paid are not changed"
         attacks = [
-            ("pos.order.line", "write", refund.pos_order_ids.lines.ids, {"refunded_orderline_id": False}),
-            ("pos.order.line", "write", order.lines.ids, {"qty": 5.0}),
-            ("pos.payment", "write", order.payment_ids.ids, {"amount": 500.0}),
-            ("pos.payment", "unlink", refund.pos_order_ids.payment_ids.ids),
-            ("pos.order", "add_loyalty_history_lines", order.ids,
+            (paid, "pos.order.line", "write", refund.pos_order_ids.lines.ids,
+             {"refunded_orderline_id": False}),
+            (paid, "pos.order.line", "write", order.lines.ids, {"qty": 5.0}),
+            (paid, "pos.payment", "write", order.payment_ids.ids, {"amount": 500.0}),
+            (paid, "pos.payment", "unlink", refund.pos_order_ids.payment_ids.ids),
+            ("is recorded once, by its till", "pos.order", "add_loyalty_history_lines", order.ids,
              [{"card_id": str(card.id), "won": 100.0, "spent": 0}], []),
         ]
-        for model, method, *args in attacks:
+        for pattern, model, method, *args in attacks:
             with self.subTest(model=model, method=method):
-                with self.assertRpcRefused("UserError"):
+                with self.assertRpcRefused("UserError", pattern=pattern):
                     self._rpc(self.front_desk, model, method, *args)
         self.assertEqual(refund.pos_order_ids.lines.refunded_orderline_id, order.lines)
         self.assertEqual(order._client_refund_get_refundable_amount(), 0.0)
@@ -630,8 +615,34 @@ class TestCoreWritePathsPos(TrustBoundaryMixin, LoyaltyRefundMixin, TestPoSCommo
             fake_order(1.0)
         fake_order(0.0)
         self.assertEqual(order._client_refund_get_refundable_amount(), 0.0)
-        with self.assertRpcRefused("UserError"):
+        with self.assertRpcRefused("UserError", pattern="refunded in full already"):
             self._refund_at_the_till(order)
+        self.assertNothingBooked(booked)
+
+    def test_spent_card_topped_up_by_hand_pays_nothing_out(self):
+        """Attack: a 100.00 eWallet top-up sold at the till and fully spent; the
+        front desk gives the points back with core's Update Balance (open to
+        Point of Sale users), then pays the eWallet out as a refund expense:
+        refused, nothing was left paid (the sale is the till's order line, so
+        only what was spent stands between the card and a payout)."""
+        top_up = self.create_product("Top-up", self.categ_basic, 100.0)
+        top_up.write({"is_storable": False, "type": "service"})
+        ewallet = self._program("eWallet", "ewallet", top_up)
+        order = self._order([(top_up, 1)])
+        wallet = self._confirm_cards(order, ewallet, 100.0)
+        self.assertAlmostEqual(wallet._client_refund_get_refundable_amount(), 100.0)
+        self._change_balance(wallet, 0.0, "Spent at the salon")
+        self._change_balance(wallet, 100.0, "Given back by hand")
+        self.assertAlmostEqual(wallet._client_refund_get_balance_value(), 100.0)
+        self.assertAlmostEqual(wallet._client_refund_get_refundable_amount(), 0.0)
+        booked = self._booked()
+        with self.assertRpcRefused("UserError", pattern="nothing left to refund"):
+            self._wizard_over_rpc(
+                self.front_desk,
+                {"card_id": wallet.id, "reason_id": self.reason.id, "refund_option": "expense",
+                 "amount": 100.0, "payout_journal_id": self.cash_pm1.journal_id.id},
+                model="client.refund.balance.wizard",
+            )
         self.assertNothingBooked(booked)
 
     # 6. points written by hand ------------------------------------------------
