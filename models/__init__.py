@@ -2,6 +2,9 @@ from . import account_chart_template
 from . import client_refund_reason
 from . import client_refund_source
 from . import client_refund_page_row
+from . import client_refund_bookings
+from . import client_refund_document
+from . import client_refund_card_payout
 from . import client_refund
 from . import client_refund_line
 from . import account_journal

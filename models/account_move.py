@@ -12,6 +12,7 @@ class AccountMove(models.Model):
     _name = "account.move"
     _inherit = ["account.move", "client.refund.source", "client.refund.page.row"]
     _client_refund_payout_methods = ("journal", "card", "credit", "ewallet")
+    _client_refund_by_lines = True
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",

@@ -1,12 +1,11 @@
 from markupsafe import Markup
 
-from odoo import Command, _, api, fields, models
+from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.osv import expression
 from odoo.tools import SQL
 from odoo.tools.misc import clean_context
 
-from .client_refund_source import SALE_DOCUMENT_FIELDS, SOURCE_FIELDS, check_number
 
 # What a user may change on a refund: the register is the record of what was
 # refunded, written by the addon's own code (in sudo) only.
@@ -18,7 +17,13 @@ COUNTED_STATES = ("to_approve", "pending", "done")
 class ClientRefund(models.Model):
     _name = "client.refund"
     _description = "Client Refund"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mail.activity.mixin",
+        "client.refund.document",
+        "client.refund.bookings",
+        "client.refund.card.payout",
+    ]
     _order = "date desc, id desc"
     _check_company_auto = True
     _rec_names_search = ["name", "partner_id", "source_reference"]
@@ -79,59 +84,6 @@ class ClientRefund(models.Model):
         readonly=True,
         default="full",
         tracking=True,
-    )
-    source_move_id = fields.Many2one(
-        comodel_name="account.move",
-        string="Source Invoice",
-        readonly=True,
-        index="btree_not_null",
-        check_company=True,
-    )
-    source_payment_id = fields.Many2one(
-        comodel_name="account.payment", readonly=True, index="btree_not_null", check_company=True
-    )
-    source_pos_order_id = fields.Many2one(
-        comodel_name="pos.order", readonly=True, index="btree_not_null", check_company=True
-    )
-    source_card_id = fields.Many2one(
-        comodel_name="loyalty.card",
-        readonly=True,
-        index="btree_not_null",
-        help="Gift card, eWallet or visit pack refunded.",
-    )
-    source_membership_line_id = fields.Many2one(
-        comodel_name="membership.membership_line",
-        string="Source Membership",
-        readonly=True,
-        index="btree_not_null",
-    )
-    sale_move_ids = fields.Many2many(
-        comodel_name="account.move",
-        relation="client_refund_sale_move_rel",
-        column1="refund_id",
-        column2="move_id",
-        string="Sold On Invoices",
-        readonly=True,
-        copy=False,
-        help="The invoices whose sale the refund gives back, whichever document it "
-        "was launched from: the refunds of one sale add up against the approval "
-        "threshold.",
-    )
-    sale_pos_order_ids = fields.Many2many(
-        comodel_name="pos.order",
-        relation="client_refund_sale_pos_order_rel",
-        column1="refund_id",
-        column2="order_id",
-        string="Sold On Orders",
-        readonly=True,
-        copy=False,
-        help="The Point of Sale orders whose sale the refund gives back.",
-    )
-    source_reference = fields.Char(
-        string="Document",
-        compute="_compute_source_reference",
-        store=True,
-        help="Name of the document refunded.",
     )
     amount = fields.Monetary(
         currency_field="currency_id",
@@ -241,82 +193,12 @@ class ClientRefund(models.Model):
     )
     date_approved = fields.Datetime(string="Approved On", readonly=True, copy=False)
     date_done = fields.Datetime(string="Done On", readonly=True, copy=False)
-    credit_note_ids = fields.Many2many(
-        comodel_name="account.move",
-        relation="client_refund_account_move_rel",
-        string="Credit Notes",
-        readonly=True,
-        copy=False,
-    )
-    payment_ids = fields.Many2many(
-        comodel_name="account.payment",
-        relation="client_refund_account_payment_rel",
-        string="Payments",
-        readonly=True,
-        copy=False,
-    )
-    pos_order_ids = fields.Many2many(
-        comodel_name="pos.order",
-        relation="client_refund_pos_order_rel",
-        string="POS Refund Orders",
-        readonly=True,
-        copy=False,
-    )
-    picking_ids = fields.Many2many(
-        comodel_name="stock.picking",
-        relation="client_refund_stock_picking_rel",
-        string="Returns",
-        readonly=True,
-        copy=False,
-    )
     pos_config_id = fields.Many2one(
         comodel_name="pos.config",
         string="Paid Out At",
         readonly=True,
         check_company=True,
         help="Point of Sale whose open session pays the refund out.",
-    )
-    payment_transaction_id = fields.Many2one(
-        comodel_name="payment.transaction",
-        string="Stripe Refund",
-        readonly=True,
-        copy=False,
-        index="btree_not_null",
-    )
-    card_transaction_id = fields.Many2one(
-        comodel_name="payment.transaction",
-        string="Card Payment",
-        readonly=True,
-        copy=False,
-        index="btree_not_null",
-        help="The Stripe payment the refund goes back to.",
-    )
-    card_last4 = fields.Char(string="Card Ending In", readonly=True, copy=False)
-    stripe_status = fields.Selection(
-        selection=[
-            ("pending", "Pending"),
-            ("requires_action", "Requires Action"),
-            ("succeeded", "Succeeded"),
-            ("failed", "Failed"),
-            ("canceled", "Canceled"),
-        ],
-        readonly=True,
-        copy=False,
-        tracking=True,
-        help="The card refund's status at Stripe, as Stripe last said it.",
-    )
-    stripe_reason = fields.Char(
-        string="Stripe Says",
-        readonly=True,
-        copy=False,
-        help="Why Stripe keeps the refund pending, or why it failed.",
-    )
-    card_reference = fields.Char(
-        string="Card Network Reference",
-        readonly=True,
-        copy=False,
-        help="The acquirer reference number of the refund: the client's bank traces "
-        "the money with it.",
     )
     amount_ewallet = fields.Monetary(
         string="Onto the eWallet",
@@ -326,56 +208,10 @@ class ClientRefund(models.Model):
         help="What the refund put on the client's eWallet as store credit: all of it "
         "when paid back to the eWallet, a part of it when split with one other way.",
     )
-    points_shortfall = fields.Float(
-        string="Loyalty Points Not Returned",
-        readonly=True,
-        copy=False,
-        digits=(16, 2),
-        help="Points the refunded order earned that the client had spent and could "
-        "not give back.",
-    )
-    ewallet_card_id = fields.Many2one(
-        comodel_name="loyalty.card",
-        string="eWallet",
-        readonly=True,
-        copy=False,
-        help="The client's eWallet the refund was paid back onto, as store credit.",
-    )
-    ewallet_move_id = fields.Many2one(
-        comodel_name="account.move",
-        string="eWallet Entry",
-        readonly=True,
-        copy=False,
-        help="The entry that moved what the refund owes the client onto the eWallet's "
-        "liability.",
-    )
-    breakage_move_id = fields.Many2one(
-        comodel_name="account.move",
-        string="Breakage Entry",
-        readonly=True,
-        copy=False,
-        help="The entry that released to income what was left of a balance sold on a "
-        "liability account and closed by the refund.",
-    )
-    replaced_refund_id = fields.Many2one(
-        comodel_name="client.refund",
-        string="Pays Back Failed Refund",
-        readonly=True,
-        copy=False,
-        index="btree_not_null",
-        help="The failed card refund this refund pays back another way.",
-    )
-    stripe_refund_reference = fields.Char(
-        related="payment_transaction_id.provider_reference", string="Stripe Reference"
-    )
-    # The steps the status bar shows: only those this refund goes through
+    # the status bar shows the steps this refund goes through
     status_with_approval = fields.Boolean(
-        compute="_compute_status_steps",
+        compute="_compute_status_with_approval",
         help="The refund waits, or waited, for a manager's approval.",
-    )
-    status_with_stripe = fields.Boolean(
-        compute="_compute_status_steps",
-        help="The refund goes back to the card: it waits for Stripe.",
     )
 
     _sql_constraints = [
@@ -386,19 +222,12 @@ class ClientRefund(models.Model):
         ),
     ]
 
-    @api.depends(*(f"{fname}.display_name" for fname in SOURCE_FIELDS.values()))
-    def _compute_source_reference(self):
-        for refund in self:
-            source = refund._get_source(raise_if_none=False)
-            refund.source_reference = source.display_name if source else False
-
-    @api.depends("state", "approver_id", "date_approved", "payout_method")
-    def _compute_status_steps(self):
+    @api.depends("state", "approver_id", "date_approved")
+    def _compute_status_with_approval(self):
         for refund in self:
             refund.status_with_approval = bool(
                 refund.state == "to_approve" or refund.approver_id or refund.date_approved
             )
-            refund.status_with_stripe = refund.payout_method == "card"
 
     @api.depends("date", "user_id")
     def _compute_request_date(self):
@@ -555,19 +384,6 @@ class ClientRefund(models.Model):
             refund._message_log(body=_("Cancelled by %s.", self.env.user.name))
         return True
 
-    def action_view_credit_notes(self):
-        return self.credit_note_ids._get_records_action(name=self.credit_note_ids._description)
-
-    def action_view_payments(self):
-        return self.payment_ids._get_records_action(name=self.payment_ids._description)
-
-    def action_view_pos_orders(self):
-        return self.pos_order_ids._get_records_action(name=self.pos_order_ids._description)
-
-    def action_view_source(self):
-        source = self._get_source()
-        return source._get_records_action(name=source._description)
-
     def action_send_receipt(self):
         self.ensure_one()
         if self.state != "done":
@@ -580,182 +396,6 @@ class ClientRefund(models.Model):
     def action_print_receipt(self):
         self._check_receipt_printable()
         return self.env.ref("client_refund.action_report_client_refund").report_action(self)
-
-    def action_cancel_at_stripe(self):
-        """Cancel at Stripe a card refund that waits for an action there."""
-        if not self.env.user.has_group("client_refund.group_client_refund_manager"):
-            raise AccessError(_("Only a refund manager can cancel a card refund at Stripe."))
-        for refund in self:
-            if refund.state != "pending" or refund.stripe_status != "requires_action":
-                raise UserError(
-                    _("Stripe can cancel refund %s only while it requires an action.", refund.name)
-                )
-            # sudo: transactions and providers are kept for payment administrators
-            refund.payment_transaction_id.sudo()._client_refund_cancel_at_stripe()
-        return True
-
-    def action_pay_back_another_way(self):
-        """A failed card refund is paid back by cash, bank or client credit: the
-        refund wizard on the same document, for the same amount."""
-        self.ensure_one()
-        if self.state != "failed" or self.credit_note_ids or self.pos_order_ids:
-            raise UserError(
-                _("Only a failed card refund that booked nothing is paid back another way.")
-            )
-        action = self._get_source().action_client_refund()
-        action["context"] = {
-            **action["context"],
-            "default_refund_mode": "full" if self.scope == "full" else "amount",
-            "default_amount": self.amount,
-            "default_payout_method": "journal",
-            "default_reason_id": self.reason_id.id,
-            "default_failed_refund_id": self.id,
-        }
-        return action
-
-    def action_send_card_refund(self):
-        """Send a waiting card refund now, or ask Stripe where it stands."""
-        messages = [refund._sync_card_refund() for refund in self]
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "message": "\n".join(filter(None, messages)) or _("The refund is up to date."),
-                "type": "warning" if any(messages) else "success",
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-            },
-        }
-
-    @api.model
-    def _action_view_refunds(self, refunds):
-        if len(refunds) == 1:
-            # as core's wizards open what they made: no action to read
-            return {
-                "type": "ir.actions.act_window",
-                "name": _("Refund"),
-                "res_model": "client.refund",
-                "res_id": refunds.id,
-                "view_mode": "form",
-                "views": [(False, "form")],
-            }
-        action = self.env["ir.actions.act_window"]._for_xml_id("client_refund.client_refund_action")
-        action["domain"] = [("id", "in", refunds.ids)]
-        return action
-
-    @api.model
-    def _cron_sync_card_refunds(self):
-        """The scheduled job: see payment.transaction._client_refund_cron_sync."""
-        self.env["payment.transaction"]._client_refund_cron_sync()
-
-    # ------------------------------------------------------------------
-    # The source and the values it decides
-    # ------------------------------------------------------------------
-
-    def _get_source(self, raise_if_none=True):
-        """The one document refunded."""
-        self.ensure_one()
-        sources = [self[fname] for fname in SOURCE_FIELDS.values() if self[fname]]
-        if len(sources) != 1:
-            if not raise_if_none and not sources:
-                return None
-            raise UserError(_("A refund refunds one document: choose what to refund."))
-        return sources[0]
-
-    def _prepare_values_from_source(self):
-        """What decides money and approval, from the document refunded, never as
-        the caller sent it: the kind of source, its currency and the amount the
-        refund will really credit (in the source's currency)."""
-        self.ensure_one()
-        source = self._get_source()
-        # a closed card or a cancelled invoice is said as such, before its amount
-        source._client_refund_check_refundable()
-        sold_on = {fname: [] for fname in SALE_DOCUMENT_FIELDS.values()}
-        for document in source._client_refund_get_sale_documents():
-            sold_on[SALE_DOCUMENT_FIELDS[document._name]].append(document.id)
-        return {
-            "source_type": source._client_refund_get_source_type(),
-            "currency_id": source._client_refund_get_currency().id,
-            "amount": source._client_refund_compute_amount(self),
-            **{fname: [Command.set(ids)] for fname, ids in sold_on.items()},
-        }
-
-    @api.model
-    def _check_new_request(self, vals):
-        """Check a refund before the register takes a number for it."""
-        refund = self.new(vals)
-        refund.update(refund._prepare_values_from_source())
-        refund._check_request()
-
-    def _check_still_as_approved(self):
-        """Execution lands on what was confirmed and approved, or stops."""
-        self.ensure_one()
-        amount = self._get_source()._client_refund_compute_amount(self)
-        if self.currency_id.compare_amounts(amount, self.amount):
-            raise UserError(
-                _(
-                    "Refund %(refund)s was asked for %(asked)s, but would now refund "
-                    "%(amount)s: what is left to refund has changed. Reject or cancel "
-                    "it, and refund again.",
-                    refund=self.name,
-                    asked=self.currency_id.format(self.amount),
-                    amount=self.currency_id.format(amount),
-                )
-            )
-
-    def _check_request(self):
-        """Everything that refuses the refund, on the model path: at confirm,
-        when it waits for approval and when it is made."""
-        self.ensure_one()
-        source = self._get_source()
-        check_number(self.amount, _("The amount to refund"))
-        journal = self.payout_journal_id
-        if journal and journal.type not in ("cash", "bank"):
-            raise UserError(_("%s is not a cash or bank journal.", journal.display_name))
-        if journal and journal.company_id != self.company_id:
-            raise UserError(
-                _("%(journal)s is a journal of %(company)s, not of %(other)s.",
-                  journal=journal.display_name, company=journal.company_id.name,
-                  other=self.company_id.name)
-            )
-        source._client_refund_check_request(self)
-        if self.payout_method == "card":
-            source._client_refund_check_card_request(self)
-        if self.payout_method == "ewallet" or self.amount_ewallet:
-            self.env["loyalty.card"]._client_refund_check_ewallet(self)
-        if self.amount_ewallet and self.payout_method != "ewallet":
-            source._client_refund_check_ewallet_split(self)
-        if self.replaced_refund_id:
-            self._check_replaced_refund()
-
-    def _check_replaced_refund(self):
-        """A failed card refund is paid back another way once, for its own
-        document, and only when it booked nothing."""
-        # the caller names the refund it replaces: one it may read, before the
-        # checks below read it whoever made it
-        self.replaced_refund_id.check_access("read")
-        failed = self.replaced_refund_id.sudo()
-        others = self.sudo().search(
-            [
-                ("replaced_refund_id", "=", failed.id),
-                ("state", "not in", ("cancel", "failed")),
-                ("id", "!=", self._origin.id),
-            ]
-        )
-        if (
-            failed.state != "failed"
-            or failed.payout_method != "card"
-            or failed._get_source() != self._get_source()
-            or failed.credit_note_ids
-            or failed.pos_order_ids
-            or others
-        ):
-            raise UserError(
-                _(
-                    "Refund %s is not a failed card refund of this document left to pay "
-                    "back another way.",
-                    failed.name,
-                )
-            )
 
     # ------------------------------------------------------------------
     # Approval
@@ -780,10 +420,10 @@ class ClientRefund(models.Model):
             # (an invoice's lines and the gift card it sold are one sale)
             same_sale = expression.OR(
                 [
-                    [(SOURCE_FIELDS[source._name], "=", source.id)],
+                    [(self._get_source_fields()[source._name], "=", source.id)],
                     *(
                         [(fname, "in", Refund[fname].ids)]
-                        for fname in SALE_DOCUMENT_FIELDS.values()
+                        for fname in self._get_sale_document_fields().values()
                         if Refund[fname]
                     ),
                 ]
@@ -793,7 +433,7 @@ class ClientRefund(models.Model):
             if currency.compare_amounts(total, threshold) > 0:
                 sales = [
                     name
-                    for fname in SALE_DOCUMENT_FIELDS.values()
+                    for fname in self._get_sale_document_fields().values()
                     for name in Refund[fname].mapped("display_name")
                 ]
                 return _(
@@ -921,42 +561,6 @@ class ClientRefund(models.Model):
         if self.send_receipt and self.partner_id.email:
             self._send_receipt()
 
-    def _sync_card_refund(self):
-        """Send the refund or ask Stripe where it stands (see payment.transaction)."""
-        self.ensure_one()
-        if self.state != "pending":
-            return None
-        # sudo: transactions and providers are kept for payment administrators;
-        # the refund user may send the refund the register holds
-        return self.card_transaction_id.sudo()._client_refund_sync(self)
-
-    def _get_booked_moves(self):
-        """The entries the refunds booked: credit notes, payouts, eWallet and
-        breakage entries (Point of Sale refund orders are booked by their session)."""
-        return (
-            self.credit_note_ids
-            | self.payment_ids.move_id
-            | self.ewallet_move_id
-            | self.breakage_move_id
-        )
-
-    def _undo_bookings(self):
-        """Undo what the refund booked (see account.move._client_refund_undo);
-        a till's refund order is not undone."""
-        self.ensure_one()
-        if self.pos_order_ids.filtered(lambda order: order.state != "cancel"):
-            raise UserError(
-                _(
-                    "Refund %(refund)s paid %(orders)s out at the till: a paid Point of "
-                    "Sale order cannot be undone. Sell again at the till instead.",
-                    refund=self.name,
-                    orders=", ".join(self.pos_order_ids.mapped("name")),
-                )
-            )
-        booked = self.env["account.move"]._client_refund_undo(self)
-        if booked:
-            self._message_log(body=_("Undone: %s cancelled.", ", ".join(booked)))
-
     # ------------------------------------------------------------------
     # The record and its messages
     # ------------------------------------------------------------------
@@ -983,16 +587,6 @@ class ClientRefund(models.Model):
                     ", ".join(not_made.mapped("name")),
                 )
             )
-
-    def _get_points_description(self):
-        """What a card's history says of the points this refund changed."""
-        self.ensure_one()
-        return _(
-            "%(refund)s by %(user)s: %(reason)s",
-            refund=self.name,
-            user=self.user_id.name,
-            reason=self.reason_id.name,
-        )
 
     def _send_receipt(self):
         self.ensure_one()

@@ -2,8 +2,8 @@ from odoo import Command, _, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare
 
-# The refund line field that names the sale line a refund cancels
-SALE_LINE_FIELDS = {"account.move.line": "move_line_id", "pos.order.line": "pos_order_line_id"}
+from .client_refund_source import get_document_fields
+
 LIABILITY_TYPES = ("liability_current", "liability_non_current")
 
 
@@ -129,7 +129,7 @@ class ClientRefundBalanceSource(models.AbstractModel):
         """The refund line that names the sale a refund cancels."""
         line = sale["line"]
         return {
-            SALE_LINE_FIELDS[line._name]: line.id,
+            get_document_fields(self.env["client.refund.line"])[line._name]: line.id,
             "product_id": line.product_id.id,
             "name": sale["name"],
             "quantity": sale["quantity"],

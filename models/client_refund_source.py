@@ -6,21 +6,29 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, float_compare
 
-# The register's field that names each kind of refundable document: the one
-# mapping of sources, read by the register, its searches and its views.
-SOURCE_FIELDS = {
-    "account.move": "source_move_id",
-    "account.payment": "source_payment_id",
-    "pos.order": "source_pos_order_id",
-    "loyalty.card": "source_card_id",
-    "membership.membership_line": "source_membership_line_id",
-}
-# The register's fields that name the invoices and orders a refund gives a
-# sale back from, whichever document it was launched from
-SALE_DOCUMENT_FIELDS = {
-    "account.move": "sale_move_ids",
-    "pos.order": "sale_pos_order_ids",
-}
+def get_document_fields(model, prefix="", field_type="many2one"):
+    """{document model: field name}: the fields of `model` (the register, a
+    wizard, a line) named `prefix`... that hold a record of another model. A
+    new kind of refundable document needs no mapping written anywhere: its
+    field on the register (``source_<document>_id``) and on the wizard say it."""
+    return {
+        field.comodel_name: name
+        for name, field in model._fields.items()
+        if field.type == field_type and name.startswith(prefix) and field.comodel_name
+    }
+
+
+def get_source_fields(model, prefix=""):
+    """{refundable document model: field name} of `model`: its Many2one fields
+    to a client.refund.source, named `prefix`..."""
+    source_class = model.pool["client.refund.source"]
+    return {
+        comodel: name
+        for comodel, name in get_document_fields(model, prefix).items()
+        if issubclass(model.pool[comodel], source_class)
+    }
+
+
 # No client is refunded a trillion: beyond it a number is a typo or a probe,
 # and float arithmetic stops rounding to the cent.
 MAX_AMOUNT = 1e12
@@ -160,16 +168,19 @@ class ClientRefundSource(models.AbstractModel):
     _client_refund_payout_methods = ("journal", "card", "credit")
     # a sale made at a Point of Sale till is reversed through a till
     _client_refund_sold_at_till = False
+    # the refund wizard offers the document's lines to choose from (see
+    # _client_refund_get_line_balances and _client_refund_get_asked_quantities)
+    _client_refund_by_lines = False
 
     # each source's own One2many `client_refund_ids` (its inverse is the
-    # register's field named in SOURCE_FIELDS) lists its refunds
+    # register's field that names it, see client.refund.document) lists its refunds
     client_refund_count = fields.Integer(
         compute="_compute_client_refund_count",
         groups="client_refund.group_client_refund_user",
     )
 
     def _compute_client_refund_count(self):
-        fname = SOURCE_FIELDS[self._name]
+        fname = self.env["client.refund"]._get_source_fields()[self._name]
         counts = dict(
             self.env["client.refund"]._read_group([(fname, "in", self.ids)], [fname], ["__count"])
         )
@@ -178,7 +189,20 @@ class ClientRefundSource(models.AbstractModel):
 
     def action_view_client_refunds(self):
         self.ensure_one()
-        return self.env["client.refund"]._action_view_refunds(self.client_refund_ids)
+        refunds = self.client_refund_ids
+        if len(refunds) == 1:
+            # as core's wizards open what they made: no action to read
+            return {
+                "type": "ir.actions.act_window",
+                "name": _("Refund"),
+                "res_model": "client.refund",
+                "res_id": refunds.id,
+                "view_mode": "form",
+                "views": [(False, "form")],
+            }
+        action = self.env["ir.actions.act_window"]._for_xml_id("client_refund.client_refund_action")
+        action["domain"] = [("id", "in", refunds.ids)]
+        return action
 
     def _client_refund_get_source_type(self):
         raise NotImplementedError
@@ -271,6 +295,11 @@ class ClientRefundSource(models.AbstractModel):
         """{line: quantity} of a refund by lines, each checked against what is
         left of its line (`balances`, see _client_refund_get_line_balances)."""
         raise UserError(_("%s is not refunded by lines.", self.display_name))
+
+    def _client_refund_get_points_note(self, amount):
+        """What the wizard says, before Confirm, of the loyalty points that a
+        refund of `amount` cannot take back, or False."""
+        return False
 
     def _client_refund_get_refunded_outside(self, currency=None):
         """Card refunds of the document made outside the register (the Stripe
@@ -427,7 +456,7 @@ class ClientRefundSource(models.AbstractModel):
         # sudo: every refund of the document counts, whoever made it
         return self.env["client.refund"].sudo().search(
             [
-                (SOURCE_FIELDS[self._name], "=", self.id),
+                (self.env["client.refund"]._get_source_fields()[self._name], "=", self.id),
                 ("state", "=", "pending"),
                 # a refund not saved yet waits for nothing
                 ("id", "!=", exclude_refund._origin.id if exclude_refund else False),

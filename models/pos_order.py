@@ -28,6 +28,7 @@ class PosOrder(models.Model):
     ]
     _client_refund_payout_methods = ("pos", "card", "ewallet")
     _client_refund_sold_at_till = True
+    _client_refund_by_lines = True
 
     client_refund_ids = fields.One2many(
         comodel_name="client.refund",

@@ -3,9 +3,13 @@ from markupsafe import Markup
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..models.client_refund_source import SOURCE_FIELDS
+from ..models.client_refund_source import get_document_fields, get_source_fields
 
-LINE_FIELDS = {"account.move": "move_line_id", "pos.order": "pos_order_line_id"}
+
+def depends_on_document(*fnames):
+    """@api.depends on the wizard's fields to a refundable document (one per
+    kind of document, see client.refund.source) and on `fnames`."""
+    return api.depends(lambda wizard: [*get_source_fields(wizard).values(), *fnames])
 
 
 class ClientRefundWizard(models.TransientModel):
@@ -131,7 +135,7 @@ class ClientRefundWizard(models.TransientModel):
         ondelete={"card": "cascade", "ewallet": "cascade"},
     )
 
-    @api.depends("move_id", "payment_id", "pos_order_id")
+    @depends_on_document()
     def _compute_company_id(self):
         for wizard in self:
             source = wizard._get_source()
@@ -142,46 +146,47 @@ class ClientRefundWizard(models.TransientModel):
         for wizard in self:
             wizard.pos_config_id = wizard.pos_order_id.config_id
 
-    @api.depends("source_type", "move_id", "payment_id", "pos_order_id")
+    @depends_on_document("source_type")
     def _compute_payout_method(self):
         """The way the client paid, when the document takes it."""
         for wizard in self:
             source = wizard._get_source()
             if not source:
-                wizard.payout_method = "pos" if wizard.source_type == "pos_order" else "journal"
+                wizard.payout_method = "journal"
                 continue
             method = source._client_refund_get_default_payout()[0]
             if wizard._get_refusal(wizard._prepare_trial_vals(method)):
                 method = next(iter(wizard._get_payout_choices()), method)
             wizard.payout_method = method
 
-    @api.depends("source_type")
+    @depends_on_document("source_type")
     def _compute_mode_choices(self):
-        """A payment has no lines to choose from."""
+        """Lines to choose from, for a document refunded by lines."""
         for wizard in self:
             modes = ["full", "amount"]
-            wizard.mode_choices = modes if wizard.source_type == "payment" else [*modes, "lines"]
+            by_lines = wizard._get_source()._client_refund_by_lines
+            wizard.mode_choices = [*modes, "lines"] if by_lines else modes
 
-    @api.depends("source_type", "move_id", "payment_id", "pos_order_id", "pos_config_id")
+    @depends_on_document("source_type", "pos_config_id")
     def _compute_payout_choices(self):
         return super()._compute_payout_choices()
 
-    @api.depends(
-        "source_type", "move_id", "payment_id", "pos_order_id", "refund_mode", "partial_by",
-        "amount", "discount_percent", "amount_kept", "line_ids.quantity", "payout_method",
-        "payout_journal_id", "pos_config_id", "amount_ewallet", "void_payment", "failed_refund_id",
+    @depends_on_document(
+        "source_type", "refund_mode", "partial_by", "amount", "discount_percent", "amount_kept",
+        "line_ids.quantity", "payout_method", "payout_journal_id", "pos_config_id",
+        "amount_ewallet", "void_payment", "failed_refund_id",
     )
     def _compute_money_line(self):
         return super()._compute_money_line()
 
-    @api.depends("move_id", "payment_id", "pos_order_id")
+    @depends_on_document()
     def _compute_partner_id(self):
         for wizard in self:
             source = wizard._get_source()
             if source:
                 wizard.partner_id = source.partner_id.commercial_partner_id
 
-    @api.depends("source_type", "move_id", "payment_id", "pos_order_id")
+    @depends_on_document("source_type")
     def _compute_refundable(self):
         for wizard in self:
             source = wizard._get_source()
@@ -194,7 +199,7 @@ class ClientRefundWizard(models.TransientModel):
                 source._client_refund_get_card_refundable_amount() if source else 0.0
             )
 
-    @api.depends("source_type", "move_id", "payment_id", "pos_order_id")
+    @depends_on_document("source_type")
     def _compute_tender_summary(self):
         # apart from the amounts: only the form shows it, confirming needs none of it
         for wizard in self:
@@ -209,18 +214,18 @@ class ClientRefundWizard(models.TransientModel):
                 else False
             )
 
-    @api.depends("move_id", "pos_order_id", "source_type", "refund_mode")
+    @depends_on_document("source_type", "refund_mode")
     def _compute_line_ids(self):
+        line_fields = get_document_fields(self.env["client.refund.wizard.line"])
         for wizard in self:
             source = wizard._get_source()
-            if wizard.refund_mode != "lines" or not source or wizard.source_type == "payment":
+            if wizard.refund_mode != "lines" or not source._client_refund_by_lines:
                 wizard.line_ids = [Command.clear()]
                 continue
-            line_field = LINE_FIELDS[source._name]
             wizard.line_ids = [Command.clear()] + [
                 Command.create(
                     {
-                        line_field: line.id,
+                        line_fields[line._name]: line.id,
                         "quantity_left": balance["quantity"],
                         "amount_left": balance["amount"],
                     }
@@ -285,29 +290,20 @@ class ClientRefundWizard(models.TransientModel):
         return self._confirm_refund(refund_vals)
 
     def _get_points_note(self, amount):
-        """What the wizard says of the loyalty points a POS order earned and the
-        client spent meanwhile."""
-        order = self.pos_order_id if self.source_type == "pos_order" else None
-        if not order or self.currency_id.compare_amounts(amount, 0.0) <= 0:
+        source = self._get_source()
+        if not source or self.currency_id.compare_amounts(amount, 0.0) <= 0:
             return False
-        plan = order._client_refund_get_points_due(amount)
-        shortfall = sum(step["shortfall"] for step in plan)
-        if not shortfall:
-            return False
-        deduction = order._client_refund_get_points_deduction(plan)
-        if deduction:
-            return _(
-                "%(points)s points earned by the order are spent: %(amount)s is deducted "
-                "from the money paid back.",
-                points=shortfall,
-                amount=self.currency_id.format(deduction),
-            )
-        return _("%s points earned by the order are spent: they cannot be taken back.", shortfall)
+        return source._client_refund_get_points_note(amount)
 
     def _get_source(self):
+        """The document refunded, in the wizard's field to its kind of document;
+        of several, the one of `source_type`; else an empty recordset."""
         self.ensure_one()
-        sources = {"invoice": self.move_id, "payment": self.payment_id, "pos_order": self.pos_order_id}
-        return sources.get(self.source_type) or self.env["account.move"]
+        fnames = get_source_fields(self).values()
+        named = [self[fname] for fname in fnames if self[fname]]
+        if len(named) > 1:
+            named = [doc for doc in named if doc._client_refund_get_source_type() == self.source_type]
+        return named[0] if len(named) == 1 else self[next(iter(fnames))]
 
     def _get_payout_choices(self):
         # a voided payment moves no money
@@ -357,8 +353,8 @@ class ClientRefundWizard(models.TransientModel):
             "currency_id": source._client_refund_get_currency().id,
             "source_type": source._client_refund_get_source_type(),
             "scope": scope,
-            SOURCE_FIELDS[source._name]: source.id,
-            "pos_config_id": self.pos_config_id.id if self.source_type == "pos_order" else False,
+            self.env["client.refund"]._get_source_fields()[source._name]: source.id,
+            "pos_config_id": self.pos_config_id.id if source._client_refund_sold_at_till else False,
             "amount": self._get_amount_to_refund(),
             "line_ids": [
                 Command.create(line._prepare_refund_line_vals())

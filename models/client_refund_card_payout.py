@@ -1,0 +1,165 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+
+class ClientRefundCardPayout(models.AbstractModel):
+    """A refund paid back to the card (client.refund): the Stripe refund it
+    waits for, what Stripe said of it, the manager's actions on it, and the
+    failed card refund paid back another way. The lifecycle at Stripe is the
+    transaction's (see payment.transaction)."""
+
+    _name = "client.refund.card.payout"
+    _description = "Refund Paid Back to the Card"
+
+    payment_transaction_id = fields.Many2one(
+        comodel_name="payment.transaction",
+        string="Stripe Refund",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+    )
+    card_transaction_id = fields.Many2one(
+        comodel_name="payment.transaction",
+        string="Card Payment",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="The Stripe payment the refund goes back to.",
+    )
+    card_last4 = fields.Char(string="Card Ending In", readonly=True, copy=False)
+    stripe_status = fields.Selection(
+        selection=[
+            ("pending", "Pending"),
+            ("requires_action", "Requires Action"),
+            ("succeeded", "Succeeded"),
+            ("failed", "Failed"),
+            ("canceled", "Canceled"),
+        ],
+        readonly=True,
+        copy=False,
+        tracking=True,
+        help="The card refund's status at Stripe, as Stripe last said it.",
+    )
+    stripe_reason = fields.Char(
+        string="Stripe Says",
+        readonly=True,
+        copy=False,
+        help="Why Stripe keeps the refund pending, or why it failed.",
+    )
+    card_reference = fields.Char(
+        string="Card Network Reference",
+        readonly=True,
+        copy=False,
+        help="The acquirer reference number of the refund: the client's bank traces "
+        "the money with it.",
+    )
+    replaced_refund_id = fields.Many2one(
+        comodel_name="client.refund",
+        string="Pays Back Failed Refund",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="The failed card refund this refund pays back another way.",
+    )
+    stripe_refund_reference = fields.Char(
+        related="payment_transaction_id.provider_reference", string="Stripe Reference"
+    )
+    status_with_stripe = fields.Boolean(
+        compute="_compute_status_with_stripe",
+        help="The refund goes back to the card: it waits for Stripe.",
+    )
+
+    @api.depends("payout_method")
+    def _compute_status_with_stripe(self):
+        for refund in self:
+            refund.status_with_stripe = refund.payout_method == "card"
+
+    def action_cancel_at_stripe(self):
+        """Cancel at Stripe a card refund that waits for an action there."""
+        if not self.env.user.has_group("client_refund.group_client_refund_manager"):
+            raise AccessError(_("Only a refund manager can cancel a card refund at Stripe."))
+        for refund in self:
+            if refund.state != "pending" or refund.stripe_status != "requires_action":
+                raise UserError(
+                    _("Stripe can cancel refund %s only while it requires an action.", refund.name)
+                )
+            # sudo: transactions and providers are kept for payment administrators
+            refund.payment_transaction_id.sudo()._client_refund_cancel_at_stripe()
+        return True
+
+    def action_pay_back_another_way(self):
+        """A failed card refund is paid back by cash, bank or client credit: the
+        refund wizard on the same document, for the same amount."""
+        self.ensure_one()
+        if self.state != "failed" or self.credit_note_ids or self.pos_order_ids:
+            raise UserError(
+                _("Only a failed card refund that booked nothing is paid back another way.")
+            )
+        action = self._get_source().action_client_refund()
+        action["context"] = {
+            **action["context"],
+            "default_refund_mode": "full" if self.scope == "full" else "amount",
+            "default_amount": self.amount,
+            "default_payout_method": "journal",
+            "default_reason_id": self.reason_id.id,
+            "default_failed_refund_id": self.id,
+        }
+        return action
+
+    def action_send_card_refund(self):
+        """Send a waiting card refund now, or ask Stripe where it stands."""
+        messages = [refund._sync_card_refund() for refund in self]
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": "\n".join(filter(None, messages)) or _("The refund is up to date."),
+                "type": "warning" if any(messages) else "success",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    @api.model
+    def _cron_sync_card_refunds(self):
+        """The scheduled job: see payment.transaction._client_refund_cron_sync."""
+        self.env["payment.transaction"]._client_refund_cron_sync()
+
+    def _check_replaced_refund(self):
+        """A failed card refund is paid back another way once, for its own
+        document, and only when it booked nothing."""
+        # the caller names the refund it replaces: one it may read, before the
+        # checks below read it whoever made it
+        self.replaced_refund_id.check_access("read")
+        failed = self.replaced_refund_id.sudo()
+        others = self.sudo().search(
+            [
+                ("replaced_refund_id", "=", failed.id),
+                ("state", "not in", ("cancel", "failed")),
+                ("id", "!=", self._origin.id),
+            ]
+        )
+        if (
+            failed.state != "failed"
+            or failed.payout_method != "card"
+            or failed._get_source() != self._get_source()
+            or failed.credit_note_ids
+            or failed.pos_order_ids
+            or others
+        ):
+            raise UserError(
+                _(
+                    "Refund %s is not a failed card refund of this document left to pay "
+                    "back another way.",
+                    failed.name,
+                )
+            )
+
+    def _sync_card_refund(self):
+        """Send the refund or ask Stripe where it stands (see payment.transaction)."""
+        self.ensure_one()
+        if self.state != "pending":
+            return None
+        # sudo: transactions and providers are kept for payment administrators;
+        # the refund user may send the refund the register holds
+        return self.card_transaction_id.sudo()._client_refund_sync(self)
+
