@@ -21,11 +21,11 @@ def get_document_fields(model, prefix="", field_type="many2one"):
 def get_source_fields(model, prefix=""):
     """{refundable document model: field name} of `model`: its Many2one fields
     to a client.refund.source, named `prefix`..."""
-    source_class = model.pool["client.refund.source"]
     return {
         comodel: name
         for comodel, name in get_document_fields(model, prefix).items()
-        if issubclass(model.pool[comodel], source_class)
+        # by name, not by class: a registry rebuilt in place makes new classes
+        if any(getattr(cls, "_name", None) == "client.refund.source" for cls in model.pool[comodel].__mro__)
     }
 
 
@@ -159,7 +159,11 @@ class ClientRefundSource(models.AbstractModel):
     * ``_client_refund_execute(refund)``: the refund itself, returning what it
       made for the register.
 
-    The shared checks, the row lock and the defaults are written here once.
+    It has a chatter (mail.thread): the refund's story is logged there. The
+    register names it in a field ``source_<document>_id`` and the refund
+    wizard in one more (see the README's Design section); every other hook
+    below has a default. The shared checks, the row lock and the defaults are
+    written here once.
     """
 
     _name = "client.refund.source"
@@ -275,9 +279,11 @@ class ClientRefundSource(models.AbstractModel):
     def _client_refund_get_sale_documents(self):
         """[invoice or Point of Sale order]: the sales whose money a refund of
         this document gives back. The refunds of one sale add up against the
-        approval threshold, whichever document each was launched from."""
+        approval threshold, whichever document each was launched from. By
+        default the document itself, when the register records its kind of
+        sale (a ``sale_..._ids`` field, see client.refund.document)."""
         self.ensure_one()
-        return [self]
+        return [self] if self._name in self.env["client.refund"]._get_sale_document_fields() else []
 
     def _client_refund_get_refunded_products(self, refund):
         """The products `refund` would credit, for the balance products check."""

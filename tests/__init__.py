@@ -18,3 +18,4 @@ from . import test_front_desk_wizards
 from . import test_demo_tour
 from . import test_cron_concurrency
 from . import test_core_write_paths
+from . import test_refund_protocol
