@@ -3,7 +3,7 @@
     "name": "Client Refunds",
     "summary": "Refund clients of appointment businesses: invoices, POS orders, "
     "deposits, gift cards, memberships, visit packs and Stripe payments",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Accounting/Accounting",
     "author": "client_refund developers",
     "website": "https://github.com/client-refund/client_refund",

@@ -249,10 +249,9 @@ class ClientRefund(models.Model):
             )
 
     def init(self):
-        # The reports group the register by month and reason. Without
-        # statistics on that expression PostgreSQL expects a group per day
-        # (73,100 groups for 250 at a million refunds: 0.33 s, not 0.25).
-        # Statistics on expressions came with PostgreSQL 14; Odoo 18 runs on 12.
+        # The reports group the register by month and reason: without statistics
+        # on that expression PostgreSQL expects a group per day and plans for
+        # them. Statistics on expressions came with PostgreSQL 14; Odoo 18 runs on 12.
         if self.env.cr._cnx.server_version < 140000:
             return
         self.env.cr.execute(
@@ -401,17 +400,18 @@ class ClientRefund(models.Model):
     # Approval
     # ------------------------------------------------------------------
 
-    def _get_approval_reason(self):
+    def _get_approval_reason(self, serialize=True):
         """Why a manager approves this refund, or False. The threshold applies to
         the refunds of the same document added together, so that splitting a
         refund does not dodge it; the daily cap to the requester's refunds of
-        the day."""
+        the day. `serialize`: count the day's refunds one request at a time (at
+        confirm; the wizard only tells in advance)."""
         self.ensure_one()
         company = self.company_id
         currency = self.company_currency_id
         threshold = company.client_refund_approval_threshold
         source = self._get_source()
-        counted = [("state", "in", COUNTED_STATES), ("id", "!=", self.id)]
+        counted = [("state", "in", COUNTED_STATES), ("id", "!=", self._origin.id)]
         # sudo: every refund of the document counts, whoever made it, and the
         # sales are named for staff who may not read them
         Refund = self.sudo()
@@ -444,13 +444,15 @@ class ClientRefund(models.Model):
                 )
         cap = company.client_refund_daily_cap
         if cap:
-            # One count at a time per requester: the requester's row is touched,
-            # so a second refund of the same user at once waits, then fails to
-            # serialize and is retried by Odoo with a snapshot that counts the
-            # first one (a lock alone would leave it counting from before).
-            self.env.cr.execute(
-                SQL("UPDATE res_users SET write_date = write_date WHERE id = %s", self.user_id.id)
-            )
+            if serialize:
+                # One count at a time per requester: the requester's row is
+                # touched, so a second refund of the same user at once waits,
+                # then fails to serialize and is retried by Odoo with a snapshot
+                # that counts the first one (a lock alone would leave it
+                # counting from before).
+                self.env.cr.execute(
+                    SQL("UPDATE res_users SET write_date = write_date WHERE id = %s", self.user_id.id)
+                )
             today = Refund.search(
                 [
                     ("user_id", "=", self.user_id.id),

@@ -26,6 +26,16 @@ class ClientRefundCardPayout(models.AbstractModel):
         index="btree_not_null",
         help="The Stripe payment the refund goes back to.",
     )
+    # the register's own (client.refund), declared for the amounts below
+    currency_id = fields.Many2one(comodel_name="res.currency")
+    amount_to_card = fields.Monetary(
+        string="Asked Back to the Card",
+        currency_field="currency_id",
+        readonly=True,
+        copy=False,
+        help="What the refund asked Stripe to pay back to the card. Money Paid Back "
+        "says it once Stripe has paid it and it is booked.",
+    )
     card_last4 = fields.Char(string="Card Ending In", readonly=True, copy=False)
     stripe_status = fields.Selection(
         selection=[

@@ -155,6 +155,8 @@ class ClientRefundDocument(models.AbstractModel):
                   other=self.company_id.name)
             )
         source._client_refund_check_request(self)
+        if self.state == "draft":
+            self._check_refunds_to_approve()
         if self.payout_method == "card":
             source._client_refund_check_card_request(self)
         if self.payout_method == "ewallet" or self.amount_ewallet:
@@ -163,3 +165,28 @@ class ClientRefundDocument(models.AbstractModel):
             source._client_refund_check_ewallet_split(self)
         if self.replaced_refund_id:
             self._check_replaced_refund()
+
+    def _check_refunds_to_approve(self):
+        """A new request fits what is left once the document's requests still
+        waiting for a manager are counted: the same money is never asked twice."""
+        source = self._get_source()
+        waiting = source._client_refund_get_refunds_to_approve(exclude_refund=self)
+        if not waiting:
+            return
+        currency = self.currency_id
+        left = max(
+            source._client_refund_get_refundable_amount(exclude_refund=self)
+            - sum(waiting.mapped("amount")),
+            0.0,
+        )
+        if currency.compare_amounts(self.amount, left) > 0:
+            raise UserError(
+                _(
+                    "Only %(left)s of %(document)s is left once the refunds waiting for "
+                    "approval are counted (%(waiting)s), not %(asked)s.",
+                    left=currency.format(left),
+                    document=source.display_name,
+                    waiting=", ".join(waiting.mapped("name")),
+                    asked=currency.format(self.amount),
+                )
+            )

@@ -19,6 +19,18 @@ class ClientRefundPageRow(models.AbstractModel):
         compute="_compute_client_refund_row",
         groups="client_refund.group_client_refund_user",
     )
+    client_refund_waiting = fields.Char(
+        string="Waiting",
+        compute="_compute_client_refund_waiting",
+        groups="client_refund.group_client_refund_user",
+        help="Refunds asked and not made yet: waiting for a manager's approval, or for "
+        "Stripe. A new refund is refused beyond what they leave.",
+    )
 
     def _compute_client_refund_row(self):
         raise NotImplementedError
+
+    def _compute_client_refund_waiting(self):
+        notes = self._client_refund_get_waiting_notes()
+        for document in self:
+            document.client_refund_waiting = notes.get(document, False)

@@ -1,4 +1,5 @@
 import math
+from collections import defaultdict
 
 import psycopg2
 
@@ -468,6 +469,40 @@ class ClientRefundSource(models.AbstractModel):
                 ("id", "!=", exclude_refund._origin.id if exclude_refund else False),
             ]
         ).filtered(lambda refund: refund.payment_transaction_id.state != "done")
+
+    def _client_refund_get_refunds_to_approve(self, exclude_refund=None):
+        """Refunds of this document waiting for a manager's approval, but
+        `exclude_refund`: nothing went back yet, and what they ask is taken."""
+        self.ensure_one()
+        # sudo: every refund of the document counts, whoever made it
+        return self.env["client.refund"].sudo().search(
+            [
+                (self.env["client.refund"]._get_source_fields()[self._name], "=", self.id),
+                ("state", "=", "to_approve"),
+                ("id", "!=", exclude_refund._origin.id if exclude_refund else False),
+            ]
+        )
+
+    def _client_refund_get_waiting_notes(self):
+        """{document: what its refunds waiting for a manager or for Stripe ask,
+        in words}, for the wizard and the client's Refund page."""
+        fname = self.env["client.refund"]._get_source_fields()[self._name]
+        # sudo: every refund of the document counts, whoever made it
+        groups = self.env["client.refund"].sudo()._read_group(
+            [(fname, "in", self.ids), ("state", "in", ("to_approve", "pending"))],
+            [fname, "state", "currency_id"],
+            ["amount:sum", "name:array_agg"],
+        )
+        notes = defaultdict(list)
+        for document, state, currency, amount, names in groups:
+            words = {
+                "to_approve": _("%(amount)s waits for approval: %(refunds)s"),
+                "pending": _("%(amount)s waits for Stripe: %(refunds)s"),
+            }[state]
+            notes[document].append(
+                words % {"amount": currency.format(amount), "refunds": ", ".join(sorted(names))}
+            )
+        return {document: "; ".join(parts) for document, parts in notes.items()}
 
     def _client_refund_get_amount_waiting_for_card(self, exclude_refund=None):
         return sum(self._client_refund_get_waiting_card_refunds(exclude_refund).mapped("amount"))

@@ -132,7 +132,7 @@ class PaymentTransaction(models.Model):
             ]
         )
         return self.currency_id.round(
-            self.amount + sum(refunds.mapped("amount")) - sum(waiting.mapped("amount_paid_back"))
+            self.amount + sum(refunds.mapped("amount")) - sum(waiting.mapped("amount_to_card"))
         )
 
     # ------------------------------------------------------------------
@@ -149,7 +149,7 @@ class PaymentTransaction(models.Model):
             - refund.amount_ewallet
         )
         refund._write_record(
-            {"state": "pending", "card_transaction_id": self.id, "amount_paid_back": to_card}
+            {"state": "pending", "card_transaction_id": self.id, "amount_to_card": to_card}
         )
         refund._log_on_documents(
             _(
@@ -223,7 +223,7 @@ class PaymentTransaction(models.Model):
         # core's steps of _send_refund_request, with the register's refund named
         # explicitly rather than through a context key
         self._ensure_provider_is_not_disabled()
-        refund_tx = self._create_child_transaction(refund.amount_paid_back, is_refund=True)
+        refund_tx = self._create_child_transaction(refund.amount_to_card, is_refund=True)
         refund_tx._log_sent_message()
         # linked before Stripe answers, so that the answer updates the refund
         refund._write_record({"payment_transaction_id": refund_tx.id})
@@ -276,7 +276,7 @@ class PaymentTransaction(models.Model):
                 if refund_tx.state == "done" and refund.state == "pending":
                     self._client_refund_book(refund)
                 elif refund_tx.state == "cancel" and refund.state == "pending":
-                    refund._write_record({"state": "cancel", "amount_paid_back": 0.0})
+                    refund._write_record({"state": "cancel"})
                     refund._log_on_documents(
                         _(
                             "%s was cancelled at Stripe: nothing was paid back, nothing "
@@ -301,7 +301,7 @@ class PaymentTransaction(models.Model):
                 _(
                     "Stripe paid %(amount)s back to the card, but it could not be booked: "
                     "%(error)s",
-                    amount=refund.currency_id.format(refund.amount_paid_back),
+                    amount=refund.currency_id.format(refund.amount_to_card),
                     error=error.args[0],
                 ),
                 alert=True,

@@ -479,7 +479,7 @@ class PosOrder(models.Model):
         plan = self._client_refund_get_points_due(refund.amount)
         deduction = (
             # what was sent to Stripe is what the card gets: the deduction of then
-            refund.amount - refund.amount_paid_back - refund.amount_ewallet
+            refund.amount - refund.amount_to_card - refund.amount_ewallet
             if refund.payout_method == "card"
             else self._client_refund_get_points_deduction(plan)
         )

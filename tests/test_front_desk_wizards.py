@@ -197,6 +197,51 @@ class TestFrontDeskInvoiceWizard(InvoiceRefundCommon):
         # the wizard closes on the page it was opened from
         self.assertEqual(action["params"]["next"], {"type": "ir.actions.act_window_close"})
 
+    def test_approval_is_said_before_confirm(self):
+        self.company.client_refund_approval_threshold = 100.0
+        invoice = self._paid_invoice()
+        wizard = self._wizard_form(invoice)
+        self.assertEqual(
+            wizard.approval_line,
+            f"Waits for a manager's approval (refunds of {invoice.name} add up to "
+            f"{self._fmt(115.0)}, above {self._fmt(100.0)}): nothing goes back until then.",
+        )
+        self.assertEqual(wizard.money_line, f"The client gets back {self._fmt(115.0)} in cash.")
+        # the form's button says what Confirm does: Ask for Approval
+        arch = self.env["client.refund.wizard"].get_view(view_type="form")["arch"]
+        self.assertIn('string="Ask for Approval"', arch)
+        wizard.refund_mode = "amount"
+        wizard.amount = 50.0
+        self.assertFalse(wizard.approval_line)
+
+    def test_a_second_request_for_money_waiting_for_approval_is_refused(self):
+        self.company.client_refund_approval_threshold = 100.0
+        invoice = self._paid_invoice()
+        first = self._refund(invoice)
+        self.assertEqual(first.state, "to_approve")
+        self.assertEqual(first.amount_paid_back, 0.0, "nothing went back yet")
+        counts = self._counts()
+        wizard = self._wizard_form(invoice)
+        waiting = f"{self._fmt(115.0)} waits for approval: {first.name}"
+        self.assertEqual(wizard.waiting_note, waiting)
+        self.assertEqual(
+            wizard.refusal,
+            f"Only {self._fmt(0.0)} of {invoice.name} is left once the refunds waiting for "
+            f"approval are counted ({first.name}), not {self._fmt(115.0)}.",
+        )
+        self.assertFalse(wizard.payout_choices, "nothing is proposed that would be refused")
+        with self.assertRefused("is left once the refunds waiting for approval are counted"):
+            wizard.save().action_confirm()
+        self.assertEqual(self._counts(), counts)
+        # the client's Refund page says it beside what is left
+        row = self.client.client_refund_invoice_ids.filtered(lambda move: move == invoice)
+        self.assertEqual(row.client_refund_waiting, waiting)
+        # the manager approves the first: it is made, the waiting ones do not stop it
+        first.with_user(self.refund_manager).action_approve()
+        self.assertEqual(first.state, "done")
+        self.assertEqual(first.amount_paid_back, 115.0)
+        self.assertFalse(self._wizard_form(invoice).waiting_note)
+
 
 @tagged("post_install", "-at_install")
 class TestFrontDeskBalanceWizard(LoyaltyRefundMixin, InvoiceRefundCommon):

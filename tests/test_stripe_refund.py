@@ -688,9 +688,11 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
             wizard.amount_ewallet = 85.0
         refund = self._confirm(wizard)
         self.assertEqual(refund.state, "pending")
-        self.assertAlmostEqual(refund.amount_paid_back, 30.0, msg="what goes to the card")
+        self.assertAlmostEqual(refund.amount_to_card, 30.0, msg="what goes to the card")
+        self.assertEqual(refund.amount_paid_back, 0.0, "nothing went back yet")
         refund.action_send_card_refund()
         self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(refund.amount_paid_back, 30.0)
         self.assertEqual([r.amount for r in self._stripe_refunds(transaction)], [3000])
         self.assertAlmostEqual(refund.amount_ewallet, 85.0)
         self.assertEqual(refund.ewallet_card_id.program_id, program)

@@ -145,6 +145,10 @@ class ClientRefundBalanceWizard(models.TransientModel):
             )
 
     @api.depends("card_id", "membership_line_id")
+    def _compute_waiting_note(self):
+        return super()._compute_waiting_note()
+
+    @api.depends("card_id", "membership_line_id")
     def _compute_refund_option(self):
         for wizard in self:
             source = wizard._get_source()

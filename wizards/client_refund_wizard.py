@@ -200,6 +200,10 @@ class ClientRefundWizard(models.TransientModel):
             )
 
     @depends_on_document("source_type")
+    def _compute_waiting_note(self):
+        return super()._compute_waiting_note()
+
+    @depends_on_document("source_type")
     def _compute_tender_summary(self):
         # apart from the amounts: only the form shows it, confirming needs none of it
         for wizard in self:

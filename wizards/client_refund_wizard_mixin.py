@@ -119,6 +119,17 @@ class ClientRefundWizardMixin(models.AbstractModel):
         compute="_compute_money_line",
         help="What the client gets back, and how, from everything chosen.",
     )
+    waiting_note = fields.Char(
+        string="Waiting",
+        compute="_compute_waiting_note",
+        help="Refunds of the document asked and not made yet: waiting for a manager's "
+        "approval, or for Stripe. A new refund is refused beyond what they leave.",
+    )
+    approval_line = fields.Char(
+        compute="_compute_money_line",
+        help="Why the refund, as it is asked, will wait for a manager's approval: said "
+        "before Confirm, which then asks for it.",
+    )
 
     @api.depends("company_id")
     def _compute_payout_journal_id(self):
@@ -140,11 +151,18 @@ class ClientRefundWizardMixin(models.AbstractModel):
         for wizard in self:
             wizard.payout_choices = wizard._get_payout_choices()
 
+    def _compute_waiting_note(self):
+        for wizard in self:
+            source = wizard._get_source()
+            wizard.waiting_note = source and source._client_refund_get_waiting_notes().get(source)
+
     def _compute_money_line(self):
         for wizard in self:
             vals = wizard._prepare_refund_vals() if wizard._get_source() else None
             wizard.refusal = vals and wizard._get_refusal(vals)
-            wizard.money_line = vals and not wizard.refusal and wizard._get_money_line(vals)
+            refund = vals and not wizard.refusal and wizard._get_trial_refund(vals)
+            wizard.money_line = refund and wizard._get_money_line(refund)
+            wizard.approval_line = refund and wizard._get_approval_line(refund)
 
     @api.model
     def _get_default_reason(self):
@@ -191,11 +209,22 @@ class ClientRefundWizardMixin(models.AbstractModel):
             return error.args[0]
         return False
 
-    def _get_money_line(self, vals):
-        """What the client gets back, in words: "The client gets back $57.50 in
-        cash", or "$0.00 back: $100.00 stays as credit on the client's account"."""
+    def _get_trial_refund(self, vals):
+        """The refund `vals` would record, with what the register derives from
+        the document, not saved."""
         refund = self.env["client.refund"].new(vals)
         refund.update(refund._prepare_values_from_source())
+        return refund
+
+    def _get_approval_line(self, refund):
+        why = refund._get_approval_reason(serialize=False)
+        if not why:
+            return False
+        return _("Waits for a manager's approval (%s): nothing goes back until then.", why)
+
+    def _get_money_line(self, refund):
+        """What the client gets back, in words: "The client gets back $57.50 in
+        cash", or "$0.00 back: $100.00 stays as credit on the client's account"."""
         currency = refund.currency_id
         source = refund._get_source()
         if refund.scope == "void":
