@@ -27,8 +27,11 @@ class ClientRefundStripeController(StripeController):
         verified by core's own signature check (403 when it fails); then the
         refund is read back from Stripe, so that an event replayed or delivered
         out of order changes nothing. A refund that core's Refund button made
-        stays core's: its events go to core as they are. Refund events about
-        refunds Odoo does not know are acknowledged and ignored."""
+        stays core's: its events go to core as they are. A refund a manager
+        cancelled as never received by Stripe, which Stripe made after all, is
+        taken up again (see payment.transaction._client_refund_adopt_late).
+        Other refund events about refunds Odoo does not know are acknowledged
+        and ignored."""
         try:
             event = request.get_json_data()
         except (ValueError, RecursionError):
@@ -39,12 +42,13 @@ class ClientRefundStripeController(StripeController):
         if not refund_tx.client_refund_ids:
             if refund_tx and event["type"] in CORE_REFUND_EVENTS:
                 return super().stripe_webhook()
+            cancelled = self._client_refund_get_refund_cancelled_as_absent(event)
+            if not refund_tx and cancelled:
+                card_payment = cancelled.card_transaction_id
+                self._client_refund_verify_signature(card_payment)
+                card_payment.with_company(cancelled.company_id)._client_refund_adopt_late(cancelled)
             return request.make_json_response("")
-        try:
-            self._verify_notification_signature(refund_tx)
-        except (KeyError, ValueError, TypeError):
-            # core reads the signature header as Stripe writes it: any other is no signature
-            raise Forbidden() from None
+        self._client_refund_verify_signature(refund_tx)
         try:
             refund_tx.with_company(refund_tx.company_id)._client_refund_update_from_stripe()
         except stripe.StripeError:
@@ -54,6 +58,37 @@ class ClientRefundStripeController(StripeController):
         except ValidationError:  # as core: acknowledged, so that Stripe stops sending it
             _logger.exception("Stripe refund event about %s could not be handled", refund_tx.reference)
         return request.make_json_response("")
+
+    def _client_refund_verify_signature(self, transaction):
+        try:
+            self._verify_notification_signature(transaction)
+        except (KeyError, ValueError, TypeError):
+            # core reads the signature header as Stripe writes it: any other is no signature
+            raise Forbidden() from None
+
+    @staticmethod
+    def _client_refund_get_refund_cancelled_as_absent(event):
+        """The register's refund that the event's Refund object was sent for, by
+        its metadata, when a manager cancelled it as never received by Stripe."""
+        data = event.get("data")
+        stripe_refund = data.get("object") if isinstance(data, dict) else None
+        metadata = stripe_refund.get("metadata") if isinstance(stripe_refund, dict) else None
+        key = metadata.get("client_refund_key") if isinstance(metadata, dict) else None
+        if not isinstance(key, str):
+            return None
+        # sudo: Stripe calls as the public user; the signature is checked next
+        Refund = request.env["client.refund"].sudo()
+        refund_id = key.rpartition("-")[2]
+        if not refund_id.isdigit() or len(refund_id) > 9:
+            return None
+        refund = Refund.browse(int(refund_id)).exists()
+        if (
+            refund.state == "cancel"
+            and refund.stripe_absence_stated_by
+            and request.env["payment.provider"].sudo()._client_refund_get_idempotency_key(refund) == key
+        ):
+            return refund
+        return None
 
     @staticmethod
     def _client_refund_get_refund_transaction(event):

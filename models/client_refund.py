@@ -355,13 +355,9 @@ class ClientRefund(models.Model):
         for refund in self:
             if refund.state == "cancel":
                 continue
-            card_at_stripe = refund.payout_method == "card" and (
-                refund.state == "done"
-                or refund.state == "pending"
-                # sudo: transactions are kept for payment administrators
-                and refund.card_transaction_id.sudo()._client_refund_is_at_stripe(refund)
-            )
-            if card_at_stripe:
+            if refund.payout_method == "card" and (
+                refund.state == "done" or refund.state == "pending" and refund._is_at_stripe()
+            ):
                 raise UserError(
                     _(
                         "Refund %s has been sent to Stripe: a card refund is final and "
@@ -376,11 +372,7 @@ class ClientRefund(models.Model):
                 raise AccessError(_("Only a refund manager can cancel refund %s.", refund.name))
             if refund.state in ("done", "failed"):
                 refund._undo_bookings()
-        to_cancel = self.filtered(lambda r: r.state != "cancel")
-        to_cancel.activity_unlink(["mail.mail_activity_data_todo"])
-        to_cancel._write_record({"state": "cancel"})
-        for refund in to_cancel:
-            refund._message_log(body=_("Cancelled by %s.", self.env.user.name))
+        self.filtered(lambda r: r.state != "cancel")._cancel()
         return True
 
     def action_send_receipt(self):
@@ -567,6 +559,12 @@ class ClientRefund(models.Model):
     # The record and its messages
     # ------------------------------------------------------------------
 
+    def _cancel(self):
+        self.activity_unlink(["mail.mail_activity_data_todo"])
+        self._write_record({"state": "cancel"})
+        for refund in self:
+            refund._message_log(body=_("Cancelled by %s.", self.env.user.name))
+
     def _write_record(self, vals):
         # sudo: the refund records what it did; users cannot write these fields
         return self.sudo().write(vals)
@@ -629,14 +627,7 @@ class ClientRefund(models.Model):
                 )
             )
         if self.amount_paid_back and self.payout_method == "card":
-            parts.append(
-                _(
-                    "Paid back %(amount)s to the card%(ending)s, Stripe reference %(reference)s.",
-                    amount=self.currency_id.format(self.amount_paid_back),
-                    ending=_(" ending in %s", self.card_last4) if self.card_last4 else "",
-                    reference=self.stripe_refund_reference,
-                )
-            )
+            parts.append(self._get_card_paid_back_words())
         elif self.amount_paid_back:
             parts.append(
                 _(

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
@@ -74,6 +76,23 @@ class ClientRefundCardPayout(models.AbstractModel):
     stripe_refund_reference = fields.Char(
         related="payment_transaction_id.provider_reference", string="Stripe Reference"
     )
+    stripe_absence_stated_by = fields.Many2one(
+        comodel_name="res.users",
+        string="Not at Stripe, Stated By",
+        readonly=True,
+        copy=False,
+        help="The refund manager who cancelled this card refund, which Stripe never "
+        "acknowledged and could not be asked about, stating that the Stripe Dashboard "
+        "showed no such refund.",
+    )
+    stripe_absence_stated_on = fields.Datetime(
+        string="Not at Stripe, Stated On", readonly=True, copy=False
+    )
+    stripe_wait_over = fields.Boolean(
+        compute="_compute_stripe_wait_over",
+        help="A card refund Stripe never acknowledged, asked longer ago than the "
+        "company waits for Stripe: a manager may cancel it.",
+    )
     status_with_stripe = fields.Boolean(
         compute="_compute_status_with_stripe",
         help="The refund goes back to the card: it waits for Stripe.",
@@ -83,6 +102,58 @@ class ClientRefundCardPayout(models.AbstractModel):
     def _compute_status_with_stripe(self):
         for refund in self:
             refund.status_with_stripe = refund.payout_method == "card"
+
+    def _compute_stripe_wait_over(self):
+        for refund in self:
+            refund.stripe_wait_over = refund._is_stripe_wait_over()
+
+    def action_cancel_not_at_stripe(self):
+        """A manager cancels a card refund Stripe never acknowledged, once the
+        company's wait for Stripe is over, so that the sale can be paid back
+        another way. Stripe is asked first, by the refund's metadata; when it
+        cannot be asked, the cancel stands on the manager's statement that the
+        Stripe Dashboard shows no such refund, recorded with their name. Should
+        Stripe have made it after all, its event books it and tells the managers
+        (see payment.transaction._client_refund_adopt_late)."""
+        if not self.env.user.has_group("client_refund.group_client_refund_manager"):
+            raise AccessError(_("Only a refund manager can cancel a card refund Stripe never answered."))
+        for refund in self:
+            if not refund._is_stripe_wait_over():
+                raise UserError(
+                    _(
+                        "Refund %(refund)s is not a card refund that Stripe has left "
+                        "unanswered for %(hours)s hours.",
+                        refund=refund.name,
+                        hours=refund.company_id.client_refund_stripe_wait_hours,
+                    )
+                )
+            try:
+                # sudo: transactions are kept for payment administrators
+                at_stripe = refund.card_transaction_id.sudo()._client_refund_is_at_stripe(refund)
+                unasked = None
+            except UserError as error:
+                at_stripe, unasked = False, error.args[0]
+            if at_stripe:
+                raise UserError(
+                    _("Stripe has refund %s: it is booked once Stripe has made it.", refund.name)
+                )
+            if unasked:
+                refund._write_record(
+                    {
+                        "stripe_absence_stated_by": self.env.user.id,
+                        "stripe_absence_stated_on": fields.Datetime.now(),
+                    }
+                )
+            refund._message_log(
+                body=_(
+                    "%(user)s stated that the Stripe Dashboard shows no refund %(refund)s. %(why)s",
+                    user=self.env.user.name,
+                    refund=refund.name,
+                    why=unasked or _("Stripe said it has none."),
+                )
+            )
+            refund._cancel()
+        return True
 
     def action_cancel_at_stripe(self):
         """Cancel at Stripe a card refund that waits for an action there."""
@@ -173,3 +244,37 @@ class ClientRefundCardPayout(models.AbstractModel):
         # the refund user may send the refund the register holds
         return self.card_transaction_id.sudo()._client_refund_sync(self)
 
+    def _is_at_stripe(self):
+        """Whether Stripe has this refund (see payment.transaction); a UserError
+        when Stripe cannot be asked."""
+        self.ensure_one()
+        try:
+            # sudo: transactions are kept for payment administrators
+            return self.card_transaction_id.sudo()._client_refund_is_at_stripe(self)
+        except UserError as error:
+            if not self._is_stripe_wait_over():
+                raise
+            raise UserError(
+                _(
+                    "%s If the Stripe Dashboard shows no such refund, a refund manager may "
+                    "cancel it with Not at Stripe.",
+                    error.args[0],
+                )
+            ) from error
+
+    def _is_stripe_wait_over(self):
+        """A card refund Stripe never acknowledged, asked (or approved) longer ago
+        than the company waits for Stripe."""
+        self.ensure_one()
+        if self.state != "pending" or self.payout_method != "card" or self.payment_transaction_id:
+            return False
+        hours = self.company_id.client_refund_stripe_wait_hours
+        return fields.Datetime.now() >= (self.date_approved or self.date) + timedelta(hours=hours)
+
+    def _get_card_paid_back_words(self):
+        return _(
+            "Paid back %(amount)s to the card%(ending)s, Stripe reference %(reference)s.",
+            amount=self.currency_id.format(self.amount_paid_back),
+            ending=_(" ending in %s", self.card_last4) if self.card_last4 else "",
+            reference=self.stripe_refund_reference,
+        )

@@ -69,22 +69,6 @@ class ClientRefundPosPoints(models.AbstractModel):
                 )
         return plan
 
-    def _client_refund_get_points_note(self, amount):
-        self.ensure_one()
-        plan = self._client_refund_get_points_due(amount)
-        shortfall = sum(step["shortfall"] for step in plan)
-        if not shortfall:
-            return False
-        deduction = self._client_refund_get_points_deduction(plan)
-        if deduction:
-            return _(
-                "%(points)s points earned by the order are spent: %(amount)s is deducted "
-                "from the money paid back.",
-                points=shortfall,
-                amount=self.currency_id.format(deduction),
-            )
-        return _("%s points earned by the order are spent: they cannot be taken back.", shortfall)
-
     def _client_refund_get_points_deduction(self, plan):
         """The money value of the points `plan` cannot take back, when the
         company deducts it from the money paid back."""

@@ -438,6 +438,16 @@ class ClientRefundSource(models.AbstractModel):
             raise UserError(
                 _("%s was not paid online with Stripe: pay it back another way.", self.display_name)
             )
+        # sudo: providers are kept for payment administrators
+        provider = self._client_refund_get_card_transaction().sudo().provider_id
+        if provider.state == "disabled":
+            raise UserError(
+                _(
+                    "The Stripe provider %s is disabled: Odoo cannot send the refund to "
+                    "the card. Pay it back another way.",
+                    provider.name,
+                )
+            )
         to_card = self._client_refund_get_paid_back_amount(refund.amount) - refund.amount_ewallet
         if currency.is_zero(to_card):
             raise UserError(

@@ -198,6 +198,26 @@ class PaymentTransaction(models.Model):
             return self._client_refund_log_delay(refund, error.args[0], alert=True)
         return None
 
+    def _client_refund_adopt_late(self, refund):
+        """Stripe made `refund` after a manager cancelled it as never received:
+        the money went back to the card all the same. The refund waits for
+        Stripe again and is booked from what Stripe made, or, when the sale was
+        paid back another way meanwhile, stays waiting to be booked; either way
+        the managers are told that the client may have been paid twice."""
+        self.ensure_one()
+        refund._write_record({"state": "pending"})
+        message = _(
+            "Stripe made %(refund)s after all, though %(user)s cancelled it as not at "
+            "Stripe: the client may have been paid back twice.",
+            refund=refund._get_html_link(),
+            user=refund.stripe_absence_stated_by.name,
+        )
+        refund._log_on_documents(message)
+        refund._schedule_manager_activities(
+            refund._get_managers(), _("Stripe made cancelled refund %s", refund.name), note=message
+        )
+        return self._client_refund_sync(refund)
+
     def _client_refund_send(self, refund):
         """Send `refund` to Stripe once: a refund Stripe already has (found by its
         metadata after a lost answer or a rolled-back transaction) is not sent

@@ -126,6 +126,22 @@ class PosOrder(models.Model):
     def _client_refund_get_source_type(self):
         return "pos_order"
 
+    def _client_refund_get_points_note(self, amount):
+        self.ensure_one()
+        plan = self._client_refund_get_points_due(amount)
+        shortfall = sum(step["shortfall"] for step in plan)
+        if not shortfall:
+            return False
+        deduction = self._client_refund_get_points_deduction(plan)
+        if deduction:
+            return _(
+                "%(points)s points earned by the order are spent: %(amount)s is deducted "
+                "from the money paid back.",
+                points=shortfall,
+                amount=self.currency_id.format(deduction),
+            )
+        return _("%s points earned by the order are spent: they cannot be taken back.", shortfall)
+
     @api.model
     def _client_refund_search_client_documents(self, client, limit):
         return self.search(

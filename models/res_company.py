@@ -47,6 +47,13 @@ class ResCompany(models.Model):
         "a goodwill credit note above the invoice; refunds still never pay back "
         "more than was paid.",
     )
+    client_refund_stripe_wait_hours = fields.Integer(
+        string="Hours to Wait for Stripe",
+        default=24,
+        help="A card refund Stripe has not acknowledged this many hours after it "
+        "was asked (the addon retries meanwhile) may be cancelled by a refund manager "
+        "who checked the Stripe Dashboard, and the sale paid back another way.",
+    )
     client_refund_deduct_points = fields.Boolean(
         string="Deduct Loyalty Points Not Returned",
         help="When a refunded Point of Sale order earned loyalty points the client "

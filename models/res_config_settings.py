@@ -24,6 +24,9 @@ class ResConfigSettings(models.TransientModel):
     client_refund_limit_credit_notes = fields.Boolean(
         related="company_id.client_refund_limit_credit_notes", readonly=False
     )
+    client_refund_stripe_wait_hours = fields.Integer(
+        related="company_id.client_refund_stripe_wait_hours", readonly=False
+    )
     client_refund_deduct_points = fields.Boolean(
         related="company_id.client_refund_deduct_points", readonly=False
     )

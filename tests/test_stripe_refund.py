@@ -1,3 +1,4 @@
+from datetime import timedelta
 from unittest.mock import Mock, patch
 
 import stripe
@@ -754,3 +755,104 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertIn("ending in 4242", mail.body_html)
         self.assertIn(refund.stripe_refund_reference, mail.body_html)
         self.assertIn("5 to 10 business days", mail.body_html)
+
+    # ------------------------------------------------------------------
+    # a card refund Stripe never acknowledged
+    # ------------------------------------------------------------------
+
+    def _stale_card_refund(self, invoice):
+        """A card refund Stripe could not be reached for, asked 25 hours ago (the
+        API base points at a closed port: a real connection error)."""
+        refund = self._card_refund(invoice)
+        parameters = self.env["ir.config_parameter"].sudo()
+        self.local_stripe_url = parameters.get_param("client_refund.stripe_api_base")
+        self.addCleanup(parameters.set_param, "client_refund.stripe_api_base", self.local_stripe_url)
+        parameters.set_param("client_refund.stripe_api_base", "http://127.0.0.1:9")
+        message = refund.action_send_card_refund()["params"]["message"]
+        self.assertIn("Stripe could not be reached", message)
+        self.assertEqual(refund.state, "pending")
+        self.assertFalse(refund.stripe_wait_over)
+        with self.assertRefused("that Stripe has left unanswered for 24 hours"):
+            refund.with_user(self.refund_manager).action_cancel_not_at_stripe()
+        refund._write_record({"date": refund.date - timedelta(hours=25)})
+        self.assertTrue(refund.stripe_wait_over)
+        return refund
+
+    def _made_at_stripe_after_all(self, refund, transaction):
+        """The request had reached Stripe, its answer was lost: Stripe has the
+        refund, with the register's metadata, and says so in an event."""
+        self.env["ir.config_parameter"].sudo().set_param(
+            "client_refund.stripe_api_base", self.local_stripe_url
+        )
+        made = self.stripe.v1.refunds.create(
+            params={
+                "payment_intent": transaction.provider_reference,
+                "amount": 11500,
+                "metadata": self.env["payment.provider"]._prepare_client_refund_metadata(refund),
+            }
+        ).to_dict()
+        response = self._post_event(made, "succeeded", event_type="refund.updated")
+        self.assertEqual(response.status_code, 200)
+        return made
+
+    def test_stale_card_refund_is_cancelled_and_paid_back_another_way(self):
+        invoice, transaction = self._paid_by_card()
+        refund = self._stale_card_refund(invoice)
+        # Cancel Refund cannot ask Stripe: it says so, and how to go on
+        with self.assertRefused("cancel it with Not at Stripe"):
+            refund.with_user(self.refund_manager).action_cancel()
+        with self.assertRaises(AccessError):
+            refund.with_user(self.refund_user).action_cancel_not_at_stripe()
+        refund.with_user(self.refund_manager).action_cancel_not_at_stripe()
+        self.assertEqual(refund.state, "cancel")
+        self.assertEqual(refund.stripe_absence_stated_by, self.refund_manager)
+        self.assertTrue(refund.stripe_absence_stated_on)
+        self.assertTrue(
+            refund.message_ids.filtered(
+                lambda message: "stated that the Stripe Dashboard shows no refund" in message.body
+                and "Stripe cannot tell whether it has refund" in message.body
+            )
+        )
+        self.assertFalse(refund.credit_note_ids or refund.payment_ids)
+        # the sale is paid back another way, in cash
+        self.assertEqual(invoice._client_refund_get_refundable_amount(), 115.0)
+        cash = self._refund(invoice, payout_method="journal", payout_journal_id=self.cash_journal)
+        self.assertEqual(cash.state, "done")
+        self.assertEqual(cash.payment_ids.journal_id, self.cash_journal)
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+
+        # Stripe turns out to have made it: recorded, flagged, and not booked
+        # over the cash refund
+        made = self._made_at_stripe_after_all(refund, transaction)
+        self.assertEqual(refund.state, "pending")
+        self.assertEqual(refund.payment_transaction_id.provider_reference, made["id"])
+        self.assertEqual(refund.payment_transaction_id.state, "done")
+        self.assertFalse(refund.credit_note_ids)
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertIn(
+            f"Stripe made cancelled refund {refund.name}",
+            refund.activity_ids.filtered(lambda a: a.user_id == self.refund_manager).summary,
+        )
+        self.assertTrue(
+            refund.message_ids.filtered(lambda message: "could not be booked" in message.body)
+        )
+        # never sent again
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1)
+
+    def test_stale_card_refund_made_after_all_is_booked(self):
+        invoice, transaction = self._paid_by_card()
+        refund = self._stale_card_refund(invoice)
+        refund.with_user(self.refund_manager).action_cancel_not_at_stripe()
+        self.assertEqual(refund.state, "cancel")
+        made = self._made_at_stripe_after_all(refund, transaction)
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.payment_transaction_id.provider_reference, made["id"])
+        self.assertEqual(refund.amount_paid_back, 115.0)
+        self.assertEqual(refund.credit_note_ids.amount_total, 115.0)
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+        self.assertIn(
+            f"Stripe made cancelled refund {refund.name}",
+            refund.activity_ids.filtered(lambda a: a.user_id == self.refund_manager).summary,
+        )
