@@ -51,6 +51,14 @@ class AccountMove(models.Model):
                     for line in counterparts
                 )
             ) or (_("Not paid") if move.payment_state == "not_paid" else False)
+            if move.payment_state == "partial":
+                # what is left to refund is credited; only what was paid goes back
+                move.client_refund_paid_by = _(
+                    "%(ways)s, part paid: %(paid)s of %(total)s",
+                    ways=move.client_refund_paid_by,
+                    paid=move.currency_id.format(move.amount_total - move.amount_residual),
+                    total=move.currency_id.format(move.amount_total),
+                )
             move.client_refund_left = (
                 move._client_refund_get_refundable_amount()
                 if move.move_type == "out_invoice" and move.state == "posted"

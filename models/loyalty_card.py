@@ -35,6 +35,12 @@ class LoyaltyCard(models.Model):
         help="The invoice lines that sold the card, tied to it by its refunds: "
         "another card cannot be refunded from them.",
     )
+    client_refund_balance_display = fields.Char(
+        string="Balance",
+        compute="_compute_client_refund_balance_display",
+        help="The card's balance: money for a gift card or an eWallet, whose points "
+        "are worth their program's currency one for one; points otherwise.",
+    )
     client_refund_tied_on = fields.Datetime(
         string="Tied to Its Order On",
         readonly=True,
@@ -42,6 +48,16 @@ class LoyaltyCard(models.Model):
         help="When the card was tied to the Point of Sale order that made or sold "
         "it: of the cards tied to one sale, the first ones tied were sold by it.",
     )
+
+    @api.depends("points", "program_id.currency_id", "program_id.program_type")
+    def _compute_client_refund_balance_display(self):
+        for card in self:
+            program = card.program_id
+            card.client_refund_balance_display = (
+                program.currency_id.format(card.points)
+                if program.is_payment_program and program.currency_id
+                else card.points_display
+            )
 
     @api.model_create_multi
     def create(self, vals_list):

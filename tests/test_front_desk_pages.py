@@ -92,10 +92,13 @@ class TestFrontDeskPages(LoyaltyRefundMixin, InvoiceRefundCommon):
         # a gift card is refunded from the card, never from its invoice
         gift_card_sale = self._sell([(self.gift_card_product, 1, 50.0)])
         unpaid = self._sell([(self.haircut, 1, 30.0)], pay=False)
+        part_paid = self._sell([(self.haircut, 1, 100.0)], pay=False)
+        self._pay(part_paid, amount=40.0)
 
         page = self._page()
         self.assertEqual(
-            set(page.client_refund_invoice_ids.ids), {in_cash.id, by_bank.id, partly.id, unpaid.id}
+            set(page.client_refund_invoice_ids.ids),
+            {in_cash.id, by_bank.id, partly.id, unpaid.id, part_paid.id},
         )
         self.assertNotIn(refunded, page.client_refund_invoice_ids)
         self.assertNotIn(credited, page.client_refund_invoice_ids)
@@ -111,6 +114,12 @@ class TestFrontDeskPages(LoyaltyRefundMixin, InvoiceRefundCommon):
         self.assertEqual(rows[partly].client_refund_left, 60.0)
         self.assertEqual(rows[unpaid].client_refund_paid_by, "Not paid")
         self.assertEqual(rows[unpaid].client_refund_left, 30.0)
+        # what is left of a partly paid invoice is credited: the row says only part was paid
+        self.assertEqual(
+            rows[part_paid].client_refund_paid_by,
+            f"Cash, part paid: {self._fmt(40.0)} of {self._fmt(100.0)}",
+        )
+        self.assertEqual(rows[part_paid].client_refund_left, 100.0)
         # each row's Refund button is the invoice's own: the refund wizard
         action = row.action_client_refund()
         self.assertEqual(action["res_model"], "client.refund.wizard")
@@ -132,6 +141,8 @@ class TestFrontDeskPages(LoyaltyRefundMixin, InvoiceRefundCommon):
         self.assertEqual(card.client_refund_products, f"Gift Cards {card.code}")
         self.assertEqual(card.client_refund_amount, 50.0)
         self.assertEqual(card.client_refund_left, 50.0)
+        # a gift card's points are money: its balance says so
+        self.assertEqual(card.client_refund_balance_display, self._fmt(50.0))
         self.assertEqual(card.client_refund_paid_by, "Cash")
         self.assertEqual(card.client_refund_date, self.today)
         self.assertEqual(page.client_refund_membership_line_ids, membership)

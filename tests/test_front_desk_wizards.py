@@ -40,6 +40,8 @@ class TestFrontDeskInvoiceWizard(InvoiceRefundCommon):
         self.assertEqual(wizard.mode_choices, ["full", "amount", "lines"])
         self.assertEqual(wizard.money_line, f"The client gets back {self._fmt(115.0)} in cash.")
         self.assertFalse(wizard.refusal)
+        # no eWallet program: no part of the money is offered onto one
+        self.assertFalse(wizard.ewallet_offered)
 
     def test_client_credit_money_line_and_register_agree(self):
         invoice = self._paid_invoice()
@@ -273,6 +275,7 @@ class TestFrontDeskBalanceWizard(LoyaltyRefundMixin, InvoiceRefundCommon):
         self.assertNotIn("credit_note", wizard.option_choices)
         self.assertIn("expense", wizard.option_choices)
         self.assertNotIn("ewallet", wizard.payout_choices or [])
+        self.assertFalse(wizard.ewallet_offered)
         self.assertNotIn("pos", wizard.payout_choices or [])
 
     def test_typed_amount_survives_switching_options(self):

@@ -171,7 +171,11 @@ class TestLoyaltyRefund(LoyaltyRefundMixin, ClientRefundCommon):
         self._change_balance(wallet, 150.0, "Top-up")
         cash_before = self._cash()
         wizard = self._wizard(wallet, user=self.refund_user)
-        self.assertEqual(wizard.refund_option, "cancel_sale")
+        # topped up twice: what is proposed is the cash-out of the whole balance
+        self.assertEqual(wizard.refund_option, "expense")
+        self.assertAlmostEqual(wizard.amount, 150.0)
+        self.assertIn("cancel_sale", wizard.option_choices)
+        wizard.refund_option = "cancel_sale"
         self.assertAlmostEqual(wizard.amount, 100.0, msg="the last top-up")
         refund = self.env["client.refund"].browse(wizard.save().action_confirm()["res_id"])
 
@@ -705,7 +709,9 @@ class TestLoyaltyPosRefund(LoyaltyRefundMixin, TestPoSCommon):
         second = self._order([(self.top_up, 1)])
         self._confirm_cards(second, self.ewallet, 50.0, card=wallet)
         self.assertAlmostEqual(wallet.points, 150.0)
-        refund = self._refund(wallet)
+        # topped up twice: the cash-out is proposed; cancelling the last top-up is chosen
+        self.assertEqual(self._wizard(wallet).refund_option, "expense")
+        refund = self._refund(wallet, refund_option="cancel_sale")
 
         self._assert_balance_refunded(refund, wallet, 100.0, closed=False, points_taken=50.0)
         self.assertEqual(refund.pos_order_ids.refunded_order_id, second, "the last top-up")
@@ -1009,6 +1015,12 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         self.ewallet.active = False  # the company keeps deposits on a liability account
         invoice = self._sell([(self.haircut, 100.0)])  # 115.00 with tax, paid in cash
         cash_before = self._cash()
+        wizard = Form(
+            self.env["client.refund.wizard"]
+            .with_user(self.refund_user)
+            .with_context(default_source_type="invoice", default_move_id=invoice.id)
+        )
+        self.assertTrue(wizard.ewallet_offered, "a part of the money may go onto the eWallet")
         refund = self._refund_invoice(invoice)
         self.assertEqual(refund.state, "done")
         self.assertEqual(refund.payout_method, "ewallet")
@@ -1168,8 +1180,19 @@ class TestRefundToEwallet(LoyaltyRefundMixin, ClientRefundCommon):
         self._sell([(self.deposit_wallet.trigger_product_ids[:1], 100.0)])
         wallet = self._issue(self.deposit_wallet, 100.0)
         counts = self._counts()
+        # the form does not offer it; a crafted call is refused
+        self.assertFalse(self._wizard(wallet, user=self.refund_user).ewallet_offered)
+        wizard = self.env["client.refund.balance.wizard"].with_user(self.refund_user).create(
+            {
+                "card_id": wallet.id,
+                "refund_option": "cancel_sale",
+                "payout_method": "journal",
+                "amount_ewallet": 99.0,
+                "reason_id": self.reason.id,
+            }
+        )
         with self.assertRefused("not onto itself"):
-            self._refund(wallet, user=self.refund_user, amount_ewallet=99.0)
+            wizard.action_confirm()
         self.assertEqual(self._counts(), counts)
 
     def test_bad_input_the_ewallet_entry_is_not_undone_by_hand(self):

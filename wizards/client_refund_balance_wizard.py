@@ -32,7 +32,7 @@ class ClientRefundBalanceWizard(models.TransientModel):
         compute="_compute_source",
     )
     currency_id = fields.Many2one(comodel_name="res.currency", compute="_compute_source")
-    balance = fields.Char(related="card_id.points_display", string="Balance")
+    balance = fields.Char(related="card_id.client_refund_balance_display", string="Balance")
     amount_refundable = fields.Monetary(
         string="Left to Refund",
         compute="_compute_source",
@@ -150,6 +150,9 @@ class ClientRefundBalanceWizard(models.TransientModel):
 
     @api.depends("card_id", "membership_line_id")
     def _compute_refund_option(self):
+        """Cancelling the sale when the client has not begun to use what it sold
+        and it gives back all that is left (an eWallet topped up several times
+        is cashed out, not its last top-up cancelled); else part of it."""
         for wizard in self:
             source = wizard._get_source()
             partial_option = (
@@ -157,10 +160,15 @@ class ClientRefundBalanceWizard(models.TransientModel):
                 if wizard.source_type in ("membership", "visit_pack")
                 else "expense"
             )
-            started = source and source._client_refund_has_started()
+            sale = source and wizard._get_sale()
+            gives_all_back = sale and wizard.currency_id.compare_amounts(
+                sale["amount"], wizard.amount_refundable
+            ) >= 0
             wizard.refund_option = (
                 "cancel_sale"
-                if source and not started and not wizard.cancel_blocker
+                if gives_all_back
+                and not source._client_refund_has_started()
+                and not wizard.cancel_blocker
                 else partial_option
             )
 

@@ -110,6 +110,10 @@ class ClientRefundWizardMixin(models.AbstractModel):
         compute="_compute_payout_choices",
         help="The ways to pay back that the document takes: the form offers only these.",
     )
+    ewallet_offered = fields.Boolean(
+        compute="_compute_payout_choices",
+        help="The client's eWallet can take store credit: the form offers a part onto it.",
+    )
     refusal = fields.Char(
         compute="_compute_money_line",
         help="Why the refund, as it is asked, cannot be made: said before Confirm.",
@@ -149,7 +153,9 @@ class ClientRefundWizardMixin(models.AbstractModel):
 
     def _compute_payout_choices(self):
         for wizard in self:
-            wizard.payout_choices = wizard._get_payout_choices()
+            choices = wizard._get_payout_choices()
+            wizard.payout_choices = choices
+            wizard.ewallet_offered = "ewallet" in choices
 
     def _compute_waiting_note(self):
         for wizard in self:
