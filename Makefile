@@ -4,13 +4,14 @@
 #   2. the Odoo suite (tools/harness.py suite): Odoo 18 from ODOO_HOME, else
 #      cloned from ODOO_REPO at ODOO_REF into .build/odoo, run from the venv
 #      .build/venv; without an Odoo it says so loudly and passes.
-# `make run` serves the salon demo database; `make bench` measures the addon
-# against Odoo core (tools/bench.py).
+# `make run` serves the salon demo database on PORT; `make bench` measures the
+# addon against Odoo core (tools/bench.py).
 # Variables: ODOO_HOME=/opt/odoo  ODOO_REPO=https://github.com/odoo/odoo.git
 #            ODOO_REF=18.0  PYTHON=your/python (instead of .build/venv)
 #            FAST=1 (skip the demo round)  PYTEST_ARGS="-k invoice"
 #            CORE_TESTS=0 (skip core's own tests run with the addon)
 #            ADDON_DIR=path (another copy of the addon)  BENCH_ARGS="--runs 7"
+#            PORT=8069 (make run)
 # Nothing is installed outside .build/, but Chromium and wkhtmltopdf (Debian
 # packages, when run as root).
 
@@ -30,7 +31,8 @@ FAST ?=
 PYTEST_ARGS ?=
 CORE_TESTS ?= 1
 BENCH_ARGS ?=
-export ODOO_HOME ODOO_REPO ODOO_REF PYTHON ADDON_DIR FAST PYTEST_ARGS CORE_TESTS
+PORT ?= 8069
+export ODOO_HOME ODOO_REPO ODOO_REF PYTHON ADDON_DIR FAST PYTEST_ARGS CORE_TESTS PORT
 
 BUILD := $(CURDIR)/.build
 CHECKS_VENV := $(BUILD)/venv-checks
@@ -80,14 +82,15 @@ odoo-suite: $(BUILD)/venv-checks.stamp
 	@echo "=== Odoo suite"
 	$(HARNESS) suite
 
-# The salon demo on http://127.0.0.1:8069, database client_refund_demo (made
-# when missing; `dropdb client_refund_demo` to start afresh).
+# The salon demo on http://127.0.0.1:$(PORT), database client_refund_demo (made
+# when missing; `dropdb client_refund_demo` to start afresh). The harness's
+# checklog-odoo is in the checks' venv, for run, bench and load alike.
 run: $(BUILD)/venv-checks.stamp
 	$(HARNESS) run
 
 # The addon against Odoo core on a throw-away database (a few minutes; not
 # part of `make test` nor of CI).
-bench:
+bench: $(BUILD)/venv-checks.stamp
 	$(HARNESS) python tools/bench.py $(BENCH_ARGS)
 
 clean:
@@ -99,5 +102,5 @@ clean:
 # checked in SQL. About ten minutes; not part of `make test` nor of CI.
 # LOAD_ARGS="--duration 30 --users 8" (see python3 tools/load.py --help).
 LOAD_ARGS ?=
-load:
+load: $(BUILD)/venv-checks.stamp
 	$(HARNESS) python tools/load.py $(LOAD_ARGS)

@@ -25,6 +25,7 @@ import ast
 import contextlib
 import getpass
 import hashlib
+import http.client
 import os
 import re
 import shlex
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import xml.etree.ElementTree as ET
 
 MODULE = "client_refund"
@@ -50,6 +52,7 @@ DEMO_DB = f"{MODULE}_demo"
 CACHE_PREFIX = "crdeps"  # click-odoo-initdb drops the old templates of this prefix
 SKIP_NAMES = {".git", ".build", "__pycache__", ".pytest_cache"}
 DEMO_TESTS = "tests/test_demo_tour.py"
+ABBREVIATED_COMMIT = re.compile(r"[0-9a-f]{4,39}")
 # Core's own tests of the modules the addon extends, run with the addon
 # installed (paths under Odoo's addons/): the addon must not change what they
 # check. Core's browser tours (pos_loyalty's frontend) are left out for time.
@@ -155,20 +158,55 @@ def odoo_at(home):
 
 
 def clone_odoo(repo, ref, dest):
-    """Fetch REF (a branch, tag or commit) of REPO, one commit deep, into DEST."""
+    """Fetch REF (a branch, tag or commit, full or abbreviated) of REPO, one
+    commit deep, into DEST."""
     say(f"cloning Odoo: {repo} at {ref} into {dest} (shallow)")
     partial = f"{dest}.partial"  # never taken for a clone if interrupted
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
-    for cmd in (["init", "-q"], ["fetch", "-q", "--depth", "1", repo, ref],
-                ["checkout", "-q", "FETCH_HEAD"]):
-        proc = capture(["git", "-C", partial, *cmd], stdin=subprocess.DEVNULL)
-        if proc.returncode:
-            shutil.rmtree(partial, ignore_errors=True)
-            reason = (proc.stderr.strip().splitlines() or [f"git {cmd[0]} failed"])[-1]
-            return reason
+    why = git(partial, "init", "-q") or git(partial, "fetch", "-q", "--depth", "1", repo, ref)
+    if why and ABBREVIATED_COMMIT.fullmatch(ref):
+        full, why = resolve_commit(repo, ref, f"{dest}.resolve")
+        if full:
+            why = git(partial, "fetch", "-q", "--depth", "1", repo, full)
+    why = why or git(partial, "checkout", "-q", "FETCH_HEAD")
+    if why:
+        shutil.rmtree(partial, ignore_errors=True)
+        return why
     os.rename(partial, dest)
     return None
+
+
+def git(gitdir, *args):
+    """Run git in GITDIR: None when it worked, else the last line it said."""
+    proc = capture(["git", "-C", gitdir, *args], stdin=subprocess.DEVNULL)
+    if proc.returncode:
+        return (proc.stderr.strip().splitlines() or [f"git {args[0]} failed"])[-1]
+    return None
+
+
+def resolve_commit(repo, ref, gitdir):
+    """(the full id of the abbreviated commit REF of REPO, None), or (None, why).
+
+    A git server hands out a commit by its full id only: the history of REPO's
+    branches and tags is fetched, commits only (no trees, no files), into
+    GITDIR, which is removed afterwards."""
+    say(f"{ref} is an abbreviated commit id, which a git server does not take: fetching "
+        f"the history of {repo}'s branches and tags (commits only) to find it")
+    shutil.rmtree(gitdir, ignore_errors=True)
+    try:
+        # A local path is hard-linked instead, filter or not: just as quick.
+        proc = capture(["git", "clone", "-q", "--bare", "--filter=tree:0", repo, gitdir],
+                       stdin=subprocess.DEVNULL)
+        if proc.returncode:
+            return None, (proc.stderr.strip().splitlines() or ["git clone failed"])[-1]
+        proc = capture(["git", "-C", gitdir, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"])
+        if proc.returncode:
+            return None, (f"no single commit of {repo} starts with {ref}: give ODOO_REF a full "
+                          "40-character commit id, a branch or a tag")
+        return proc.stdout.strip(), None
+    finally:
+        shutil.rmtree(gitdir, ignore_errors=True)
 
 
 def find_odoo(env=os.environ, clone_dest=CLONE):
@@ -380,6 +418,8 @@ class Site:
 
 def checklog(logfile, what, exit_code=0, wrong_state=None, warnings=True):
     """checklog-odoo on LOGFILE: any ERROR, and any WARNING of the addon, fails."""
+    if not os.path.isfile(CHECKLOG):
+        raise Failure(f"{CHECKLOG} is missing: the Makefile's targets build it (`make check`)")
     os.makedirs(LOG_DIR, exist_ok=True)
     kept = shutil.copy(logfile, LOG_DIR) if os.path.isfile(logfile) else logfile
     ignore = ["-i", OTHERS_WARNINGS] + (["-i", ANY_WARNING] if not warnings else [])
@@ -487,8 +527,13 @@ def demo_round(site, addon, db, workdir):
 
 
 def cmd_run():
+    port = int(os.environ.get("PORT") or 8069)
+    url = f"http://127.0.0.1:{port}"
+    taken = port_taken(port)
+    if taken:
+        raise Failure(f"{url}: {taken} (another Odoo?): stop it, or `make run PORT={port + 1}`")
     rundir = os.path.join(BUILD, "run")
-    site, addon = prepare(rundir, http_port=8069)
+    site, addon = prepare(rundir, http_port=port)
     if DEMO_DB not in psql("postgres", "select datname from pg_database"):
         depends = read_manifest(addon).get("depends", [])
         site.new_database(DEMO_DB, depends, True, os.path.join(rundir, "initdb.log"))
@@ -496,12 +541,67 @@ def cmd_run():
                             f"install of {MODULE} on {DEMO_DB}"):
             site.drop_database(DEMO_DB)
             raise Failure(f"could not install {MODULE} on {DEMO_DB}")
-    say(f"Odoo on http://127.0.0.1:8069 (database {DEMO_DB}): logins admin/admin, "
-        "frontdesk/frontdesk, manager/manager. Ctrl-C stops it.")
+    set_base_url(DEMO_DB, url)
+    # The first static file makes Odoo read every manifest (http.root.statics):
+    # asked once here, not by the parallel requests of wkhtmltopdf or a browser,
+    # which CPython 3.11's ast.parse does not always survive (SystemError: AST
+    # constructor recursion depth mismatch).
+    say_when_up([f"{url}/web/login", f"{url}/web/static/img/favicon.ico"],
+                f"Odoo on {url} (database {DEMO_DB}): logins admin/admin, "
+                "frontdesk/frontdesk, manager/manager. Ctrl-C stops it.")
     # -u: the database follows the code that is served (views, data, fields).
     os.execve(site.python, [site.python, os.path.join(site.odoo.home, "odoo-bin"), "-c",
                             site.conf, "-d", DEMO_DB, "-u", MODULE, "--db-filter",
                             f"^{DEMO_DB}$"], site.env)
+
+
+def port_taken(port):
+    """Why Odoo could not listen on 127.0.0.1:PORT (as it binds: SO_REUSEADDR), or None."""
+    with contextlib.closing(socket.socket()) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.strerror
+    return None
+
+
+def set_base_url(db, url):
+    """web.base.url of DB is URL: wkhtmltopdf fetches a report's styles and
+    fonts from it (ir.actions.report._get_report_url, when report.url is unset),
+    and a database made from a template names the port of an earlier run."""
+    psql(db, "insert into ir_config_parameter (key, value, create_uid, write_uid, create_date, "
+             f"write_date) values ('web.base.url', '{url}', 1, 1, now() at time zone 'UTC', "
+             "now() at time zone 'UTC') on conflict (key) do update set value = excluded.value, "
+             "write_date = excluded.write_date")
+
+
+def say_when_up(urls, message):
+    """Say MESSAGE once each of URLS has answered, in turn, from a process of
+    its own, as this one becomes Odoo (exec): never before Odoo serves, never
+    if it dies first."""
+    odoo_pid = os.getpid()
+    sys.stdout.flush()
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)  # the watcher is the grandchild: Odoo reaps no children
+        return
+    try:
+        if os.fork():
+            return
+        urls = list(urls)
+        while urls and os.path.exists(f"/proc/{odoo_pid}"):
+            try:
+                # Odoo answers once the database is loaded (-u takes a while).
+                with urllib.request.urlopen(urls[0], timeout=60) as response:
+                    if response.status == 200:
+                        urls.pop(0)
+            except (OSError, http.client.HTTPException):
+                time.sleep(1)
+        if not urls:
+            say(message)
+    finally:
+        os._exit(0)  # also on Ctrl-C; nothing of the parent's to clean up here
 
 
 def cmd_python(script, args):

@@ -3,9 +3,14 @@
 They run in the checks' venv (.build/venv-checks), which has checklog-odoo,
 with real git repositories and real virtual environments in tmp_path."""
 
+import contextlib
+import http.server
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -137,6 +142,30 @@ def test_odoo_ref_may_be_a_commit(tmp_path, odoo_repo):
     assert head == commit
 
 
+def test_odoo_ref_may_be_an_abbreviated_commit(tmp_path, odoo_repo):
+    """A git server takes no abbreviated id: the harness finds the full one."""
+    commit = subprocess.run(["git", "-C", odoo_repo, "rev-parse", "HEAD"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    git("-C", odoo_repo, "commit", "-q", "--allow-empty", "-m", "later")
+    clone = tmp_path / "clone"
+    odoo, why = harness.find_odoo({"ODOO_HOME": "/nowhere", "ODOO_REPO": odoo_repo,
+                                   "ODOO_REF": commit[:8]}, str(clone))
+    assert why is None
+    head = subprocess.run(["git", "-C", odoo.home, "rev-list", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert head == [commit]  # that commit, still one deep
+    assert sorted(os.listdir(tmp_path)) == ["clone", "odoo-mirror"]
+
+
+def test_an_abbreviated_commit_found_nowhere_asks_for_a_full_id(tmp_path, odoo_repo):
+    odoo, why = harness.find_odoo({"ODOO_HOME": "/nowhere", "ODOO_REPO": odoo_repo,
+                                   "ODOO_REF": "0000000"}, str(tmp_path / "clone"))
+    assert odoo is None
+    assert "no single commit of" in why and "starts with 0000000" in why
+    assert "give ODOO_REF a full 40-character commit id, a branch or a tag" in why
+    assert sorted(os.listdir(tmp_path)) == ["odoo-mirror"]
+
+
 def test_a_failed_clone_says_why_and_leaves_nothing(tmp_path):
     clone = tmp_path / "clone"
     odoo, why = harness.find_odoo({"ODOO_HOME": "/nowhere", "ODOO_REPO": str(tmp_path / "none"),
@@ -213,3 +242,41 @@ def test_a_python_of_ones_own_is_checked_not_installed_into(monkeypatch):
     monkeypatch.setenv("PYTHON", sys.executable)  # the checks' venv: no Odoo packages
     with pytest.raises(harness.Failure, match=r"lacks pytest_odoo, stripe, click_odoo_contrib"):
         harness.project_python(harness.Odoo("/nowhere", "18.0"))
+
+
+def test_a_port_in_use_is_told_before_odoo_starts():
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert harness.port_taken(sock.getsockname()[1]) == "Address already in use"
+    assert harness.port_taken(harness.free_port()) is None
+
+
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # pylint: disable=invalid-name  (http.server's name)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+        pass
+
+
+def test_run_says_where_odoo_is_only_once_it_answers(capfd):
+    port = harness.free_port()
+    harness.say_when_up([f"http://127.0.0.1:{port}/web/login",
+                         f"http://127.0.0.1:{port}/web/static/img/favicon.ico"], "Odoo is up")
+    time.sleep(2)
+    assert "Odoo is up" not in capfd.readouterr().out  # nothing listens yet
+    server = http.server.HTTPServer(("127.0.0.1", port), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = ""
+        for _ in range(100):
+            out += capfd.readouterr().out
+            if "Odoo is up" in out:
+                break
+            time.sleep(0.1)
+        assert out == "[harness] Odoo is up\n"
+    finally:
+        server.shutdown()
+        server.server_close()
