@@ -121,3 +121,54 @@ class TestDemoTour(HttpCase):
         self.assertAlmostEqual(debit.debit, 60.0)
         self.assertAlmostEqual(card.points, 0.0)
         self.assertFalse(card.active, "closed")
+
+    def _counts(self):
+        return (
+            self.env["client.refund"].search_count([]),
+            self.env["account.move"].search_count([]),
+            self.env["account.payment"].search_count([]),
+        )
+
+    def test_demo_approval_tour(self):
+        """Farah's bridal package, above the company's 500.00: the wizard says it
+        will wait for a manager, and asks for approval."""
+        invoice = self._ref("demo_invoice_farah_bridal")
+        self.assertEqual(invoice.payment_state, "paid")
+        payments = self.env["account.payment"].search_count([])
+        self._start(invoice, "client_refund_demo_approval_tour")
+
+        refund = self._refunds(source_move_id=invoice)
+        self.assertEqual(len(refund), 1)
+        self.assertEqual(refund.state, "to_approve")
+        self.assertAlmostEqual(refund.amount, 632.50)
+        self.assertEqual(refund.amount_paid_back, 0.0)
+        self.assertFalse(refund.credit_note_ids)
+        self.assertEqual(self.env["account.payment"].search_count([]), payments)
+        self.assertEqual(invoice.payment_state, "paid")
+
+    def test_demo_second_request_tour(self):
+        """Chloé's bridal package waits for a manager: a second request is refused."""
+        invoice = self._ref("demo_invoice_chloe_bridal")
+        waiting = self._refunds(source_move_id=invoice)
+        self.assertEqual(waiting.mapped("state"), ["to_approve"])
+        counts = self._counts()
+        self._start(invoice, "client_refund_demo_second_request_tour")
+        self.assertEqual(self._counts(), counts)
+
+    def test_demo_card_tour(self):
+        """Chloé paid online, but the demo's Stripe provider is disabled: the card
+        is not proposed."""
+        invoice = self._ref("demo_invoice_chloe_card")
+        self.assertEqual(self.env.ref("payment.payment_provider_stripe").state, "disabled")
+        counts = self._counts()
+        self._start(invoice, "client_refund_demo_card_tour")
+        self.assertEqual(self._counts(), counts)
+
+    def test_demo_ewallet_tour(self):
+        """David's eWallet, topped up twice to 150.00: the cash-out is proposed."""
+        card = self._ref("demo_card_ewallet_david")
+        self.assertAlmostEqual(card.points, 150.0)
+        counts = self._counts()
+        self._start(card, "client_refund_demo_ewallet_tour")
+        self.assertEqual(self._counts(), counts)
+        self.assertAlmostEqual(card.points, 150.0)

@@ -108,3 +108,116 @@ registry.category("web_tour.tours").add("client_refund_demo_gift_card_tour", {
         ...confirmAndSeeItDone(),
     ],
 });
+
+/*
+ * The front desk's second round: what the wizard says before Confirm, and what
+ * it never proposes.
+ */
+
+function absent(selector, content) {
+    return {content, trigger: `.modal .o_form_view:not(:has(${selector}))`};
+}
+
+function discard() {
+    return [
+        {
+            content: "Leave without refunding",
+            trigger: ".modal footer button:contains(Discard)",
+            run: "click",
+        },
+        {
+            content: "The wizard is closed",
+            trigger: "body:not(:has(.modal .o_form_view))",
+        },
+    ];
+}
+
+registry.category("web_tour.tours").add("client_refund_demo_approval_tour", {
+    steps: () => [
+        {
+            content: "Farah's bridal package is open: refund her",
+            trigger: ".o_form_view button[name=action_client_refund]",
+            run: "click",
+        },
+        {
+            content: "Before Confirm, the wizard says the refund will wait for a manager",
+            trigger:
+                ".modal .o_field_widget[name=approval_line]:contains(Waits for a manager's approval):contains(above $ 500.00):contains(nothing goes back until then)",
+        },
+        absent("button[name=action_confirm]:visible:contains(Confirm Refund)", "No Confirm: it is asked"),
+        ...pickReason("Client", "Client request"),
+        {
+            content: "Ask for Approval",
+            trigger: ".modal button[name=action_confirm]:visible:contains(Ask for Approval)",
+            run: "click",
+        },
+        {
+            content: "Staff are told it waits for approval",
+            trigger: ".o_notification:contains(RF/):contains(To Approve)",
+        },
+        {
+            content: "The wizard is closed",
+            trigger: "body:not(:has(.modal .o_form_view))",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("client_refund_demo_second_request_tour", {
+    steps: () => [
+        {
+            content: "Chloé's bridal package, whose refund waits for a manager: refund it again",
+            trigger: ".o_form_view button[name=action_client_refund]",
+            run: "click",
+        },
+        {
+            content: "What waits is said beside what is left",
+            trigger: ".modal .o_field_widget[name=waiting_note]:contains(632.50 waits for approval: RF/)",
+        },
+        {
+            content: "A second request for the same money is refused, before Confirm",
+            trigger:
+                ".modal .o_field_widget[name=refusal]:contains(left once the refunds waiting for approval are counted)",
+        },
+        absent("button[name=action_confirm]:visible", "Nothing to confirm"),
+        ...discard(),
+    ],
+});
+
+registry.category("web_tour.tours").add("client_refund_demo_card_tour", {
+    steps: () => [
+        {
+            content: "Chloé's invoice paid online by card: refund her",
+            trigger: ".o_form_view button[name=action_client_refund]",
+            run: "click",
+        },
+        {
+            content: "The money goes back in cash: the demo cannot reach Stripe",
+            trigger: ".modal .o_field_widget[name=money_line]:contains(155.25 in cash)",
+        },
+        absent("div[name=payout_method] input[data-value=card]", "The card is not proposed"),
+        ...discard(),
+    ],
+});
+
+registry.category("web_tour.tours").add("client_refund_demo_ewallet_tour", {
+    steps: () => [
+        {
+            content: "David's eWallet, topped up twice: refund it",
+            trigger: ".o_form_view button[name=action_client_refund]",
+            run: "click",
+        },
+        {
+            content: "The balance reads as money",
+            trigger: ".modal .o_field_widget[name=balance]:contains($ 150.00)",
+        },
+        {
+            content: "The cash-out of the balance is proposed, not the last top-up",
+            trigger: ".modal div[name=refund_option] input[data-value=expense]:checked",
+        },
+        {
+            content: "All of the balance",
+            trigger: ".modal .o_field_widget[name=amount] input:value(150.00)",
+        },
+        ...discard(),
+    ],
+});
