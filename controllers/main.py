@@ -1,10 +1,11 @@
 import logging
+import re
 
 import stripe
 from werkzeug.exceptions import Forbidden
 
 from odoo import http
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
 from odoo.addons.payment_stripe.controllers.main import StripeController
@@ -40,13 +41,11 @@ class ClientRefundStripeController(StripeController):
             return super().stripe_webhook()
         refund_tx = self._client_refund_get_refund_transaction(event)
         if not refund_tx.client_refund_ids:
+            cancelled = self._client_refund_get_refund_cancelled_as_absent(event)
+            if cancelled:
+                return self._client_refund_adopt_late(cancelled, event)
             if refund_tx and event["type"] in CORE_REFUND_EVENTS:
                 return super().stripe_webhook()
-            cancelled = self._client_refund_get_refund_cancelled_as_absent(event)
-            if not refund_tx and cancelled:
-                card_payment = cancelled.card_transaction_id
-                self._client_refund_verify_signature(card_payment)
-                card_payment.with_company(cancelled.company_id)._client_refund_adopt_late(cancelled)
             return request.make_json_response("")
         self._client_refund_verify_signature(refund_tx)
         try:
@@ -57,6 +56,31 @@ class ClientRefundStripeController(StripeController):
             return request.make_json_response({"error": "try again"}, status=503)
         except ValidationError:  # as core: acknowledged, so that Stripe stops sending it
             _logger.exception("Stripe refund event about %s could not be handled", refund_tx.reference)
+        return request.make_json_response("")
+
+    def _client_refund_adopt_late(self, refund, event):
+        """An event about the refund a manager cancelled as never received by
+        Stripe, which may have made it after all (see
+        payment.transaction._client_refund_adopt_late). Only a signed event is
+        heard: a provider without a webhook secret, whose events core takes
+        unsigned, never takes a refund up again."""
+        card_payment = refund.card_transaction_id
+        if not card_payment.provider_id.stripe_webhook_secret:
+            _logger.warning("Stripe event about %s ignored: the provider has no webhook secret", refund.name)
+            return request.make_json_response("")
+        self._client_refund_verify_signature(card_payment)
+        try:
+            card_payment.with_company(refund.company_id)._client_refund_adopt_late(
+                refund, event["data"]["object"]["id"]
+            )
+        except stripe.InvalidRequestError:
+            # Stripe has no such refund: nothing to take up
+            return request.make_json_response("")
+        except (stripe.StripeError, UserError):
+            # Stripe could not be asked, or the refund is being sent or taken up
+            # right now: Stripe sends the event again later
+            _logger.warning("Stripe event about %s: tried again later", refund.name)
+            return request.make_json_response({"error": "try again"}, status=503)
         return request.make_json_response("")
 
     def _client_refund_verify_signature(self, transaction):
@@ -79,7 +103,7 @@ class ClientRefundStripeController(StripeController):
         # sudo: Stripe calls as the public user; the signature is checked next
         Refund = request.env["client.refund"].sudo()
         refund_id = key.rpartition("-")[2]
-        if not refund_id.isdigit() or len(refund_id) > 9:
+        if not re.fullmatch(r"[0-9]{1,9}", refund_id) or not isinstance(stripe_refund.get("id"), str):
             return None
         refund = Refund.browse(int(refund_id)).exists()
         if (

@@ -529,7 +529,7 @@ class ClientRefund(models.Model):
         source = self._get_source()
         if self.payout_method == "card" and self.state != "pending":
             # sudo: transactions are kept for payment administrators
-            source._client_refund_get_card_transaction().sudo()._client_refund_request(self)
+            source._client_refund_ensure_card_transaction().sudo()._client_refund_request(self)
             return
         results = source._client_refund_execute(self)
         if self.currency_id.compare_amounts(results.pop("amount", self.amount), self.amount):

@@ -120,6 +120,12 @@ class ClientRefundBalanceSource(models.AbstractModel):
         """The invoice or Point of Sale order of a sale, with the user's rights."""
         return sale["sold_on"].with_env(self.env)
 
+    def _client_refund_get_till_ways(self, config):
+        sales = self._client_refund_get_sales()
+        if sales and sales[0]["sold_on"]._client_refund_sold_at_till:
+            return sales[0]["sold_on"]._client_refund_get_till_ways(config)
+        return super()._client_refund_get_till_ways(config)
+
     def _client_refund_has_started(self):
         """Whether the client has begun to use it: then its sale is not
         cancelled by default."""

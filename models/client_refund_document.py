@@ -1,3 +1,5 @@
+from collections import defaultdict
+
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
@@ -168,11 +170,14 @@ class ClientRefundDocument(models.AbstractModel):
 
     def _check_refunds_to_approve(self):
         """A new request fits what is left once the document's requests still
-        waiting for a manager are counted: the same money is never asked twice."""
+        waiting for a manager are counted: the same money is never asked twice,
+        and the lines they refund stay theirs."""
         source = self._get_source()
         waiting = source._client_refund_get_refunds_to_approve(exclude_refund=self)
         if not waiting:
             return
+        if source._client_refund_by_lines and waiting.line_ids:
+            self._check_lines_kept_for(waiting)
         currency = self.currency_id
         left = max(
             source._client_refund_get_refundable_amount(exclude_refund=self)
@@ -189,4 +194,28 @@ class ClientRefundDocument(models.AbstractModel):
                     waiting=", ".join(waiting.mapped("name")),
                     asked=currency.format(self.amount),
                 )
+            )
+
+    def _check_lines_kept_for(self, waiting):
+        """The lines that `waiting` refunds by lines stay for them: a new
+        request names other lines, or what is left of them."""
+        source = self._get_source()
+        if not self.line_ids:
+            raise UserError(
+                _(
+                    "%(waiting)s, waiting for approval, refunds lines of %(document)s: "
+                    "refund other items (Some items), or wait for its approval.",
+                    waiting=", ".join(waiting.mapped("name")),
+                    document=source.display_name,
+                )
+            )
+        balances = source._client_refund_get_line_balances()
+        taken = defaultdict(float)
+        for line in waiting.line_ids:
+            taken[line._get_sold_line()] += line.quantity
+        for line in self.line_ids:
+            sold = line._get_sold_line()
+            left = balances.get(sold, {}).get("quantity", 0.0) - taken[sold]
+            source._client_refund_check_quantity(
+                line.quantity, left, sold.product_uom_id, sold.display_name
             )

@@ -32,4 +32,7 @@ class ClientRefundLine(models.Model):
         help="Tax included, as on the credit note.",
     )
 
-
+    def _get_sold_line(self):
+        """The invoice or order line refunded."""
+        self.ensure_one()
+        return self.move_line_id or self.pos_order_line_id

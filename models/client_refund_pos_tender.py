@@ -67,19 +67,16 @@ class ClientRefundPosTender(models.AbstractModel):
         )
         self._compute_prices()
 
-    def _client_refund_pay_out(self, refunded_order, full, kept=0.0):
-        """Pay the refund order out with what is left of the refunded order's
-        tenders, in proportion. A tender this session cannot pay back (another
-        POS's, a card terminal's) is paid in cash; cash is rounded as the till
-        rounds it."""
+    def _client_refund_get_till_shares(self, config, refund_order=None):
+        """{payment method of the till of `config`: what it pays back of this
+        order}: each tender left, in the same method; one this till cannot pay
+        back (another till's, a card terminal's) in cash."""
         self.ensure_one()
-        currency = self.currency_id
-        session_methods = self.session_id.payment_method_ids
+        session_methods = (config.current_session_id or config).payment_method_ids
         cash_method = session_methods.filtered("is_cash_count")[:1]
-        left_by_method = refunded_order._client_refund_get_left_by_method(self)
         shares = defaultdict(float)
-        for method, amount in left_by_method.items():
-            if currency.compare_amounts(amount, 0.0) <= 0:
+        for method, amount in self._client_refund_get_left_by_method(refund_order).items():
+            if self.currency_id.compare_amounts(amount, 0.0) <= 0:
                 continue
             target = (
                 method
@@ -91,11 +88,21 @@ class ClientRefundPosTender(models.AbstractModel):
                     _(
                         "%(pos)s has no cash payment method to pay back what was paid "
                         "by %(method)s.",
-                        pos=self.config_id.display_name,
+                        pos=config.display_name,
                         method=method.name,
                     )
                 )
             shares[target] += amount
+        return shares
+
+    def _client_refund_pay_out(self, refunded_order, full, kept=0.0):
+        """Pay the refund order out with what is left of the refunded order's
+        tenders, in proportion. A tender this session cannot pay back (another
+        POS's, a card terminal's) is paid in cash; cash is rounded as the till
+        rounds it."""
+        self.ensure_one()
+        currency = self.currency_id
+        shares = refunded_order._client_refund_get_till_shares(self.config_id, self)
         if not shares:
             raise UserError(
                 _("Nothing paid on order %s is left to pay back.", refunded_order.display_name)
@@ -146,10 +153,8 @@ class ClientRefundPosTender(models.AbstractModel):
         )
 
     def _prepare_client_refund_card_transaction_vals(self, terminal_payment):
-        # sudo: providers and transactions are kept for payment administrators
-        provider = terminal_payment.payment_method_id.sudo().with_company(
-            self.company_id
-        )._get_stripe_payment_provider()
+        provider = self._client_refund_get_card_provider()
+        # sudo: transactions are kept for payment administrators
         transactions = self.env["payment.transaction"].sudo()
         return {
             "provider_id": provider.id,

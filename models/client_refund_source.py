@@ -250,8 +250,19 @@ class ClientRefundSource(models.AbstractModel):
         return []
 
     def _client_refund_get_card_transaction(self):
-        """The Stripe payment a refund of this document goes back to."""
+        """The Stripe payment a refund of this document goes back to. It only
+        reads: the wizard asks it while the form is filled."""
         return self.env["payment.transaction"]
+
+    def _client_refund_ensure_card_transaction(self):
+        """The Stripe payment a refund being made goes back to, recorded if it
+        is not yet (see pos.order)."""
+        return self._client_refund_get_card_transaction()
+
+    def _client_refund_get_card_provider(self):
+        """The Stripe provider that sends a card refund of this document."""
+        # sudo: providers are kept for payment administrators
+        return self._client_refund_get_card_transaction().sudo().provider_id
 
     def _client_refund_get_tender_journals(self):
         """{journal: what the client paid through this cash or bank journal and
@@ -351,6 +362,11 @@ class ClientRefundSource(models.AbstractModel):
         """Refuse what a split with the eWallet leaves for the other way, when
         that way cannot pay it (a till rounding cash)."""
 
+    def _client_refund_get_till_ways(self, config):
+        """How the till of `config` pays a refund of this document back, in the
+        money line's words: the tenders of the sale it reverses."""
+        return _("in cash")
+
     def _client_refund_get_settled_words(self, settled):
         """What the money line says of the part of a refund that is no money
         back (`settled`), or an empty string."""
@@ -438,8 +454,7 @@ class ClientRefundSource(models.AbstractModel):
             raise UserError(
                 _("%s was not paid online with Stripe: pay it back another way.", self.display_name)
             )
-        # sudo: providers are kept for payment administrators
-        provider = self._client_refund_get_card_transaction().sudo().provider_id
+        provider = self._client_refund_get_card_provider()
         if provider.state == "disabled":
             raise UserError(
                 _(

@@ -8,8 +8,9 @@ from odoo.addons.payment_stripe import utils as stripe_utils
 STRIPE_API_BASE_PARAM = "client_refund.stripe_api_base"
 STRIPE_API_BASE = "https://api.stripe.com"
 # Stripe's events about a Refund object: charge.refund.updated is core's; the
-# others tell a refund's status from its creation on, failures included.
-REFUND_EVENTS = ("charge.refund.updated", "refund.updated", "refund.failed")
+# others tell a refund's status from its creation on, failures included
+# (refund.created also tells of a refund a manager cancelled as never received).
+REFUND_EVENTS = ("charge.refund.updated", "refund.created", "refund.updated", "refund.failed")
 
 
 class PaymentProvider(models.Model):

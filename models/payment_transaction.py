@@ -163,9 +163,10 @@ class PaymentTransaction(models.Model):
         )
         self.env.ref("client_refund.ir_cron_client_refund_card")._trigger()
 
-    def _client_refund_sync(self, refund):
-        """Send `refund` or ask Stripe where it stands. Returns a message when the
-        refund could not move on; it is tried again later."""
+    def _client_refund_sync(self, refund, made=None):
+        """Send `refund` or ask Stripe where it stands (`made`: the Stripe refund
+        already read for it). Returns a message when the refund could not move
+        on; it is tried again later."""
         self.ensure_one()
         refund_tx = refund.payment_transaction_id.sudo()
         try:
@@ -173,7 +174,7 @@ class PaymentTransaction(models.Model):
                 # one sender at a time, and no cancelling while it is sent
                 lock_rows(refund)
                 if not refund_tx:
-                    self._client_refund_send(refund)
+                    self._client_refund_send(refund, made=made)
                 elif refund_tx.state in ("draft", "pending"):
                     refund_tx._client_refund_update_from_stripe()
                 else:
@@ -198,13 +199,27 @@ class PaymentTransaction(models.Model):
             return self._client_refund_log_delay(refund, error.args[0], alert=True)
         return None
 
-    def _client_refund_adopt_late(self, refund):
+    def _client_refund_adopt_late(self, refund, stripe_refund_id):
         """Stripe made `refund` after a manager cancelled it as never received:
-        the money went back to the card all the same. The refund waits for
+        the money went back to the card all the same. The Refund object is read
+        back from Stripe: only one sent for this refund, of this payment, that
+        Stripe made or is making, counts; nothing is sent. The refund waits for
         Stripe again and is booked from what Stripe made, or, when the sale was
         paid back another way meanwhile, stays waiting to be booked; either way
         the managers are told that the client may have been paid twice."""
         self.ensure_one()
+        provider = self.provider_id
+        stripe_refund = provider._client_refund_get_stripe_refund(stripe_refund_id)
+        made = (
+            (stripe_refund.get("metadata") or {}).get("client_refund_key")
+            == provider._client_refund_get_idempotency_key(refund)
+            and stripe_refund.get("payment_intent") == self.provider_reference
+            and stripe_refund.get("status") in ("pending", "requires_action", "succeeded")
+        )
+        # one event at a time takes it up (a second one is told to come back)
+        lock_rows(refund)
+        if not made or refund.state != "cancel":
+            return None
         refund._write_record({"state": "pending"})
         message = _(
             "Stripe made %(refund)s after all, though %(user)s cancelled it as not at "
@@ -216,15 +231,15 @@ class PaymentTransaction(models.Model):
         refund._schedule_manager_activities(
             refund._get_managers(), _("Stripe made cancelled refund %s", refund.name), note=message
         )
-        return self._client_refund_sync(refund)
+        return self._client_refund_sync(refund, made=stripe_refund)
 
-    def _client_refund_send(self, refund):
-        """Send `refund` to Stripe once: a refund Stripe already has (found by its
-        metadata after a lost answer or a rolled-back transaction) is not sent
-        again, and one core's webhook recorded meanwhile is adopted."""
+    def _client_refund_send(self, refund, made=None):
+        """Send `refund` to Stripe once: a refund Stripe already has (`made`, or
+        found by its metadata after a lost answer or a rolled-back transaction)
+        is not sent again, and one core's webhook recorded meanwhile is adopted."""
         self.ensure_one()
         provider = self.provider_id
-        made = provider._client_refund_find_stripe_refund(refund, self.provider_reference)
+        made = made or provider._client_refund_find_stripe_refund(refund, self.provider_reference)
         mirrored = self.child_transaction_ids.filtered(
             lambda tx: made and tx.operation == "refund" and tx.provider_reference == made["id"]
         )[:1]

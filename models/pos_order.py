@@ -126,6 +126,17 @@ class PosOrder(models.Model):
     def _client_refund_get_source_type(self):
         return "pos_order"
 
+    def _client_refund_get_till_ways(self, config):
+        try:
+            methods = list(self._client_refund_get_till_shares(config))
+        except UserError:
+            return super()._client_refund_get_till_ways(config)
+        ways = [
+            _("in cash") if method.is_cash_count else _("by %s", method.name)
+            for method in sorted(methods, key=lambda method: not method.is_cash_count)
+        ]
+        return _(" and ").join(ways) if ways else super()._client_refund_get_till_ways(config)
+
     def _client_refund_get_points_note(self, amount):
         self.ensure_one()
         plan = self._client_refund_get_points_due(amount)
@@ -339,17 +350,30 @@ class PosOrder(models.Model):
         return self.currency_id.round(max(left, 0.0))
 
     def _client_refund_get_card_transaction(self):
-        """The transaction of the order's Stripe terminal payment. Core keeps only
-        the PaymentIntent on the POS payment: the transaction is recorded on the
-        first card refund, so that refunds go through the payment machinery."""
+        """The transaction of the order's Stripe terminal payment, once its
+        first card refund recorded it (see _client_refund_ensure_card_transaction)."""
         terminal_payment = self._client_refund_get_terminal_payment()
         # sudo: transactions are kept for payment administrators
         transactions = self.env["payment.transaction"].sudo()
         if not terminal_payment:
             return transactions
-        return transactions.search(
-            [("client_refund_pos_payment_id", "=", terminal_payment.id)], limit=1
-        ) or transactions.create(self._prepare_client_refund_card_transaction_vals(terminal_payment))
+        return transactions.search([("client_refund_pos_payment_id", "=", terminal_payment.id)], limit=1)
+
+    def _client_refund_ensure_card_transaction(self):
+        """Core keeps only the PaymentIntent on the POS payment: the transaction
+        is recorded when the first card refund is made, so that refunds go
+        through the payment machinery."""
+        terminal_payment = self._client_refund_get_terminal_payment()
+        return self._client_refund_get_card_transaction() or self.env["payment.transaction"].sudo().create(
+            self._prepare_client_refund_card_transaction_vals(terminal_payment)
+        )
+
+    def _client_refund_get_card_provider(self):
+        terminal_payment = self._client_refund_get_terminal_payment()
+        # sudo: providers are kept for payment administrators
+        return terminal_payment.payment_method_id.sudo().with_company(
+            self.company_id
+        )._get_stripe_payment_provider()
 
     def _client_refund_check_own_request(self, refund):
         balances = self._client_refund_get_line_balances()

@@ -200,6 +200,45 @@ class TestClientRefundApproval(ClientRefundCommon):
         self.assertAlmostEqual(refund.line_ids.amount, 150.0)
         self.assertAlmostEqual(invoice.amount_residual, 30.0)
 
+    def test_lines_waiting_for_approval_stay_theirs(self):
+        """While a refund of some lines waits, the other requests of the invoice
+        name other lines: a refund by amount, or of the same line, could leave
+        the waiting one nothing to credit once approved."""
+        invoice = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.client.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [
+                    Command.create({"name": "Colour", "price_unit": 150.0, "tax_ids": []}),
+                    Command.create({"name": "Shampoo", "price_unit": 30.0, "tax_ids": []}),
+                ],
+            }
+        )
+        invoice.action_post()
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({})._create_payments()
+        waiting = self._refund(
+            invoice, self.refund_user, quantities={"Colour": 1.0}, refund_mode="lines"
+        )
+        self.assertEqual(waiting.state, "to_approve")
+        refunds = self.env["client.refund"].search_count([])
+        with self.assertRefused(f"{waiting.name}, waiting for approval, refunds lines of"):
+            self._refund(invoice, self.refund_user, refund_mode="amount", amount=30.0)
+        with self.assertRefused("Only 0.0 of .*Colour.* are left to refund, not 1.0"):
+            self._refund(invoice, self.refund_user, quantities={"Colour": 1.0}, refund_mode="lines")
+        self.assertEqual(self.env["client.refund"].search_count([]), refunds)
+        # another line may be asked (it waits too: the refunds of the invoice add
+        # up above the threshold); both are approved and made, whichever first
+        other = self._refund(
+            invoice, self.refund_user, quantities={"Shampoo": 1.0}, refund_mode="lines"
+        )
+        self.assertEqual(other.state, "to_approve")
+        (other | waiting).with_user(self.refund_manager).action_approve()
+        self.assertEqual((other | waiting).mapped("state"), ["done", "done"])
+        self.assertEqual(invoice.payment_state, "reversed")
+
     def test_daily_cap_sends_the_rest_of_the_day_for_approval(self):
         self.company.client_refund_approval_threshold = 1000.0
         self.company.client_refund_daily_cap = 150.0

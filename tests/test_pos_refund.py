@@ -547,9 +547,12 @@ class TestPosStripeTerminalRefund(LocalStripeMixin, PosRefundCommon):
     def test_terminal_payment_refunded_to_the_card(self):
         self.open_new_session(opening_cash=0.0)
         order, intent = self._paid_on_terminal([(self.haircut, 1)], 107.0)
+        transactions = self.env["payment.transaction"].sudo().search_count([])
         form = self._wizard(order)
         self.assertEqual(form.payout_method, "card")
         self.assertAlmostEqual(form.amount_card_refundable, 107.0)
+        # filling the form records nothing: the transaction is made with the refund
+        self.assertEqual(self.env["payment.transaction"].sudo().search_count([]), transactions)
         payments_before = self.env["account.payment"].search_count([])
         refund = self._refund(order)
         self.assertEqual(refund.state, "pending")

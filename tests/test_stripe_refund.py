@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 from unittest.mock import Mock, patch
 
@@ -856,3 +857,91 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
             f"Stripe made cancelled refund {refund.name}",
             refund.activity_ids.filtered(lambda a: a.user_id == self.refund_manager).summary,
         )
+
+    def test_bad_input_events_that_do_not_take_a_cancelled_refund_up(self):
+        """Only a signed event about a refund Stripe has made for it, of its
+        payment, takes a refund cancelled as not at Stripe up again; nothing is
+        ever sent for it."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._stale_card_refund(invoice)
+        refund.with_user(self.refund_manager).action_cancel_not_at_stripe()
+        self.env["ir.config_parameter"].sudo().set_param(
+            "client_refund.stripe_api_base", self.local_stripe_url
+        )
+        metadata = self.env["payment.provider"]._prepare_client_refund_metadata(refund)
+        forged = {
+            "id": "re_forged",
+            "object": "refund",
+            "status": "succeeded",
+            "amount": 11500,
+            "payment_intent": transaction.provider_reference,
+            "metadata": metadata,
+        }
+
+        def event(stripe_refund, event_type="refund.created"):
+            return {"id": "evt_forged", "type": event_type, "data": {"object": stripe_refund}}
+
+        # signed, about a refund Stripe does not have
+        self.assertEqual(self._post_stripe_event(event(forged)).status_code, 200)
+        # a key that is no refund number, unsigned
+        weird = {**forged, "metadata": {"client_refund_key": "client_refund-x-\u00b2"}}
+        response = self.url_open(
+            "/payment/stripe/webhook",
+            data=json.dumps(event(weird)),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200)
+        # a refund Stripe failed is no refund made
+        failed = self.stripe.v1.refunds.create(
+            params={
+                "payment_intent": transaction.provider_reference,
+                "amount": 11500,
+                "metadata": metadata,
+            }
+        ).to_dict()
+        self.assertEqual(
+            self._post_event(failed, "failed", event_type="refund.failed").status_code, 200
+        )
+        # unsigned, where the provider has no webhook secret (core then checks no signature)
+        self.provider.sudo().stripe_webhook_secret = False
+        response = self.url_open(
+            "/payment/stripe/webhook",
+            data=json.dumps(event({**failed, "status": "succeeded"})),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(refund.state, "cancel")
+        self.assertFalse(refund.payment_transaction_id or refund.credit_note_ids)
+        self.assertFalse(refund.activity_ids)
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1, "Odoo sent nothing")
+
+    def test_stale_card_refund_mirrored_by_core_first_is_taken_up(self):
+        """Stripe's charge.refunded reached core first, which recorded the refund
+        as one made in the Dashboard; refund.created then names the register's
+        refund: the refund takes core's transaction up, and is booked."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._stale_card_refund(invoice)
+        refund.with_user(self.refund_manager).action_cancel_not_at_stripe()
+        self.env["ir.config_parameter"].sudo().set_param(
+            "client_refund.stripe_api_base", self.local_stripe_url
+        )
+        made = self.stripe.v1.refunds.create(
+            params={
+                "payment_intent": transaction.provider_reference,
+                "amount": 11500,
+                "metadata": self.env["payment.provider"]._prepare_client_refund_metadata(refund),
+            }
+        ).to_dict()
+        mirrored = StripeController._create_refund_tx_from_refund(transaction.sudo(), made)
+        mirrored._handle_notification_data("stripe", {"refund": made})
+        self.assertEqual(self._post_event(made, "succeeded", event_type="refund.created").status_code, 200)
+        self.assertEqual(refund.payment_transaction_id, mirrored)
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.credit_note_ids.amount_total, 115.0)
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+        self.assertIn(
+            f"Stripe made cancelled refund {refund.name}",
+            refund.activity_ids.filtered(lambda a: a.user_id == self.refund_manager).summary,
+        )
+        self.assertEqual(len(self._stripe_refunds(transaction)), 1, "Odoo sent nothing")

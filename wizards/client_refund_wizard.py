@@ -301,13 +301,14 @@ class ClientRefundWizard(models.TransientModel):
 
     def _get_source(self):
         """The document refunded, in the wizard's field to its kind of document;
-        of several, the one of `source_type`; else an empty recordset."""
+        of several, the one of `source_type`; when none (or several) is found,
+        an empty recordset of the first such field's model."""
         self.ensure_one()
         fnames = get_source_fields(self).values()
         named = [self[fname] for fname in fnames if self[fname]]
         if len(named) > 1:
             named = [doc for doc in named if doc._client_refund_get_source_type() == self.source_type]
-        return named[0] if len(named) == 1 else self[next(iter(fnames))]
+        return named[0] if len(named) == 1 else self[next(iter(fnames))].browse()
 
     def _get_payout_choices(self):
         # a voided payment moves no money

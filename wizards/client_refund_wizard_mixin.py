@@ -160,7 +160,7 @@ class ClientRefundWizardMixin(models.AbstractModel):
     def _compute_waiting_note(self):
         for wizard in self:
             source = wizard._get_source()
-            wizard.waiting_note = source and source._client_refund_get_waiting_notes().get(source)
+            wizard.waiting_note = source._client_refund_get_waiting_notes().get(source) if source else False
 
     def _compute_money_line(self):
         for wizard in self:
@@ -268,7 +268,11 @@ class ClientRefundWizardMixin(models.AbstractModel):
             last4 = refund._get_source()._client_refund_get_card_transaction().token_id.payment_details
             return _("to the card ending %s", last4) if last4 else _("to the card")
         if refund.payout_method == "pos":
-            return _("in cash at %s", refund.pos_config_id.name)
+            return _(
+                "%(ways)s at %(till)s",
+                ways=refund._get_source()._client_refund_get_till_ways(refund.pos_config_id),
+                till=refund.pos_config_id.name,
+            )
         if refund.payout_journal_id.type == "bank":
             return _("by bank transfer")
         return _("in cash")
