@@ -374,6 +374,13 @@ class TestPosRefund(PosRefundCommon):
         order = self._order(
             [(self.haircut, 1)], payments=[(self.cash_pm1, 57.0), (self.bank_pm1, 50.0)]
         )
+        wizard = self._wizard(order)
+        # the money line says the tenders that pay back, as the order was paid
+        self.assertEqual(
+            wizard.money_line,
+            f"The client gets back {self.company.currency_id.format(107.0)} in cash and by "
+            f"{self.bank_pm1.name} at {self.config.name}.",
+        )
         refund = self._refund(order, refund_mode="amount", amount=53.5)
         payments = refund.pos_order_ids.payment_ids
         by_method = {p.payment_method_id: p.amount for p in payments}
