@@ -527,7 +527,10 @@ def demo_round(site, addon, db, workdir):
 
 
 def cmd_run():
-    port = int(os.environ.get("PORT") or 8069)
+    port = os.environ.get("PORT") or "8069"
+    if not port.isdigit():
+        raise Failure(f"PORT={port} is no port number")
+    port = int(port)
     url = f"http://127.0.0.1:{port}"
     taken = port_taken(port)
     if taken:
@@ -590,10 +593,11 @@ def say_when_up(urls, message):
         if os.fork():
             return
         urls = list(urls)
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no http_proxy
         while urls and os.path.exists(f"/proc/{odoo_pid}"):
             try:
                 # Odoo answers once the database is loaded (-u takes a while).
-                with urllib.request.urlopen(urls[0], timeout=60) as response:
+                with direct.open(urls[0], timeout=60) as response:
                     if response.status == 200:
                         urls.pop(0)
             except (OSError, http.client.HTTPException):
