@@ -34,6 +34,21 @@ class TestClientRefundApproval(ClientRefundCommon):
         invoice.action_post()
         return invoice
 
+    def _colour_and_shampoo(self):
+        invoice = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.client.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [
+                    Command.create({"name": "Colour", "price_unit": 150.0, "tax_ids": []}),
+                    Command.create({"name": "Shampoo", "price_unit": 30.0, "tax_ids": []}),
+                ],
+            }
+        )
+        invoice.action_post()
+        return invoice
+
     def _refund(self, invoice, user, quantities=None, **values):
         """Refund `invoice` through the wizard; `quantities`: {line name: quantity}
         of a refund by lines."""
@@ -176,18 +191,7 @@ class TestClientRefundApproval(ClientRefundCommon):
         self.assertEqual(invoice.payment_state, "reversed")
 
     def test_some_lines_above_the_threshold_are_approved_then_made(self):
-        invoice = self.env["account.move"].create(
-            {
-                "move_type": "out_invoice",
-                "partner_id": self.client.id,
-                "invoice_date": fields.Date.today(),
-                "invoice_line_ids": [
-                    Command.create({"name": "Colour", "price_unit": 150.0, "tax_ids": []}),
-                    Command.create({"name": "Shampoo", "price_unit": 30.0, "tax_ids": []}),
-                ],
-            }
-        )
-        invoice.action_post()
+        invoice = self._colour_and_shampoo()
         refund = self._refund(
             invoice, self.refund_user, quantities={"Colour": 1.0}, refund_mode="lines"
         )
@@ -204,18 +208,7 @@ class TestClientRefundApproval(ClientRefundCommon):
         """While a refund of some lines waits, the other requests of the invoice
         name other lines: a refund by amount, or of the same line, could leave
         the waiting one nothing to credit once approved."""
-        invoice = self.env["account.move"].create(
-            {
-                "move_type": "out_invoice",
-                "partner_id": self.client.id,
-                "invoice_date": fields.Date.today(),
-                "invoice_line_ids": [
-                    Command.create({"name": "Colour", "price_unit": 150.0, "tax_ids": []}),
-                    Command.create({"name": "Shampoo", "price_unit": 30.0, "tax_ids": []}),
-                ],
-            }
-        )
-        invoice.action_post()
+        invoice = self._colour_and_shampoo()
         self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=invoice.ids
         ).create({})._create_payments()

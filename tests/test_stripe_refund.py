@@ -779,19 +779,38 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertTrue(refund.stripe_wait_over)
         return refund
 
-    def _made_at_stripe_after_all(self, refund, transaction):
-        """The request had reached Stripe, its answer was lost: Stripe has the
-        refund, with the register's metadata, and says so in an event."""
+    def _made_at_stripe(self, refund, transaction):
+        """The request had reached Stripe, its answer was lost: Stripe, reached
+        again, has the refund with the register's metadata."""
         self.env["ir.config_parameter"].sudo().set_param(
             "client_refund.stripe_api_base", self.local_stripe_url
         )
-        made = self.stripe.v1.refunds.create(
+        return self.stripe.v1.refunds.create(
             params={
                 "payment_intent": transaction.provider_reference,
                 "amount": 11500,
                 "metadata": self.env["payment.provider"]._prepare_client_refund_metadata(refund),
             }
         ).to_dict()
+
+    def _assert_managers_told(self, refund):
+        self.assertIn(
+            f"Stripe made cancelled refund {refund.name}",
+            refund.activity_ids.filtered(lambda a: a.user_id == self.refund_manager).summary,
+        )
+
+    def _assert_booked_late(self, refund, invoice):
+        """Stripe's late refund is booked: a credit note, the invoice reversed,
+        the client's account settled; the managers are told."""
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.credit_note_ids.amount_total, 115.0)
+        self.assertEqual(invoice.payment_state, "reversed")
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
+        self._assert_managers_told(refund)
+
+    def _made_at_stripe_after_all(self, refund, transaction):
+        """Stripe has the refund, and says so in an event."""
+        made = self._made_at_stripe(refund, transaction)
         response = self._post_event(made, "succeeded", event_type="refund.updated")
         self.assertEqual(response.status_code, 200)
         return made
@@ -831,10 +850,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(refund.payment_transaction_id.state, "done")
         self.assertFalse(refund.credit_note_ids)
         self.assertEqual(invoice.payment_state, "reversed")
-        self.assertIn(
-            f"Stripe made cancelled refund {refund.name}",
-            refund.activity_ids.filtered(lambda a: a.user_id == self.refund_manager).summary,
-        )
+        self._assert_managers_told(refund)
         self.assertTrue(
             refund.message_ids.filtered(lambda message: "could not be booked" in message.body)
         )
@@ -850,13 +866,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(refund.state, "done")
         self.assertEqual(refund.payment_transaction_id.provider_reference, made["id"])
         self.assertEqual(refund.amount_paid_back, 115.0)
-        self.assertEqual(refund.credit_note_ids.amount_total, 115.0)
-        self.assertEqual(invoice.payment_state, "reversed")
-        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
-        self.assertIn(
-            f"Stripe made cancelled refund {refund.name}",
-            refund.activity_ids.filtered(lambda a: a.user_id == self.refund_manager).summary,
-        )
+        self._assert_booked_late(refund, invoice)
 
     def test_bad_input_events_that_do_not_take_a_cancelled_refund_up(self):
         """Only a signed event about a refund Stripe has made for it, of its
@@ -865,10 +875,8 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         invoice, transaction = self._paid_by_card()
         refund = self._stale_card_refund(invoice)
         refund.with_user(self.refund_manager).action_cancel_not_at_stripe()
-        self.env["ir.config_parameter"].sudo().set_param(
-            "client_refund.stripe_api_base", self.local_stripe_url
-        )
-        metadata = self.env["payment.provider"]._prepare_client_refund_metadata(refund)
+        failed = self._made_at_stripe(refund, transaction)
+        metadata = failed["metadata"]
         forged = {
             "id": "re_forged",
             "object": "refund",
@@ -892,13 +900,6 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         )
         self.assertEqual(response.status_code, 200)
         # a refund Stripe failed is no refund made
-        failed = self.stripe.v1.refunds.create(
-            params={
-                "payment_intent": transaction.provider_reference,
-                "amount": 11500,
-                "metadata": metadata,
-            }
-        ).to_dict()
         self.assertEqual(
             self._post_event(failed, "failed", event_type="refund.failed").status_code, 200
         )
@@ -922,26 +923,11 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         invoice, transaction = self._paid_by_card()
         refund = self._stale_card_refund(invoice)
         refund.with_user(self.refund_manager).action_cancel_not_at_stripe()
-        self.env["ir.config_parameter"].sudo().set_param(
-            "client_refund.stripe_api_base", self.local_stripe_url
-        )
-        made = self.stripe.v1.refunds.create(
-            params={
-                "payment_intent": transaction.provider_reference,
-                "amount": 11500,
-                "metadata": self.env["payment.provider"]._prepare_client_refund_metadata(refund),
-            }
-        ).to_dict()
+        made = self._made_at_stripe(refund, transaction)
         mirrored = StripeController._create_refund_tx_from_refund(transaction.sudo(), made)
         mirrored._handle_notification_data("stripe", {"refund": made})
         self.assertEqual(self._post_event(made, "succeeded", event_type="refund.created").status_code, 200)
         self.assertEqual(refund.payment_transaction_id, mirrored)
         self.assertEqual(refund.state, "done")
-        self.assertEqual(refund.credit_note_ids.amount_total, 115.0)
-        self.assertEqual(invoice.payment_state, "reversed")
-        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
-        self.assertIn(
-            f"Stripe made cancelled refund {refund.name}",
-            refund.activity_ids.filtered(lambda a: a.user_id == self.refund_manager).summary,
-        )
+        self._assert_booked_late(refund, invoice)
         self.assertEqual(len(self._stripe_refunds(transaction)), 1, "Odoo sent nothing")
