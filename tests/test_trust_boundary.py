@@ -867,7 +867,8 @@ class TestTrustBoundaryCard(TrustBoundaryMixin, LocalStripeMixin, InvoiceRefundC
         self.assertEqual(waiting.state, "pending")
         self.assertFalse(waiting.payment_transaction_id)
         self.assertAlmostEqual(waiting.amount, 40.0)
-        self.assertAlmostEqual(waiting.amount_paid_back, 40.0)
+        self.assertAlmostEqual(waiting.amount_to_card, 40.0)
+        self.assertEqual(waiting.amount_paid_back, 0.0, "nothing went back yet")
         self.assertFalse(waiting.credit_note_ids or waiting.payment_ids)
         self.assertNothingBooked(booked)
 
@@ -891,13 +892,15 @@ class TestTrustBoundaryCard(TrustBoundaryMixin, LocalStripeMixin, InvoiceRefundC
             context={
                 "default_payment_transaction_id": dashboard_tx.id,
                 "default_card_last4": "0000",
-                "default_amount_paid_back": 0.0,
+                "default_amount_paid_back": 40.0,
+                "default_amount_to_card": 0.0,
             },
         )
         self.assertEqual(refund.state, "pending")
         self.assertFalse(refund.payment_transaction_id)
         self.assertFalse(dashboard_tx.client_refund_ids)
-        self.assertAlmostEqual(refund.amount_paid_back, 40.0)
+        self.assertAlmostEqual(refund.amount_to_card, 40.0)
+        self.assertEqual(refund.amount_paid_back, 0.0)
         self.assertNothingBooked(booked, client_refund=1)
 
     # 6. the webhook -----------------------------------------------------------
