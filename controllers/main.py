@@ -42,8 +42,9 @@ class ClientRefundStripeController(StripeController):
         refund_tx = self._client_refund_get_refund_transaction(event)
         if not refund_tx.client_refund_ids:
             cancelled = self._client_refund_get_refund_cancelled_as_absent(event)
-            if cancelled:
-                return self._client_refund_adopt_late(cancelled, event)
+            response = cancelled and self._client_refund_adopt_late(cancelled, event)
+            if response:
+                return response
             if refund_tx and event["type"] in CORE_REFUND_EVENTS:
                 return super().stripe_webhook()
             return request.make_json_response("")
@@ -63,25 +64,26 @@ class ClientRefundStripeController(StripeController):
         Stripe, which may have made it after all (see
         payment.transaction._client_refund_adopt_late). Only a signed event is
         heard: a provider without a webhook secret, whose events core takes
-        unsigned, never takes a refund up again."""
+        unsigned, never takes a refund up again. Returns the answer to Stripe,
+        or None when nothing was taken up (the event goes on to core)."""
         card_payment = refund.card_transaction_id
         if not card_payment.provider_id.stripe_webhook_secret:
-            _logger.warning("Stripe event about %s ignored: the provider has no webhook secret", refund.name)
-            return request.make_json_response("")
+            _logger.warning("Stripe event about %s not taken up: the provider has no webhook secret", refund.name)
+            return None
         self._client_refund_verify_signature(card_payment)
         try:
-            card_payment.with_company(refund.company_id)._client_refund_adopt_late(
+            taken_up = card_payment.with_company(refund.company_id)._client_refund_adopt_late(
                 refund, event["data"]["object"]["id"]
             )
         except stripe.InvalidRequestError:
             # Stripe has no such refund: nothing to take up
-            return request.make_json_response("")
+            return None
         except (stripe.StripeError, UserError):
             # Stripe could not be asked, or the refund is being sent or taken up
             # right now: Stripe sends the event again later
             _logger.warning("Stripe event about %s: tried again later", refund.name)
             return request.make_json_response({"error": "try again"}, status=503)
-        return request.make_json_response("")
+        return request.make_json_response("") if taken_up else None
 
     def _client_refund_verify_signature(self, transaction):
         try:

@@ -117,10 +117,13 @@ class ClientRefundPosTender(models.AbstractModel):
         if currency.compare_amounts(-to_pay, total_left + (rounding_step or 0.0)) > 0:
             to_pay = -total_left
         payments = []
-        for method in sorted(shares, key=lambda method: method.is_cash_count):
-            if method.is_cash_count:
-                amount = to_pay - sum(amount for __, amount in payments)
-                amount = self._get_rounded_amount(amount, force_round=True)
+        # cash last: it takes what rounding the other shares left, as the till rounds it
+        methods = sorted(shares, key=lambda method: method.is_cash_count)
+        for method in methods:
+            if method == methods[-1]:
+                amount = currency.round(to_pay - sum(amount for __, amount in payments))
+                if method.is_cash_count:
+                    amount = self._get_rounded_amount(amount, force_round=True)
             else:
                 amount = currency.round(to_pay * shares[method] / total_left)
             payments.append((method, amount))

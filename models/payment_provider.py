@@ -2,6 +2,7 @@ import stripe
 
 from odoo import api, models
 
+from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment_stripe import const as stripe_const
 from odoo.addons.payment_stripe import utils as stripe_utils
 
@@ -66,15 +67,30 @@ class PaymentProvider(models.Model):
         that timed out, or whose database transaction did not commit, is not
         sent again."""
         self.ensure_one()
-        key = self._client_refund_get_idempotency_key(refund)
         known = self._client_refund_get_stripe_client().v1.refunds.list(
             params={"payment_intent": payment_intent, "limit": 100}
         )
         for stripe_refund in known.data:
             stripe_refund = stripe_refund.to_dict()
-            if stripe_refund.get("metadata", {}).get("client_refund_key") == key:
+            if self._client_refund_is_sent_for(stripe_refund, refund, payment_intent):
                 return stripe_refund
         return None
+
+    def _client_refund_is_sent_for(self, stripe_refund, refund, payment_intent):
+        """Whether `stripe_refund` is the one sent for `refund`: its metadata
+        key, of the payment's PaymentIntent, for what the refund asked the card,
+        in its currency; a refund made otherwise with the same metadata is not
+        booked as the register's."""
+        self.ensure_one()
+        currency = refund.currency_id
+        return (
+            (stripe_refund.get("metadata") or {}).get("client_refund_key")
+            == self._client_refund_get_idempotency_key(refund)
+            and stripe_refund.get("payment_intent") in (payment_intent, None)
+            and stripe_refund.get("amount")
+            == payment_utils.to_minor_currency_units(refund.amount_to_card, currency)
+            and (stripe_refund.get("currency") or "").lower() == currency.name.lower()
+        )
 
     def _client_refund_create_stripe_refund(self, refund, payload):
         """Core's refund payload, sent through the official SDK with the

@@ -5,7 +5,7 @@ import stripe
 
 from odoo import _, _lt, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, html2plaintext
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment_stripe.controllers.main import StripeController
@@ -211,15 +211,14 @@ class PaymentTransaction(models.Model):
         provider = self.provider_id
         stripe_refund = provider._client_refund_get_stripe_refund(stripe_refund_id)
         made = (
-            (stripe_refund.get("metadata") or {}).get("client_refund_key")
-            == provider._client_refund_get_idempotency_key(refund)
-            and stripe_refund.get("payment_intent") == self.provider_reference
+            stripe_refund.get("payment_intent") == self.provider_reference
+            and provider._client_refund_is_sent_for(stripe_refund, refund, self.provider_reference)
             and stripe_refund.get("status") in ("pending", "requires_action", "succeeded")
         )
         # one event at a time takes it up (a second one is told to come back)
         lock_rows(refund)
         if not made or refund.state != "cancel":
-            return None
+            return False
         refund._write_record({"state": "pending"})
         message = _(
             "Stripe made %(refund)s after all, though %(user)s cancelled it as not at "
@@ -231,7 +230,8 @@ class PaymentTransaction(models.Model):
         refund._schedule_manager_activities(
             refund._get_managers(), _("Stripe made cancelled refund %s", refund.name), note=message
         )
-        return self._client_refund_sync(refund, made=stripe_refund)
+        self._client_refund_sync(refund, made=stripe_refund)
+        return True
 
     def _client_refund_send(self, refund, made=None):
         """Send `refund` to Stripe once: a refund Stripe already has (`made`, or
@@ -459,7 +459,10 @@ class PaymentTransaction(models.Model):
             refund=refund.name,
             why=why,
         )
-        refund._message_log(body=message)
+        # the scheduled check tries every 15 minutes: the same news is logged once
+        last = refund.message_ids.filtered(lambda m: m.message_type == "notification")[:1]
+        if html2plaintext(last.body or "").strip() != message.strip():
+            refund._message_log(body=message)
         if alert and not refund.activity_ids:
             refund._schedule_manager_activities(
                 refund._get_managers(), _("Card refund %s is stuck", refund.name), note=message

@@ -127,10 +127,7 @@ class PosOrder(models.Model):
         return "pos_order"
 
     def _client_refund_get_till_ways(self, config):
-        try:
-            methods = list(self._client_refund_get_till_shares(config))
-        except UserError:
-            return super()._client_refund_get_till_ways(config)
+        methods = list(self._client_refund_get_till_shares(config))
         ways = [
             _("in cash") if method.is_cash_count else _("by %s", method.name)
             for method in sorted(methods, key=lambda method: not method.is_cash_count)
@@ -419,6 +416,9 @@ class PosOrder(models.Model):
                 )
             )
         session = self._client_refund_get_session(refund.pos_config_id)
+        if refund.payout_method == "pos":
+            # each tender left has a method of the till to pay it back with
+            self._client_refund_get_till_shares(session.config_id)
         if refund.payout_method == "ewallet" and self.account_move:
             raise UserError(
                 _(

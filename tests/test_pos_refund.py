@@ -387,6 +387,33 @@ class TestPosRefund(PosRefundCommon):
         self.assertAlmostEqual(by_method[self.bank_pm1], -25.0)
         self.assertAlmostEqual(by_method[self.cash_pm1], -28.5)
 
+    def test_odd_cents_split_between_two_tenders_that_are_not_cash(self):
+        order = self._order(
+            [(self.haircut, 1)], payments=[(self.bank_pm1, 53.5), (self.bank_split_pm1, 53.5)]
+        )
+        refund = self._refund(order, refund_mode="amount", amount=10.03)
+        self.assertEqual(refund.state, "done")
+        by_method = {p.payment_method_id: p.amount for p in refund.pos_order_ids.payment_ids}
+        # the last tender takes what rounding left: the refund order is paid in full
+        self.assertAlmostEqual(sum(by_method.values()), -10.03)
+        self.assertEqual(set(by_method), {self.bank_pm1, self.bank_split_pm1})
+        self.assertEqual(refund.pos_order_ids.state, "paid")
+
+    def test_bad_input_till_without_cash_for_a_cash_sale(self):
+        order = self._order([(self.haircut, 1)])  # paid in cash
+        no_cash = self.env["pos.config"].create(
+            {"name": "No Cash", "payment_method_ids": [Command.set(self.bank_pm1.ids)]}
+        )
+        no_cash.open_ui()
+        refunds = self.env["client.refund"].search_count([])
+        wizard = self._wizard(order, pos_config_id=no_cash)
+        # said before Confirm, not promised as cash
+        self.assertIn("No Cash has no cash payment method", wizard.refusal)
+        self.assertFalse(wizard.money_line)
+        with self.assertRaisesRegex(UserError, "No Cash has no cash payment method"):
+            wizard.save().action_confirm()
+        self.assertEqual(self.env["client.refund"].search_count([]), refunds)
+
     def test_amount_refund_keeps_the_rest_refundable(self):
         order = self._order([(self.haircut, 1), (self.shampoo, 3)])
         first = self._refund(order, refund_mode="amount", amount=20.0)

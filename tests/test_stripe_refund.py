@@ -891,6 +891,11 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
 
         # signed, about a refund Stripe does not have
         self.assertEqual(self._post_stripe_event(event(forged)).status_code, 200)
+        # signed, about a refund Stripe made with the same metadata for one cent
+        cent = self.stripe.v1.refunds.create(
+            params={"payment_intent": transaction.provider_reference, "amount": 1, "metadata": metadata}
+        ).to_dict()
+        self.assertEqual(self._post_stripe_event(event(cent)).status_code, 200)
         # a key that is no refund number, unsigned
         weird = {**forged, "metadata": {"client_refund_key": "client_refund-x-\u00b2"}}
         response = self.url_open(
@@ -914,7 +919,7 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(refund.state, "cancel")
         self.assertFalse(refund.payment_transaction_id or refund.credit_note_ids)
         self.assertFalse(refund.activity_ids)
-        self.assertEqual(len(self._stripe_refunds(transaction)), 1, "Odoo sent nothing")
+        self.assertEqual(len(self._stripe_refunds(transaction)), 2, "Odoo sent nothing")
 
     def test_stale_card_refund_mirrored_by_core_first_is_taken_up(self):
         """Stripe's charge.refunded reached core first, which recorded the refund
@@ -931,3 +936,20 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertEqual(refund.state, "done")
         self._assert_booked_late(refund, invoice)
         self.assertEqual(len(self._stripe_refunds(transaction)), 1, "Odoo sent nothing")
+
+    def test_event_not_taken_up_goes_to_core(self):
+        """A refund made with the cancelled refund's metadata, recorded by core
+        from charge.refunded, then failed at Stripe: not taken up by the
+        register, and core follows its own refund."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._stale_card_refund(invoice)
+        refund.with_user(self.refund_manager).action_cancel_not_at_stripe()
+        made = self._made_at_stripe(refund, transaction)
+        mirrored = StripeController._create_refund_tx_from_refund(transaction.sudo(), made)
+        mirrored._handle_notification_data("stripe", {"refund": made})
+        self.assertEqual(mirrored.state, "done")
+        response = self._post_event(made, "failed", event_type="charge.refund.updated")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(mirrored.state, "error", "core's own handling")
+        self.assertEqual(refund.state, "cancel")
+        self.assertFalse(refund.activity_ids)
