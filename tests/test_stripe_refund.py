@@ -854,6 +854,13 @@ class TestStripeRefund(LocalStripeMixin, InvoiceRefundCommon, HttpCase):
         self.assertTrue(
             refund.message_ids.filtered(lambda message: "could not be booked" in message.body)
         )
+        # the scheduled check tries again, and says the same news once
+        self.env["client.refund"]._cron_sync_card_refunds()
+        self.env["client.refund"]._cron_sync_card_refunds()
+        self.assertEqual(refund.state, "pending")
+        self.assertEqual(
+            len(refund.message_ids.filtered(lambda message: "could not be booked" in message.body)), 1
+        )
         # never sent again
         self.assertEqual(len(self._stripe_refunds(transaction)), 1)
 
