@@ -42,8 +42,8 @@ class ClientRefundStripeController(StripeController):
         refund_tx = self._client_refund_get_refund_transaction(event)
         if not refund_tx.client_refund_ids:
             cancelled = self._client_refund_get_refund_cancelled_as_absent(event)
-            response = cancelled and self._client_refund_adopt_late(cancelled, event)
-            if response:
+            response = self._client_refund_adopt_late(cancelled, event) if cancelled else None
+            if response is not None:
                 return response
             if refund_tx and event["type"] in CORE_REFUND_EVENTS:
                 return super().stripe_webhook()
