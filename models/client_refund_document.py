@@ -120,10 +120,12 @@ class ClientRefundDocument(models.AbstractModel):
 
     @api.model
     def _check_new_request(self, vals):
-        """Check a refund before the register takes a number for it."""
+        """Check a refund before the register takes a number for it; returns it,
+        not saved, with what the register derives from the document."""
         refund = self.new(vals)
         refund.update(refund._prepare_values_from_source())
         refund._check_request()
+        return refund
 
     def _check_still_as_approved(self):
         """Execution lands on what was confirmed and approved, or stops."""

@@ -3,6 +3,7 @@ from datetime import datetime, time
 import pytz
 
 from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 
 from odoo.addons.base.models.res_partner import _tz_get
 
@@ -71,6 +72,11 @@ class ResCompany(models.Model):
         domain="[('type', 'in', ('cash', 'bank'))]",
         help="Cash or bank journal proposed to pay refunds out.",
     )
+
+    @api.constrains("client_refund_stripe_wait_hours")
+    def _check_client_refund_stripe_wait_hours(self):
+        if any(company.client_refund_stripe_wait_hours < 1 for company in self):
+            raise ValidationError(_("Stripe is waited for at least one hour."))
 
     @api.model_create_multi
     def create(self, vals_list):

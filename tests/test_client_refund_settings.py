@@ -1,3 +1,4 @@
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from .common import ClientRefundCommon
@@ -68,3 +69,11 @@ class TestClientRefundSettings(ClientRefundCommon):
         self.assertNotEqual(self.company.client_refund_account_id, expense_b)
         reopened = self.env["res.config.settings"].with_company(self.company_2).create({})
         self.assertEqual(reopened.client_refund_approval_threshold, 90.0)
+
+    def test_bad_input_stripe_wait_below_an_hour(self):
+        self.assertEqual(self.company.client_refund_stripe_wait_hours, 24)
+        for hours in (0, -100):
+            with self.assertRefused("at least one hour", exception=ValidationError):
+                self.company.client_refund_stripe_wait_hours = hours
+                self.company.flush_recordset()
+        self.assertEqual(self.company.client_refund_stripe_wait_hours, 24)

@@ -164,9 +164,14 @@ class ClientRefundWizardMixin(models.AbstractModel):
 
     def _compute_money_line(self):
         for wizard in self:
-            vals = wizard._prepare_refund_vals() if wizard._get_source() else None
-            wizard.refusal = vals and wizard._get_refusal(vals)
-            refund = vals and not wizard.refusal and wizard._get_trial_refund(vals)
+            # one trial of the refund as asked: refused, or said in words
+            refund, refusal = None, False
+            if wizard._get_source():
+                try:
+                    refund = self.env["client.refund"]._check_new_request(wizard._prepare_refund_vals())
+                except UserError as error:
+                    refusal = error.args[0]
+            wizard.refusal = refusal
             wizard.money_line = refund and wizard._get_money_line(refund)
             wizard.approval_line = refund and wizard._get_approval_line(refund)
 
@@ -214,13 +219,6 @@ class ClientRefundWizardMixin(models.AbstractModel):
         except UserError as error:
             return error.args[0]
         return False
-
-    def _get_trial_refund(self, vals):
-        """The refund `vals` would record, with what the register derives from
-        the document, not saved."""
-        refund = self.env["client.refund"].new(vals)
-        refund.update(refund._prepare_values_from_source())
-        return refund
 
     def _get_approval_line(self, refund):
         why = refund._get_approval_reason(serialize=False)
