@@ -3,7 +3,7 @@
     "name": "Client Refunds",
     "summary": "Refund clients of appointment businesses: invoices, POS orders, "
     "deposits, gift cards, memberships, visit packs and Stripe payments",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Accounting/Accounting",
     "author": "client_refund developers",
     "website": "https://github.com/client-refund/client_refund",
@@ -26,6 +26,8 @@
         "report/client_refund_receipt.xml",
         "data/mail_template_data.xml",
         "views/client_refund_reason_views.xml",
+        "views/client_refund_policy_views.xml",
+        "views/product_views.xml",
         "wizards/client_refund_reject_wizard_views.xml",
         "views/client_refund_views.xml",
         "views/res_partner_views.xml",

@@ -134,7 +134,10 @@ class AccountMove(models.Model):
             return
         domains = [[("payment_ids", "in", payments.ids)]] if payments.ids else []
         if moves.ids:
-            fnames = ["credit_note_ids", "payment_ids.move_id", "ewallet_move_id", "breakage_move_id"]
+            fnames = [
+                "credit_note_ids", "fee_move_ids", "payment_ids.move_id", "ewallet_move_id",
+                "breakage_move_id",
+            ]
             if refunded:
                 fnames += ["source_move_id", "sale_move_ids"]
             domains += [[(fname, "in", moves.ids)] for fname in fnames]
@@ -180,7 +183,7 @@ class AccountMove(models.Model):
         payouts = undoing.payment_ids.filtered(lambda payment: payment.state != "canceled")
         payouts.action_draft()
         payouts.action_cancel()
-        entries = (undoing.credit_note_ids | undoing.breakage_move_id).filtered(
+        entries = (undoing.credit_note_ids | undoing.fee_move_ids | undoing.breakage_move_id).filtered(
             lambda move: move.state == "posted"
         )
         entries.button_draft()
@@ -292,6 +295,25 @@ class AccountMove(models.Model):
 
     def _client_refund_get_sale_date(self):
         return self.invoice_date
+
+    def _client_refund_get_policy_date(self):
+        return self.invoice_date
+
+    def _client_refund_get_policy_lines(self, refund):
+        """Each invoice line the credit note credits, by its product: the
+        lines asked, or every line left scaled to the amount."""
+        self.ensure_one()
+        changes = self._client_refund_get_credit_note_changes(refund)
+        lines = [
+            (line.product_id, self._client_refund_get_credit_note_total({line: values}))
+            for line, values in changes.items()
+        ]
+        # the taxes round the whole credit note: its last cents go to the largest line
+        rest = refund.amount - sum(amount for _product, amount in lines)
+        if lines and not self.currency_id.is_zero(rest):
+            largest = max(range(len(lines)), key=lambda index: lines[index][1])
+            lines[largest] = (lines[largest][0], lines[largest][1] + rest)
+        return lines
 
     def _client_refund_check_sale_paid(self, what):
         # sudo: the invoice is read for staff who may have no Invoicing rights
@@ -697,6 +719,7 @@ class AccountMove(models.Model):
             applied_amounts = self._client_refund_unmatch()
         credit_note = self._client_refund_create_credit_note(refund)
         to_give_back = self._client_refund_settle(credit_note, applied_amounts)
+        fee_invoice, to_give_back = self._client_refund_keep_fee(refund, to_give_back)
         payments = self.env["account.payment"]
         results = {}
         onto_ewallet = (
@@ -723,6 +746,7 @@ class AccountMove(models.Model):
         pickings = self._client_refund_return_products(refund, credit_note)
         return {
             "credit_note_ids": [Command.link(credit_note.id)],
+            "fee_move_ids": [Command.link(fee_invoice.id)] if fee_invoice else [],
             "payment_ids": [Command.link(p.id) for p in payments],
             "picking_ids": [Command.link(p.id) for p in pickings],
             "amount": credit_note.amount_total,
@@ -775,6 +799,125 @@ class AccountMove(models.Model):
         )
         move.action_post()
         return move
+
+    @api.model
+    def _client_refund_keep_fee(self, refund, to_give_back):
+        """Invoice the fees `refund` keeps (see client.refund.fees) and settle
+        them from `to_give_back` ({open client credit line: amount}), the money
+        the client paid, first lines first. Returns (the fee invoice, what is
+        left to give back). What the client paid does not cover is left due on
+        the fee invoice."""
+        if refund.currency_id.is_zero(refund.amount_fee):
+            return self.browse(), to_give_back
+        fee_invoice = self._client_refund_create_fee_invoice(refund)
+        fee_line = self._client_refund_get_receivable_lines(fee_invoice)
+        rest = {}
+        for line, amount in to_give_back.items():
+            if fee_line.reconciled or line.account_id != fee_line.account_id:
+                rest[line] = amount
+                continue
+            residual_before = line.amount_residual_currency
+            (fee_line + line).reconcile()
+            left = amount - (line.amount_residual_currency - residual_before)
+            if not line.currency_id.is_zero(left) and left > 0:
+                rest[line] = left
+        return fee_invoice, rest
+
+    @api.model
+    def _client_refund_create_fee_invoice(self, refund):
+        """A posted invoice of the fees `refund` keeps, one line per policy on
+        its fee product: the product's income account and taxes book it."""
+        company = refund.company_id
+        partner = refund.partner_id.commercial_partner_id
+        lines = []
+        for fee in refund.fee_ids.filtered("amount"):
+            product = fee.policy_id.fee_product_id
+            if not product:
+                raise UserError(
+                    _("Refund policy %s keeps a fee but has no fee product: a refund manager "
+                      "sets one.", fee.policy_id.name)
+                )
+            price, _total = self._client_refund_get_fee_price(product, fee.amount, refund)
+            lines.append(
+                Command.create(
+                    {
+                        "product_id": product.id,
+                        "name": _(
+                            "%(fee)s, %(refund)s (%(terms)s)",
+                            fee=product.name,
+                            refund=refund.name,
+                            terms=fee.policy_id._get_fee_words(fee.fault),
+                        ),
+                        "quantity": 1.0,
+                        "price_unit": price,
+                        "tax_ids": [Command.set(self._client_refund_get_fee_taxes(product, refund).ids)],
+                    }
+                )
+            )
+        # sudo: the refund books its fee for staff without accounting rights
+        fee_invoice = self.sudo().with_company(company).create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": partner.id,
+                "currency_id": refund.currency_id.id,
+                "invoice_date": company._client_refund_today(),
+                "invoice_origin": refund.name,
+                "ref": refund.name,
+                "invoice_line_ids": lines,
+            }
+        )
+        fee_invoice.action_post()
+        if refund.currency_id.compare_amounts(fee_invoice.amount_total, refund.amount_fee):
+            raise UserError(
+                _(
+                    "The fee invoice of %(refund)s totals %(total)s, not the %(fee)s "
+                    "confirmed: nothing was refunded. Check the fee products' taxes.",
+                    refund=refund.name,
+                    total=refund.currency_id.format(fee_invoice.amount_total),
+                    fee=refund.currency_id.format(refund.amount_fee),
+                )
+            )
+        return fee_invoice
+
+    @api.model
+    def _client_refund_get_fee_taxes(self, product, refund):
+        """The fee product's sale taxes in the refund's company, as the
+        client's fiscal position maps them."""
+        company = refund.company_id
+        partner = refund.partner_id.commercial_partner_id
+        # sudo: taxes and fiscal positions are read for staff without accounting rights
+        taxes = product.sudo().taxes_id._filter_taxes_by_company(company)
+        fiscal_position = self.env["account.fiscal.position"].sudo().with_company(company)._get_fiscal_position(partner)
+        return fiscal_position.map_tax(taxes) if fiscal_position else taxes
+
+    @api.model
+    def _client_refund_get_fee_price(self, product, fee, refund):
+        """(unit price, total tax included) of a fee of `fee` on `product`: the
+        price whose total is `fee`, or the nearest total below it that the
+        product's taxes can reach."""
+        currency = refund.currency_id
+        partner = refund.partner_id.commercial_partner_id
+        taxes = self._client_refund_get_fee_taxes(product, refund)
+        if not taxes:
+            return fee, fee
+        price_digits = self.env["decimal.precision"].precision_get("Product Price")
+
+        def total_of(price):
+            return currency.round(
+                taxes.compute_all(price, currency=currency, product=product, partner=partner)["total_included"]
+            )
+
+        ratio = taxes.compute_all(fee, currency=currency, product=product, partner=partner)["total_included"] / fee
+        price = float_round(fee / ratio, precision_digits=price_digits)
+        below = None
+        for steps in (0, -1, 1, -2, 2, -3, 3):
+            candidate = float_round(price + steps * 10**-price_digits, precision_digits=price_digits)
+            total = total_of(candidate)
+            if currency.compare_amounts(total, fee) == 0:
+                return candidate, fee
+            if total < fee and (below is None or total > below[1]):
+                below = (candidate, total)
+        return below or (price, total_of(price))
 
     @api.model
     def _client_refund_split_give_back(self, to_give_back, amount):

@@ -23,6 +23,7 @@ class ClientRefund(models.Model):
         "client.refund.document",
         "client.refund.bookings",
         "client.refund.card.payout",
+        "client.refund.fees",
     ]
     _order = "date desc, id desc"
     _check_company_auto = True
@@ -302,6 +303,9 @@ class ClientRefund(models.Model):
             refund._write_record({"user_id": self.env.user.id})
             refund._get_source()._client_refund_lock()
             refund._write_record(refund._prepare_values_from_source())
+            refund._write_record(refund._prepare_policy_values())
+            if refund.policy_waived and refund._is_refund_manager(self.env.user):
+                refund._write_record({"waived_by_id": self.env.user.id})
             refund._check_request()
             approval_reason = refund._get_approval_reason()
             if approval_reason:
@@ -326,6 +330,12 @@ class ClientRefund(models.Model):
                 {"approver_id": self.env.user.id, "date_approved": fields.Datetime.now()}
             )
             refund._message_log(body=_("Approved by %s.", self.env.user.name))
+            if refund.policy_waived and not refund.waived_by_id:
+                refund._write_record({"waived_by_id": self.env.user.id})
+                refund._message_log(
+                    body=_("Refund policy waived by %(user)s: %(reason)s",
+                           user=self.env.user.name, reason=refund.waiver_reason)
+                )
             refund.activity_unlink(["mail.mail_activity_data_todo"])
             refund._execute()
         return True
@@ -399,6 +409,9 @@ class ClientRefund(models.Model):
         the day. `serialize`: count the day's refunds one request at a time (at
         confirm; the wizard only tells in advance)."""
         self.ensure_one()
+        policy_reasons = self._get_policy_approval_reasons()
+        if policy_reasons:
+            return "; ".join(policy_reasons)
         company = self.company_id
         currency = self.company_currency_id
         threshold = company.client_refund_approval_threshold

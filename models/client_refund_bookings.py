@@ -47,6 +47,17 @@ class ClientRefundBookings(models.AbstractModel):
         readonly=True,
         copy=False,
     )
+    fee_move_ids = fields.Many2many(
+        comodel_name="account.move",
+        relation="client_refund_fee_move_rel",
+        column1="client_refund_id",
+        column2="account_move_id",
+        string="Fee Invoices",
+        readonly=True,
+        copy=False,
+        help="The invoices of the fees kept under the refund policy, settled from what "
+        "the client paid.",
+    )
     points_shortfall = fields.Float(
         string="Loyalty Points Not Returned",
         readonly=True,
@@ -82,6 +93,9 @@ class ClientRefundBookings(models.AbstractModel):
     def action_view_credit_notes(self):
         return self.credit_note_ids._get_records_action(name=self.credit_note_ids._description)
 
+    def action_view_fee_invoices(self):
+        return self.fee_move_ids._get_records_action(name=self.fee_move_ids._description)
+
     def action_view_payments(self):
         return self.payment_ids._get_records_action(name=self.payment_ids._description)
 
@@ -89,10 +103,12 @@ class ClientRefundBookings(models.AbstractModel):
         return self.pos_order_ids._get_records_action(name=self.pos_order_ids._description)
 
     def _get_booked_moves(self):
-        """The entries the refunds booked: credit notes, payouts, eWallet and
-        breakage entries (Point of Sale refund orders are booked by their session)."""
+        """The entries the refunds booked: credit notes, fee invoices, payouts,
+        eWallet and breakage entries (Point of Sale refund orders are booked by
+        their session)."""
         return (
             self.credit_note_ids
+            | self.fee_move_ids
             | self.payment_ids.move_id
             | self.ewallet_move_id
             | self.breakage_move_id

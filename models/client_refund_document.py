@@ -124,6 +124,7 @@ class ClientRefundDocument(models.AbstractModel):
         not saved, with what the register derives from the document."""
         refund = self.new(vals)
         refund.update(refund._prepare_values_from_source())
+        refund.update(refund._prepare_policy_values())
         refund._check_request()
         return refund
 
@@ -142,6 +143,7 @@ class ClientRefundDocument(models.AbstractModel):
                     amount=self.currency_id.format(amount),
                 )
             )
+        self._check_fees_as_approved()
 
     def _check_request(self):
         """Everything that refuses the refund, on the model path: at confirm,
@@ -159,6 +161,7 @@ class ClientRefundDocument(models.AbstractModel):
                   other=self.company_id.name)
             )
         source._client_refund_check_request(self)
+        self._check_policy()
         if self.state == "draft":
             self._check_refunds_to_approve()
         if self.payout_method == "card":

@@ -24,6 +24,26 @@ class ClientRefundReason(models.Model):
         required=True,
         help="Reason sent to Stripe when the refund goes back to a card.",
     )
+    fault = fields.Selection(
+        selection=[
+            ("business", "The business"),
+            ("client", "The client"),
+            ("late_cancel", "The client, late cancellation"),
+            ("no_show", "The client, no-show"),
+        ],
+        string="At Fault",
+        required=True,
+        default="client",
+        help="Who is at fault: the business refunds in full; a late cancellation "
+        "or a no-show keeps the fee of the refund policy.",
+    )
+    apply_policy = fields.Boolean(
+        string="Policy Applies",
+        default=True,
+        help="The refund policy's window and final sale apply to refunds for this "
+        "reason, and its fees for a late cancellation or a no-show. Off, for a "
+        "reason where the business is at fault: the client is refunded in full.",
+    )
 
     _sql_constraints = [
         (

@@ -314,6 +314,17 @@ class ClientRefundSource(models.AbstractModel):
         left of its line (`balances`, see _client_refund_get_line_balances)."""
         raise UserError(_("%s is not refunded by lines.", self.display_name))
 
+    def _client_refund_get_policy_lines(self, refund):
+        """[(product, amount)]: what `refund` credits, tax included, by the
+        product whose refund policy governs it; no product for the company's
+        default policy. The amounts add up to the refund's."""
+        return [(self.env["product.product"], refund.amount)]
+
+    def _client_refund_get_policy_date(self):
+        """The day the refund window of the document's policies counts from:
+        the day of the sale."""
+        return False
+
     def _client_refund_get_points_note(self, amount):
         """What the wizard says, before Confirm, of the loyalty points that a
         refund of `amount` cannot take back, or False."""
@@ -344,7 +355,7 @@ class ClientRefundSource(models.AbstractModel):
         check_number(refund.amount_ewallet, _("The part onto the eWallet"))
         if refund.payout_method not in ("journal", "card", "pos"):
             raise UserError(_("Store credit is split with cash, bank, the till or the card only."))
-        money_back = self._client_refund_get_paid_back_amount(refund.amount)
+        money_back = refund._get_money_back()
         self._client_refund_check_ewallet_rest(refund, money_back - refund.amount_ewallet)
         if currency.compare_amounts(refund.amount_ewallet, 0.0) <= 0 or currency.compare_amounts(
             refund.amount_ewallet, money_back
@@ -463,7 +474,7 @@ class ClientRefundSource(models.AbstractModel):
                     provider.name,
                 )
             )
-        to_card = self._client_refund_get_paid_back_amount(refund.amount) - refund.amount_ewallet
+        to_card = refund._get_money_back() - refund.amount_ewallet
         if currency.is_zero(to_card):
             raise UserError(
                 _(

@@ -144,10 +144,7 @@ class PaymentTransaction(models.Model):
         (or the Send button) once this database transaction has committed, so
         that a request Stripe made is never lost with a rolled-back refund."""
         self.ensure_one()
-        to_card = (
-            refund._get_source()._client_refund_get_paid_back_amount(refund.amount)
-            - refund.amount_ewallet
-        )
+        to_card = refund._get_money_back() - refund.amount_ewallet
         refund._write_record(
             {"state": "pending", "card_transaction_id": self.id, "amount_to_card": to_card}
         )

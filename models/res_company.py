@@ -72,6 +72,22 @@ class ResCompany(models.Model):
         domain="[('type', 'in', ('cash', 'bank'))]",
         help="Cash or bank journal proposed to pay refunds out.",
     )
+    client_refund_policy_id = fields.Many2one(
+        comodel_name="client.refund.policy",
+        string="Default Refund Policy",
+        domain="[('company_id', '=', id)]",
+        help="The refund policy of what has none of its own, nor its category.",
+    )
+
+    @api.constrains("client_refund_policy_id")
+    def _check_client_refund_policy_id(self):
+        for company in self:
+            policy = company.client_refund_policy_id
+            if policy and policy.company_id != company:
+                raise ValidationError(
+                    _("%(policy)s is a refund policy of %(other)s, not of %(company)s.",
+                      policy=policy.name, other=policy.company_id.name, company=company.name)
+                )
 
     @api.constrains("client_refund_stripe_wait_hours")
     def _check_client_refund_stripe_wait_hours(self):

@@ -40,3 +40,8 @@ class ResConfigSettings(models.TransientModel):
         readonly=False,
         domain="[('type', 'in', ('cash', 'bank')), ('company_id', '=', company_id)]",
     )
+    client_refund_policy_id = fields.Many2one(
+        related="company_id.client_refund_policy_id",
+        readonly=False,
+        domain="[('company_id', '=', company_id)]",
+    )

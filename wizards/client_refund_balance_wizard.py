@@ -195,7 +195,8 @@ class ClientRefundBalanceWizard(models.TransientModel):
 
     @api.depends(
         "card_id", "membership_line_id", "refund_option", "amount", "payout_method",
-        "payout_journal_id", "pos_config_id", "amount_ewallet",
+        "payout_journal_id", "pos_config_id", "amount_ewallet", "reason_id", "waive_policy",
+        "waiver_reason",
     )
     def _compute_money_line(self):
         return super()._compute_money_line()
@@ -323,4 +324,5 @@ class ClientRefundBalanceWizard(models.TransientModel):
             "reason_id": self.reason_id.id,
             "note": self.note,
             "send_receipt": self.send_receipt,
+            **self._prepare_policy_vals(),
         }

@@ -174,7 +174,8 @@ class ClientRefundWizard(models.TransientModel):
     @depends_on_document(
         "source_type", "refund_mode", "partial_by", "amount", "discount_percent", "amount_kept",
         "line_ids.quantity", "payout_method", "payout_journal_id", "pos_config_id",
-        "amount_ewallet", "void_payment", "failed_refund_id",
+        "amount_ewallet", "void_payment", "failed_refund_id", "reason_id", "waive_policy",
+        "waiver_reason",
     )
     def _compute_money_line(self):
         return super()._compute_money_line()
@@ -377,6 +378,7 @@ class ClientRefundWizard(models.TransientModel):
             "reason_id": self.reason_id.id,
             "note": self.note,
             "send_receipt": self.send_receipt,
+            **self._prepare_policy_vals(),
         }
 
 

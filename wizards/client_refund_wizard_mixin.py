@@ -99,6 +99,13 @@ class ClientRefundWizardMixin(models.AbstractModel):
         default=lambda self: self._get_default_reason(),
     )
     note = fields.Text()
+    waive_policy = fields.Boolean(
+        string="Waive the Refund Policy",
+        help="Refund in full, whatever the policy's fee, window or final sale: a refund "
+        "manager's decision. Asked by a refund user, the refund waits for a manager's "
+        "approval.",
+    )
+    waiver_reason = fields.Text(string="Why Waived")
     send_receipt = fields.Boolean(
         string="E-mail the Receipt",
         compute="_compute_send_receipt",
@@ -241,7 +248,7 @@ class ClientRefundWizardMixin(models.AbstractModel):
                 if invoices
                 else _("no money had moved."),
             )
-        money = source._client_refund_get_paid_back_amount(refund.amount)
+        money = refund._get_money_back()
         if currency.is_zero(money):
             line = _("Nothing goes back to the client.")
         elif refund.payout_method == "credit":
@@ -258,8 +265,20 @@ class ClientRefundWizardMixin(models.AbstractModel):
             line = _("The client gets back %s.", _(" and ").join(ways))
         # an invoice's credit note first settles what is owed; a till order's
         # refund keeps back the points it cannot take (said by the points note)
-        settled_words = source._client_refund_get_settled_words(refund.amount - money)
+        settled_words = source._client_refund_get_settled_words(
+            refund.amount - refund.amount_fee - money
+        )
+        fee_words = refund._get_fee_words()
+        if fee_words:
+            line = _("%(line)s; %(fees)s.", line=line.rstrip("."), fees=fee_words)
         return f"{line} {settled_words}" if settled_words else line
+
+    def _prepare_policy_vals(self):
+        """The waiver asked: who may grant it, the register decides."""
+        return {
+            "policy_waived": self.waive_policy,
+            "waiver_reason": self.waiver_reason if self.waive_policy else False,
+        }
 
     def _get_payout_words(self, refund):
         if refund.payout_method == "card":
