@@ -289,6 +289,74 @@ class ClientRefundCommon(QueryCountMixin, AccountTestInvoicingCommon):
         self.assertRegex(str(caught.exception), pattern)
 
 
+class RefundPolicyMixin:
+    """The owner's refund policies, as a salon sets them up: a cancellation
+    fee product with its own income account and 15 % tax; services that keep
+    50 % (at least 10.00) of a late cancellation and all of a no-show; retail
+    returned within 30 days (refused after) or with a manager's approval
+    after; opened cosmetics as final sale."""
+
+    @classmethod
+    def _setup_policies(cls, company=None):
+        company = company or cls.company
+        cls.fee_income = cls.env["account.account"].create(
+            {
+                "name": "Cancellation fees",
+                "code": "FEE01",
+                "account_type": "income_other",
+                "company_ids": [Command.set(company.ids)],
+            }
+        )
+        cls.fee_tax = cls.env["account.tax"].create(
+            {"name": "Fee tax 15 %", "amount": 15.0, "type_tax_use": "sale", "company_id": company.id}
+        )
+        cls.fee_product = cls.env["product.product"].create(
+            {
+                "name": "Cancellation fee",
+                "type": "service",
+                "property_account_income_id": cls.fee_income.id,
+                "taxes_id": [Command.set(cls.fee_tax.ids)],
+            }
+        )
+        Policy = cls.env["client.refund.policy"].with_company(company)
+        cls.service_policy = Policy.create(
+            {
+                "name": "Salon services",
+                "company_id": company.id,
+                "late_fee_percent": 50.0,
+                "late_fee_min": 10.0,
+                "no_show_fee_percent": 100.0,
+                "fee_product_id": cls.fee_product.id,
+                "client_text": "Late cancellations keep 50 %, no-shows the full price.",
+            }
+        )
+        cls.retail_policy = Policy.create(
+            {
+                "name": "Retail",
+                "company_id": company.id,
+                "window_days": 30,
+                "past_window": "refuse",
+                "client_text": "Products are returned within 30 days.",
+            }
+        )
+        cls.retail_approval_policy = Policy.create(
+            {"name": "Retail, late with approval", "company_id": company.id,
+             "window_days": 30, "past_window": "approval"}
+        )
+        cls.final_sale_policy = Policy.create(
+            {"name": "Opened cosmetics", "company_id": company.id, "final_sale": True}
+        )
+        cls.reason_business = cls.env.ref("client_refund.reason_cancelled_by_business")
+        cls.reason_late = cls.env.ref("client_refund.reason_late_cancellation")
+        cls.reason_no_show = cls.env.ref("client_refund.reason_no_show")
+        cls.reason_returned = cls.env.ref("client_refund.reason_product_returned")
+
+    @classmethod
+    def _set_policy(cls, product, policy):
+        """`policy` on `product`, for the policy's company."""
+        product.product_tmpl_id.with_company(policy.company_id).client_refund_policy_id = policy
+
+
 class ClientRefundHttpFixtures:
     """What the browser tours refund, as a salon has it: a client with an
     invoice paid in cash (no tax), a paid order at an open till, a gift card
