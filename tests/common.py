@@ -307,8 +307,27 @@ class RefundPolicyMixin:
                 "company_ids": [Command.set(company.ids)],
             }
         )
+        cls.fee_tax_account = cls.env["account.account"].create(
+            {
+                "name": "Fee tax payable",
+                "code": "FEETAX",
+                "account_type": "liability_current",
+                "company_ids": [Command.set(company.ids)],
+            }
+        )
+        repartition = [
+            Command.create({"repartition_type": "base"}),
+            Command.create({"repartition_type": "tax", "account_id": cls.fee_tax_account.id}),
+        ]
         cls.fee_tax = cls.env["account.tax"].create(
-            {"name": "Fee tax 15 %", "amount": 15.0, "type_tax_use": "sale", "company_id": company.id}
+            {
+                "name": "Fee tax 15 %",
+                "amount": 15.0,
+                "type_tax_use": "sale",
+                "company_id": company.id,
+                "invoice_repartition_line_ids": repartition,
+                "refund_repartition_line_ids": repartition,
+            }
         )
         cls.fee_product = cls.env["product.product"].create(
             {
