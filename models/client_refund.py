@@ -331,11 +331,8 @@ class ClientRefund(models.Model):
             )
             refund._message_log(body=_("Approved by %s.", self.env.user.name))
             if refund.policy_waived and not refund.waived_by_id:
+                # the done message says who waived it
                 refund._write_record({"waived_by_id": self.env.user.id})
-                refund._message_log(
-                    body=_("Refund policy waived by %(user)s: %(reason)s",
-                           user=self.env.user.name, reason=refund.waiver_reason)
-                )
             refund.activity_unlink(["mail.mail_activity_data_todo"])
             refund._execute()
         return True
@@ -630,6 +627,14 @@ class ClientRefund(models.Model):
                     "Credit note: %s.",
                     ", ".join(self.credit_note_ids.mapped("name")),
                 )
+            )
+        fee_words = self._get_fee_words()
+        if fee_words:
+            parts.append(_("Refund policy: %s.", fee_words))
+        if self.waived_by_id:
+            parts.append(
+                _("Policy waived by %(user)s: %(reason)s.", user=self.waived_by_id.name,
+                  reason=(self.waiver_reason or "").strip().rstrip("."))
             )
         if self.amount_ewallet:
             parts.append(

@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from .client_refund_source import check_number
+from .client_refund_source import check_number, check_numbers
 
 # A reason's fault that keeps a fee, and the policy fields that say how much
 FEE_FAULTS = ("late_cancel", "no_show")
@@ -133,6 +133,17 @@ class ClientRefundPolicy(models.Model):
                     _("The fee product %s has no income account: set one on it or on its category.",
                       product.display_name)
                 )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # NaN and Infinity get a clear error, not a ValueError when rounded
+        for vals in vals_list:
+            check_numbers(self, vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_numbers(self, vals)
+        return super().write(vals)
 
     def _get_fee_terms(self, fault):
         """(percent, fixed, minimum, maximum) of the fee kept for `fault`."""

@@ -82,11 +82,11 @@ class ResCompany(models.Model):
     @api.constrains("client_refund_policy_id")
     def _check_client_refund_policy_id(self):
         for company in self:
-            policy = company.client_refund_policy_id
+            # sudo: another company's policy is refused, not an access error
+            policy = company.client_refund_policy_id.sudo()
             if policy and policy.company_id != company:
                 raise ValidationError(
-                    _("%(policy)s is a refund policy of %(other)s, not of %(company)s.",
-                      policy=policy.name, other=policy.company_id.name, company=company.name)
+                    _("That refund policy is not one of %(company)s.", company=company.name)
                 )
 
     @api.constrains("client_refund_stripe_wait_hours")
