@@ -91,10 +91,47 @@ class AccountMove(models.Model):
 
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
-        posted.filtered(
-            lambda m: m.move_type == "out_refund" and m.reversed_entry_id
-        ).reversed_entry_id._client_refund_check_not_over_credited()
+        credit_notes = posted.filtered(lambda m: m.move_type == "out_refund" and m.reversed_entry_id)
+        credit_notes.reversed_entry_id._client_refund_check_not_over_credited()
+        if not get_refund_own_path(self.env):
+            credit_notes._client_refund_check_policy_of_credit_note()
         return posted
+
+    def _client_refund_check_policy_of_credit_note(self):
+        """A credit note made outside the refund wizard (core's Credit Note
+        button) of what a refund policy declares final sale, or sold before its
+        window, is for a refund manager or an accountant: the wizard applies the
+        policy. Such a credit note has no reason, so no fee is kept (see the
+        README)."""
+        user = self.env.user
+        if user.has_group("client_refund.group_client_refund_manager") or user.has_group(
+            "account.group_account_manager"
+        ):
+            return
+        Policy = self.env["client.refund.policy"]
+        # sudo: the till's invoices are refunded at the till
+        for credit_note in self.filtered(lambda move: not move.reversed_entry_id.sudo().pos_order_ids):
+            invoice = credit_note.reversed_entry_id
+            company = invoice.company_id
+            policies = Policy._get_policies(credit_note.invoice_line_ids.product_id, company)
+            today = company._client_refund_today()
+            for policy in set(policies.values()):
+                past_window = policy.window_days and invoice.invoice_date and (
+                    (today - invoice.invoice_date).days > policy.window_days
+                )
+                if policy.final_sale or past_window:
+                    raise UserError(
+                        _(
+                            "%(invoice)s falls under the refund policy %(policy)s (%(rule)s): "
+                            "refund it with its Refund button, where the policy applies, or "
+                            "ask a refund manager.",
+                            invoice=invoice.display_name,
+                            policy=policy.name,
+                            rule=_("final sale") if policy.final_sale else _(
+                                "refunds within %s days", policy.window_days
+                            ),
+                        )
+                    )
 
     def write(self, vals):
         if vals.get("state") in ("draft", "cancel"):
@@ -943,7 +980,8 @@ class AccountMove(models.Model):
             for line_values in self._prepare_client_refund_credit_note_lines(refund)
         ]
         credit_note = self._reverse_moves([default_values])
-        credit_note._post(soft=False)
+        # the refund applied the policy already
+        refund_own_path(credit_note)._post(soft=False)
         totals = {line.origin_line_id: line.price_total for line in credit_note.invoice_line_ids}
         # sudo: the register's lines are the addon's record
         for refund_line in refund.line_ids.sudo():

@@ -119,13 +119,19 @@ def lock_rows(records):
     records.invalidate_recordset()
 
 
-def check_numbers(model, vals):
+def check_numbers(model, vals, strict=True):
     """check_number on every float and amount of `vals` for `model`, and of the
-    lines they create or update."""
+    lines they create or update; `strict`: a name that is no field of `model`
+    is refused too."""
     for fname, value in vals.items():
         field = model._fields.get(fname)
-        if not field:
+        if not field and not strict:
             continue
+        if not field:
+            # core would answer a ValueError: "Invalid field"
+            raise ValidationError(
+                model.env._("%(model)s has no field %(field)s.", model=model._description, field=fname)
+            )
         if field.type in ("float", "monetary"):
             check_number(value, field.string)
         elif field.type == "selection" and not isinstance(field.selection, str):
@@ -140,7 +146,7 @@ def check_numbers(model, vals):
         elif field.type == "one2many" and isinstance(value, (list, tuple)):
             for command in value:
                 if isinstance(command, (list, tuple)) and len(command) == 3 and isinstance(command[2], dict):
-                    check_numbers(model.env[field.comodel_name], command[2])
+                    check_numbers(model.env[field.comodel_name], command[2], strict)
 
 
 class ClientRefundSource(models.AbstractModel):

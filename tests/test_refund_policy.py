@@ -297,6 +297,31 @@ class TestRefundPolicyInvoice(RefundPolicyInvoiceCommon):
         with self.assertRefused("belongs to refund"):
             refund.fee_move_ids.with_user(self.refund_manager).button_draft()
 
+    def _core_credit_note(self, invoice, user):
+        reversal = (
+            self.env["account.move.reversal"]
+            .with_user(user)
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"journal_id": invoice.journal_id.id, "reason": "core button"})
+        )
+        return self.env["account.move"].browse(reversal.refund_moves()["res_id"])
+
+    def test_core_credit_note_of_a_final_sale_is_for_a_manager(self):
+        invoice = self._paid_invoice([(self.serum, 1, 40.0)])
+        credit_note = self._core_credit_note(invoice, self.refund_user)
+        with self.assertRefused("falls under the refund policy Opened cosmetics"):
+            credit_note.with_user(self.refund_user).action_post()
+        self.assertEqual(credit_note.state, "draft")
+        credit_note.with_user(self.refund_manager).action_post()
+        self.assertEqual(credit_note.state, "posted")
+
+    def test_core_credit_note_past_the_window_is_for_a_manager(self):
+        invoice = self._paid_invoice([(self.shampoo, 1, 20.0)], days_ago=31)
+        credit_note = self._core_credit_note(invoice, self.refund_user)
+        with self.assertRefused("refunds within 30 days"):
+            credit_note.with_user(self.refund_user).action_post()
+        self.assertEqual(credit_note.state, "draft")
+
     # ------------------------------------------------------------------
     # companies and bad input
     # ------------------------------------------------------------------

@@ -110,9 +110,9 @@ class ClientRefundWizard(models.TransientModel):
     )
     amount_paid_back = fields.Monetary(
         string="Money Paid Back",
-        compute="_compute_amount_to_refund",
-        help="The credit note first settles what the client still owes; the rest "
-        "is paid back.",
+        compute="_compute_money_line",
+        help="The credit note first settles what the client still owes, and the "
+        "refund policy's fee is kept; the rest is paid back.",
     )
     amount_ewallet = fields.Monetary(
         string="Of Which onto the eWallet",
@@ -252,12 +252,6 @@ class ClientRefundWizard(models.TransientModel):
         for wizard in self:
             amount = wizard._get_amount_to_refund()
             wizard.amount_to_refund = amount
-            source = wizard._get_source()
-            wizard.amount_paid_back = (
-                source._client_refund_get_paid_back_amount(amount)
-                if source and not wizard.void_payment
-                else 0.0
-            )
             wizard.points_note = wizard._get_points_note(amount)
 
     @api.onchange("amount")
@@ -293,6 +287,9 @@ class ClientRefundWizard(models.TransientModel):
         ):
             raise UserError(_("Choose the lines and quantities to refund."))
         return self._confirm_refund(refund_vals)
+
+    def _update_from_trial(self, refund):
+        self.amount_paid_back = refund._get_money_back() if refund and not self.void_payment else 0.0
 
     def _get_points_note(self, amount):
         source = self._get_source()

@@ -26,7 +26,8 @@ class ClientRefundNumbersMixin(models.AbstractModel):
         # how it was paid, what the register would say) are for those who may
         # make the refund
         self.check_access("create")
-        check_numbers(self, values)
+        # the form sends what its view holds, not only fields
+        check_numbers(self, values, strict=False)
         return super().onchange(values, field_names, fields_spec)
 
 
@@ -181,6 +182,11 @@ class ClientRefundWizardMixin(models.AbstractModel):
             wizard.refusal = refusal
             wizard.money_line = refund and wizard._get_money_line(refund)
             wizard.approval_line = refund and wizard._get_approval_line(refund)
+            wizard._update_from_trial(refund)
+
+    def _update_from_trial(self, refund):
+        """Set what the form shows of `refund`, the refund as asked, checked by
+        the register (None when it refuses it)."""
 
     @api.model
     def _get_default_reason(self):
