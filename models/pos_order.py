@@ -191,6 +191,33 @@ class PosOrder(models.Model):
     def _client_refund_get_sale_date(self):
         return fields.Date.context_today(self, self.date_order)
 
+    def _client_refund_get_policy_date(self):
+        """The day of the sale in the company's day, as the window's today is
+        (see res.company._client_refund_today): never the caller's `tz`."""
+        self.ensure_one()
+        company_day = self.with_context(tz=self.company_id.client_refund_tz or "UTC")
+        return fields.Datetime.context_timestamp(company_day, self.date_order).date()
+
+    def _client_refund_get_policy_lines(self, refund):
+        """Each order line the refund order credits, by its product: the lines
+        and quantities asked, or every line left scaled to the amount."""
+        self.ensure_one()
+        quantities, prices = self._client_refund_get_quantities_and_prices(refund)
+        lines = [
+            (
+                line.product_id,
+                line._client_refund_compute_totals(quantity, prices[line])["price_subtotal_incl"],
+            )
+            for line, quantity in quantities.items()
+        ]
+        # the order's taxes and cash rounding round the whole refund: its last
+        # cents go to the largest line
+        rest = refund.amount - sum(amount for _product, amount in lines)
+        if lines and not self.currency_id.is_zero(rest):
+            largest = max(range(len(lines)), key=lambda index: lines[index][1])
+            lines[largest] = (lines[largest][0], self.currency_id.round(lines[largest][1] + rest))
+        return lines
+
     def _client_refund_check_refundable(self):
         for order in self:
             if order.state not in PAID_STATES:
@@ -293,18 +320,28 @@ class PosOrder(models.Model):
         return -sum(refunds.mapped("amount"))
 
     def _client_refund_compute_amount(self, refund):
-        """What the refund order will total, as core's _compute_prices totals an
+        """What the refund order will credit, as core's _compute_prices totals an
         order: its lines' taxes, then the till's cash rounding of the total. A
         refund by amount is priced to hit the amount asked."""
         config = refund.pos_config_id or self.config_id
-        cash_rounding = (
-            config.rounding_method
-            if config.cash_rounding and not config.only_round_cash_method
-            else None
-        )
         if refund.scope == "partial" and not refund.line_ids:
+            cash_rounding = self._client_refund_get_cash_rounding(config)
             return cash_rounding.round(refund.amount) if cash_rounding else refund.amount
         quantities, prices = self._client_refund_get_quantities_and_prices(refund)
+        return self._client_refund_get_credited_total(quantities, prices, config)
+
+    @api.model
+    def _client_refund_get_cash_rounding(self, config):
+        """The rounding the till of `config` applies to an order's total."""
+        if config.cash_rounding and not config.only_round_cash_method:
+            return config.rounding_method
+        return None
+
+    def _client_refund_get_credited_total(self, quantities, prices, config):
+        """What a refund order of the till of `config` crediting `quantities`
+        ({order line: quantity}) at `prices` ({order line: unit price}) totals,
+        tax included and rounded as the till rounds an order's total."""
+        cash_rounding = self._client_refund_get_cash_rounding(config)
         lines = self.env["pos.order.line"].concat(
             *(line.new({"qty": quantity, "price_unit": prices[line]}, origin=line)
               for line, quantity in quantities.items())
@@ -519,15 +556,21 @@ class PosOrder(models.Model):
         plan = self._client_refund_get_points_due(refund.amount)
         deduction = (
             # what was sent to Stripe is what the card gets: the deduction of then
-            refund.amount - refund.amount_to_card - refund.amount_ewallet
+            refund.amount - refund.amount_fee - refund.amount_to_card - refund.amount_ewallet
             if refund.payout_method == "card"
             else self._client_refund_get_points_deduction(plan)
         )
         refund_order = self._client_refund_create_refund_order(refund, session)
         if deduction:
             refund_order._client_refund_add_points_deduction(deduction)
-        # what the sale is credited, before any part of it tops the eWallet up
-        credited = -refund_order.amount_total + deduction
+        # what the sale is credited: the lines that name what it sold, not those
+        # that keep part of it back (the fee, the points, store credit)
+        credited_lines = refund_order.lines.filtered("refunded_orderline_id")
+        credited = self._client_refund_get_credited_total(
+            {line.refunded_orderline_id: -line.qty for line in credited_lines},
+            {line.refunded_orderline_id: line.price_unit for line in credited_lines},
+            refund_order.config_id,
+        )
         ewallet = self.env["loyalty.card"]
         onto_ewallet = (
             -refund_order.amount_total if refund.payout_method == "ewallet" else refund.amount_ewallet
@@ -541,7 +584,7 @@ class PosOrder(models.Model):
             refund_order._client_refund_pay_out(
                 self,
                 full=refund.scope == "full" and not refund.line_ids,
-                kept=deduction + onto_ewallet,
+                kept=deduction + onto_ewallet + refund.amount_fee,
             )
         # core's _process_saved_order only logs an order that does not add up
         refund_order.action_pos_order_paid()
@@ -560,7 +603,7 @@ class PosOrder(models.Model):
             )
         # sudo: the register's lines are the addon's record
         for refund_line, order_line in zip(
-            refund.line_ids.sudo().sorted("id"), refund_order.lines.sorted("id")
+            refund.line_ids.sudo().sorted("id"), credited_lines.sorted("id")
         ):
             refund_line.amount = -order_line.price_subtotal_incl
         return {
@@ -599,9 +642,57 @@ class PosOrder(models.Model):
             }
         )
         line_vals_list = self._prepare_client_refund_lines(refund, refund_order)
+        line_vals_list += self._prepare_client_refund_fee_lines(refund, refund_order)
         self.env["pos.order.line"].create(line_vals_list)
         refund_order._compute_prices()
         return refund_order
+
+    def _prepare_client_refund_fee_lines(self, refund, refund_order):
+        """Values of the refund order's fee lines, one per fee kept, on its
+        policy's fee product with that product's taxes, priced so that the
+        line totals the fee tax included (see account.move's fee invoice): the
+        refund credits what was sold in full, the fee is income on its own
+        product when the session closes, and the till pays back the rest."""
+        AccountMove = self.env["account.move"]
+        currency = self.currency_id
+        vals_list = []
+        for fee in refund.fee_ids.filtered("amount"):
+            product = fee.policy_id.fee_product_id
+            if not product:
+                raise UserError(
+                    _("Refund policy %s keeps a fee but has no fee product: a refund manager "
+                      "sets one.", fee.policy_id.name)
+                )
+            price, _total = AccountMove._client_refund_get_fee_price(product, fee.amount, refund)
+            values = {
+                "order_id": refund_order.id,
+                "product_id": product.id,
+                "full_product_name": _(
+                    "%(fee)s (%(terms)s)",
+                    fee=product.display_name,
+                    terms=fee.policy_id._get_fee_words(fee.fault),
+                ),
+                "qty": 1.0,
+                "price_unit": price,
+                "tax_ids": [Command.set(AccountMove._client_refund_get_fee_taxes(product, refund).ids)],
+            }
+            totals = self.env["pos.order.line"].new(values)._compute_amount_line_all()
+            if currency.compare_amounts(totals["price_subtotal_incl"], fee.amount):
+                raise UserError(
+                    _(
+                        "The fee line of %(refund)s totals %(total)s, not the %(fee)s "
+                        "confirmed: nothing was refunded. Check the taxes of %(product)s and "
+                        "the fiscal position of order %(order)s.",
+                        refund=refund.name,
+                        total=currency.format(totals["price_subtotal_incl"]),
+                        fee=currency.format(fee.amount),
+                        product=product.display_name,
+                        order=self.display_name,
+                    )
+                )
+            values.update({fname: currency.round(value) for fname, value in totals.items()})
+            vals_list.append(values)
+        return vals_list
 
     def _client_refund_get_quantities_and_prices(self, refund):
         """({order line: quantity}, {order line: unit price}) of the refund order.
@@ -687,6 +778,9 @@ class PosOrder(models.Model):
                 for line in quantities
             )
 
+        if not quantities:
+            # no service left to refund by amount: the refund's checks say so
+            return prices
         largest = max(quantities, key=lambda line: quantities[line] * prices[line])
         for _attempt in range(3):
             difference = currency.round(amount - total(prices))
