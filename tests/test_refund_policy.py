@@ -217,6 +217,28 @@ class TestRefundPolicyInvoice(RefundPolicyInvoiceCommon):
             self._refund(invoice, reason_id=self.reason_returned)
         self.assertEqual(self._counts(), counts)
 
+    def test_final_sale_lines_are_not_offered(self):
+        invoice = self._paid_invoice([(self.serum, 1, 40.0), (self.shampoo, 1, 20.0)])
+        wizard = self._wizard_form(invoice)
+        wizard.refund_mode = "lines"
+        wizard.reason_id = self.reason_returned
+        self.assertEqual(
+            [(line["product_id"], line["final_sale"]) for line in (
+                wizard.line_ids._records[index] for index in range(len(wizard.line_ids))
+            )],
+            [(self.serum.id, True), (self.shampoo.id, False)],
+        )
+        with wizard.line_ids.edit(0) as serum_line:
+            with self.assertRaises(AssertionError):  # read-only in the form
+                serum_line.quantity = 1
+        with wizard.line_ids.edit(1) as shampoo_line:
+            shampoo_line.quantity = 1
+        wizard.save()
+        refund = self._confirm(wizard)
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.line_ids.product_id, self.shampoo)
+        self.assertEqual(refund.policy_ids, self.retail_policy)
+
     def test_final_sale_waived_by_a_manager(self):
         invoice = self._paid_invoice([(self.serum, 1, 40.0)])
         refund = self._refund(

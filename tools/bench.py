@@ -2,7 +2,7 @@
 """Benchmark of client_refund against Odoo core (`make bench`).
 
     bench.py [--runs N] [--pos-orders N] [--register N[,N...]] [--db NAME] [--keep]
-             [--log-sql] [--explain] [--only invoice,pos,register]
+             [--log-sql] [--explain] [--only invoice,policy,pos,register]
 
 On a database made from click-odoo-initdb's cached template (the addon's dependencies,
 without demo data) with the addon installed, one run measures side by side
@@ -12,6 +12,9 @@ run) of:
 * the full refund of a paid invoice of 1, 10 and 100 lines through the addon's
   wizard (payout in cash) against the core reversal wizard, the posting of its
   credit note and the core payment registration on the credit note;
+* the same invoices refunded for a late cancellation under a refund policy
+  (its fee invoiced and settled from the payment) against the same core
+  refund: the policy's extra queries must not grow with the lines;
 * --pos-orders refunds of paid POS orders through the addon's wizard against
   core pos.order.refund() and pos.make.payment;
 * the refund register with --register records (by default 100,000, then
@@ -83,8 +86,8 @@ def parse_args(argv):
     parser.add_argument("--keep", action="store_true", help="keep the throw-away database")
     parser.add_argument("--log-sql", action="store_true", help="group the queries by table/caller")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the register")
-    parser.add_argument("--only", default="invoice,pos,register",
-                        help="comma-separated cases among invoice, pos, register")
+    parser.add_argument("--only", default="invoice,policy,pos,register",
+                        help="comma-separated cases among invoice, policy, pos, register")
     opts = parser.parse_args(argv)
     opts.only = [case.strip() for case in opts.only.split(",") if case.strip()]
     try:
@@ -92,7 +95,7 @@ def parse_args(argv):
                                if size.strip())
     except ValueError:
         parser.error(f"--register: sizes separated by commas, not {opts.register!r}")
-    unknown = set(opts.only) - {"invoice", "pos", "register"}
+    unknown = set(opts.only) - {"invoice", "policy", "pos", "register"}
     if unknown:
         parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
     return opts
@@ -341,6 +344,8 @@ class Bench:
         only = self.options["only"]
         if "invoice" in only:
             self.bench_invoices()
+        if "policy" in only:
+            self.bench_policy()
         if "pos" in only:
             self.bench_pos()
         if "register" in only:
@@ -455,20 +460,21 @@ class Bench:
         if credit_note.payment_state not in ("paid", "in_payment"):
             raise RuntimeError(f"core: credit note {credit_note.name} is {credit_note.payment_state}")
 
-    def addon_invoice_refund(self, invoice):
+    def addon_invoice_refund(self, invoice, reason=None):
         env = self.admin_env
         wizard = env["client.refund.wizard"].with_context(
             default_source_type="invoice", default_move_id=invoice.id
         ).create({
             "refund_mode": "full",
-            "reason_id": self.reason.id,
+            "reason_id": (reason or self.reason).id,
             "payout_method": "journal",
             "payout_journal_id": self.cash_journal.id,
             "send_receipt": False,
         })
-        wizard.action_confirm()
+        action = wizard.action_confirm()
         if invoice.payment_state != "reversed":
             raise RuntimeError(f"addon: invoice {invoice.name} is {invoice.payment_state}")
+        return env["client.refund"].browse(action["res_id"])
 
     def bench_invoices(self):
         for size in (1, 10, 100):
@@ -479,6 +485,51 @@ class Bench:
             self.run_pairs(
                 result, self.admin_env, lambda size=size: self.paid_invoice(size),
                 {"core": self.core_invoice_refund, "addon": self.addon_invoice_refund},
+                self.runs, log_run=self.options["log_sql"],
+            )
+            self.results.append(result)
+
+    # ------------------------------------------------------------------
+    # refund policies
+
+    def policy_setup(self):
+        """The bench services under a policy that keeps 50 % of a late
+        cancellation on its own fee product (committed, made once)."""
+        env = self.su_env
+        Policy = env["client.refund.policy"]
+        policy = Policy.search([("name", "=", "Bench policy"), ("company_id", "=", self.company.id)])
+        if not policy:
+            fee_product = env["product.product"].create({
+                "name": "Bench cancellation fee",
+                "type": "service",
+                "taxes_id": [self.odoo.Command.set(self.tax.ids)],
+            })
+            policy = Policy.create({
+                "name": "Bench policy",
+                "company_id": self.company.id,
+                "late_fee_percent": 50.0,
+                "late_fee_min": 10.0,
+                "fee_product_id": fee_product.id,
+            })
+        self.services.product_tmpl_id.with_company(self.company).client_refund_policy_id = policy
+        self.cr.commit()
+        self.late_reason = env.ref("client_refund.reason_late_cancellation")
+
+    def addon_policy_refund(self, invoice):
+        refund = self.addon_invoice_refund(invoice, reason=self.late_reason)
+        if not refund.fee_move_ids or refund.fee_move_ids.payment_state not in ("paid", "in_payment"):
+            raise RuntimeError(f"addon: {refund.name} kept no settled fee")
+
+    def bench_policy(self):
+        self.policy_setup()
+        for size in (1, 10, 100):
+            lines = "line" if size == 1 else "lines"
+            result = Result(f"invoice of {size} {lines}: late cancellation, fee kept",
+                            target="ratio")
+            say(f"{result.name} ...")
+            self.run_pairs(
+                result, self.admin_env, lambda size=size: self.paid_invoice(size),
+                {"core": self.core_invoice_refund, "addon": self.addon_policy_refund},
                 self.runs, log_run=self.options["log_sql"],
             )
             self.results.append(result)

@@ -399,6 +399,11 @@ class ClientRefundWizardLine(models.TransientModel):
         string="Left to Refund", digits="Product Unit of Measure", readonly=True
     )
     amount_left = fields.Monetary(currency_field="currency_id", readonly=True)
+    final_sale = fields.Boolean(
+        compute="_compute_final_sale",
+        help="The product's refund policy makes it a final sale: it is refunded only "
+        "with a manager's waiver.",
+    )
     quantity = fields.Float(string="To Refund", digits="Product Unit of Measure")
     amount = fields.Monetary(
         currency_field="currency_id",
@@ -418,6 +423,14 @@ class ClientRefundWizardLine(models.TransientModel):
                 line.product_id = line.move_line_id.product_id
                 line.name = line.move_line_id.name
                 line.quantity_invoiced = line.move_line_id.quantity
+
+    @api.depends("product_id", "wizard_id.company_id")
+    def _compute_final_sale(self):
+        Policy = self.env["client.refund.policy"]
+        for company, lines in self.grouped(lambda line: line.wizard_id.company_id).items():
+            policies = Policy._get_policies(lines.product_id, company)
+            for line in lines:
+                line.final_sale = bool(policies.get(line.product_id, Policy).final_sale)
 
     @api.depends("quantity", "quantity_left", "amount_left")
     def _compute_amount(self):
