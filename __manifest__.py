@@ -24,6 +24,7 @@
         "data/ir_cron_data.xml",
         "data/product_data.xml",
         "report/client_refund_receipt.xml",
+        "report/account_invoice_report.xml",
         "data/mail_template_data.xml",
         "views/client_refund_reason_views.xml",
         "views/client_refund_policy_views.xml",
@@ -45,6 +46,7 @@
     "demo": [
         "demo/res_partner_demo.xml",
         "demo/res_users_demo.xml",
+        "demo/client_refund_policy_demo.xml",
         "demo/product_demo.xml",
         "demo/pos_demo.xml",
         "demo/account_move_demo.xml",

@@ -33,3 +33,4 @@ from . import loyalty_card
 from . import loyalty_history
 from . import membership_membership_line
 from . import product_template
+from . import account_move_policy
