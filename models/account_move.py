@@ -341,16 +341,10 @@ class AccountMove(models.Model):
         lines asked, or every line left scaled to the amount."""
         self.ensure_one()
         changes = self._client_refund_get_credit_note_changes(refund)
-        lines = [
+        return [
             (line.product_id, self._client_refund_get_credit_note_total({line: values}))
             for line, values in changes.items()
         ]
-        # the taxes round the whole credit note: its last cents go to the largest line
-        rest = refund.amount - sum(amount for _product, amount in lines)
-        if lines and not self.currency_id.is_zero(rest):
-            largest = max(range(len(lines)), key=lambda index: lines[index][1])
-            lines[largest] = (lines[largest][0], lines[largest][1] + rest)
-        return lines
 
     def _client_refund_check_sale_paid(self, what):
         # sudo: the invoice is read for staff who may have no Invoicing rights

@@ -121,6 +121,12 @@ class ClientRefundFees(models.AbstractModel):
         self.ensure_one()
         company = self.company_id
         lines = self._get_source()._client_refund_get_policy_lines(self)
+        # taxes and cash rounding round the whole refund: its last cents go to
+        # the largest line
+        rest = self.amount - sum(amount for _product, amount in lines)
+        if lines and not self.currency_id.is_zero(rest):
+            largest = max(range(len(lines)), key=lambda index: lines[index][1])
+            lines[largest] = (lines[largest][0], lines[largest][1] + rest)
         Product = self.env["product.product"]
         policies = self.env["client.refund.policy"]._get_policies(
             Product.concat(*(product for product, _amount in lines if product)), company

@@ -323,7 +323,9 @@ class ClientRefundSource(models.AbstractModel):
     def _client_refund_get_policy_lines(self, refund):
         """[(product, amount)]: what `refund` credits, tax included, by the
         product whose refund policy governs it; no product for the company's
-        default policy. The amounts add up to the refund's."""
+        default policy. Line by line, the amounts may miss the refund's by the
+        cents its taxes and rounding put on the whole (see
+        client.refund.fees._get_policy_bases)."""
         return [(self.env["product.product"], refund.amount)]
 
     def _client_refund_get_policy_date(self):

@@ -203,20 +203,13 @@ class PosOrder(models.Model):
         and quantities asked, or every line left scaled to the amount."""
         self.ensure_one()
         quantities, prices = self._client_refund_get_quantities_and_prices(refund)
-        lines = [
+        return [
             (
                 line.product_id,
                 line._client_refund_compute_totals(quantity, prices[line])["price_subtotal_incl"],
             )
             for line, quantity in quantities.items()
         ]
-        # the order's taxes and cash rounding round the whole refund: its last
-        # cents go to the largest line
-        rest = refund.amount - sum(amount for _product, amount in lines)
-        if lines and not self.currency_id.is_zero(rest):
-            largest = max(range(len(lines)), key=lambda index: lines[index][1])
-            lines[largest] = (lines[largest][0], self.currency_id.round(lines[largest][1] + rest))
-        return lines
 
     def _client_refund_check_refundable(self):
         for order in self:

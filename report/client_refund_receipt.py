@@ -55,7 +55,9 @@ class ReportClientRefundReceipt(models.AbstractModel):
         refund.ensure_one()
         currency = refund.currency_id
         ways = []
-        if refund.scope == "void" or refund.payout_method == "none":
+        if refund.scope == "void" or (
+            refund.payout_method == "none" and currency.is_zero(refund.amount_fee)
+        ):
             return [(_("Payment cancelled: no money moved"), 0.0)]
         if refund.payout_method == "pos":
             # what the till paid out, tender by tender; sudo: the receipt says it
@@ -86,10 +88,13 @@ class ReportClientRefundReceipt(models.AbstractModel):
             ways.append((journal._client_refund_get_way_label(), refund.amount_paid_back))
         if refund.amount_ewallet:
             ways.append((_("eWallet"), refund.amount_ewallet))
-        rest = currency.round(refund.amount - refund.amount_paid_back - refund.amount_ewallet)
+        # the fee the policy kept is its own line of the receipt
+        rest = currency.round(
+            refund.amount - refund.amount_fee - refund.amount_paid_back - refund.amount_ewallet
+        )
         if refund.payout_method == "pos":
             rest = currency.round(
-                refund.amount - sum(amount for __, amount in ways)
+                refund.amount - refund.amount_fee - sum(amount for __, amount in ways)
             )
         if currency.compare_amounts(rest, 0.0) > 0:
             if refund.payout_method == "credit":

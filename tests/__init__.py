@@ -19,3 +19,7 @@ from . import test_demo_tour
 from . import test_cron_concurrency
 from . import test_core_write_paths
 from . import test_refund_protocol
+from . import test_refund_policy
+from . import test_refund_policy_rpc
+from . import test_refund_policy_pos
+from . import test_refund_policy_receipt

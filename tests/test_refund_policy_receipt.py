@@ -89,6 +89,11 @@ class TestRefundPolicyReceipt(RefundPolicyMixin, InvoiceRefundCommon):
         )
         (given_back,) = receipt.xpath("//tr[@name='given_back']")
         self.assertEqual(text_of(given_back), f"Given back {self._money(57.5)}")
+        # all of it in cash: the fee is not mistaken for what was still owed
+        self.assertEqual(
+            [text_of(row) for row in receipt.xpath("//tr[@name='way']")],
+            [f"Paid back: Cash {self._money(57.5)}"],
+        )
         (policy,) = receipt.xpath("//div[@name='refund_policy']")
         self.assertEqual(
             text_of(policy),
@@ -110,6 +115,18 @@ class TestRefundPolicyReceipt(RefundPolicyMixin, InvoiceRefundCommon):
             [("model", "=", "client.refund"), ("res_id", "=", refund.id)]
         )
         self.assertIn("late-cancellation fee kept", mail.body_html)
+
+    def test_no_show_receipt_says_the_fee_kept_it_all(self):
+        refund = self._paid_refund(self.haircut, reason_id=self.reason_no_show)
+        self.assertEqual(refund.amount_fee, 115.0)
+        self.assertEqual(refund.payout_method, "none")
+        receipt = self._receipt(refund)
+        (given_back,) = receipt.xpath("//tr[@name='given_back']")
+        self.assertEqual(text_of(given_back), f"Given back {self._money(0.0)}")
+        # no "Payment cancelled", no "still owed": the fee row says where it went
+        self.assertEqual(receipt.xpath("//tr[@name='way']"), [])
+        (fee_row,) = receipt.xpath("//tr[@name='fee']")
+        self.assertIn(self._money(-115.0), text_of(fee_row))
 
     def test_waived_fee_is_shown_waived(self):
         refund = self._paid_refund(

@@ -1,4 +1,5 @@
 from odoo import SUPERUSER_ID, api
+from odoo.tools.convert import convert_file
 
 # The reasons shipped where the business is at fault: the refund policy does
 # not apply to them. Their data is noupdate, so an upgrade sets it here.
@@ -18,3 +19,8 @@ def migrate(cr, version):
         reason = env.ref(f"client_refund.{xmlid}", raise_if_not_found=False)
         if reason:
             reason.write({"fault": "business", "apply_policy": False})
+    # The receipt e-mail says the fee a refund policy kept: its template is
+    # noupdate data, which an upgrade does not load again by itself.
+    convert_file(
+        env, "client_refund", "data/mail_template_data.xml", {}, mode="init", noupdate=True, kind="data"
+    )
