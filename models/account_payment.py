@@ -267,24 +267,56 @@ class AccountPayment(models.Model):
                 asked=self.currency_id.format(refund.amount),
             ),
         )
+        if self.env["loyalty.card"]._client_refund_get_deposit_credit(refund):
+            # the deposit kept goes onto the eWallet: said before anything is written
+            self.env["loyalty.card"]._client_refund_check_ewallet(refund)
+
+    def _client_refund_get_policy_date(self):
+        """An advance payment is a deposit: the window counts from the day it was paid."""
+        return self.date
 
     def _client_refund_execute(self, refund):
+        """Keep the fee of a deposit the client loses, then give back the rest
+        of the client credit the way asked."""
         self.ensure_one()
         if refund.scope == "void":
             return self._client_refund_void(refund)
-        onto_ewallet = refund.amount if refund.payout_method == "ewallet" else refund.amount_ewallet
-        results = {}
+        currency = self.currency_id
+        money_back = refund._get_money_back()
+        to_ewallet = money_back if refund.payout_method == "ewallet" else refund.amount_ewallet
+        results, deposit_credit = self._client_refund_keep_deposit(refund)
+        onto_ewallet = currency.round(to_ewallet + deposit_credit)
         if onto_ewallet:
-            results = self.env["loyalty.card"]._client_refund_credit_ewallet(
-                refund, onto_ewallet, self._client_refund_get_open_credit_lines()
+            results.update(
+                self.env["loyalty.card"]._client_refund_credit_ewallet(
+                    refund, onto_ewallet, self._client_refund_get_open_credit_lines()
+                )
             )
-        rest = self.currency_id.round(refund.amount - onto_ewallet)
-        if self.currency_id.compare_amounts(rest, 0.0) > 0:
+        rest = currency.round(money_back - to_ewallet)
+        if currency.compare_amounts(rest, 0.0) > 0:
             payment = self._client_refund_pay_back(
                 refund, rest, self._client_refund_get_open_credit_lines()
             )
             results.update(payment_ids=[fields.Command.link(payment.id)], amount_paid_back=payment.amount)
         return results
+
+    def _client_refund_keep_deposit(self, refund):
+        """The fee `refund` keeps of the deposit: invoiced on the fee product and
+        settled from the payment's client credit, as an invoice's fee is, or
+        left to the client as store credit when the policy says so. Returns
+        (the register's values, what goes onto the eWallet as store credit)."""
+        Move = self.env["account.move"]
+        deposit_credit = self.env["loyalty.card"]._client_refund_get_deposit_credit(refund)
+        if deposit_credit:
+            return {}, deposit_credit
+        credit = {
+            line: -line.amount_residual_currency
+            for line in self._client_refund_get_open_credit_lines()
+        }
+        fee_invoice, __ = Move._client_refund_keep_fee(
+            refund, Move._client_refund_split_give_back(credit, refund.amount)[0]
+        )
+        return {"fee_move_ids": [fields.Command.link(fee_invoice.id)] if fee_invoice else []}, 0.0
 
     def _client_refund_void(self, refund):
         invoices = self.reconciled_invoice_ids

@@ -111,6 +111,29 @@ class ClientRefundBalanceSource(models.AbstractModel):
             )
         return sale
 
+    def _client_refund_get_policy_lines(self, refund):
+        """A card or a membership follows the product that sold it: the sale
+        the refund cancels, else its newest sale left, else the product of its
+        program or membership."""
+        self.ensure_one()
+        sales = self._client_refund_get_sales()
+        named = refund.line_ids[:1]
+        sold = named._get_sold_line() if named else None
+        sale = next((sale for sale in sales if sale["line"] == sold), sales[0] if sales else None)
+        product = sale["line"].product_id if sale else self._client_refund_get_products()[:1]
+        return [(product.with_env(self.env), refund.amount)]
+
+    def _client_refund_get_policy_date(self):
+        """The day of its newest sale left to refund, the one a refund reverses first."""
+        self.ensure_one()
+        sales = self._client_refund_get_sales()
+        return sales[0]["date"] if sales else False
+
+    def _client_refund_get_fee_left_on_balance(self, refund):
+        """What of the fee `refund` keeps stays on the balance as store credit,
+        instead of being invoiced: nothing but on an eWallet (see loyalty.card)."""
+        return 0.0
+
     def _client_refund_get_sale_documents(self):
         """The invoices and orders that sold the balance, refunded or not."""
         self.ensure_one()
@@ -227,16 +250,7 @@ class ClientRefundBalanceSource(models.AbstractModel):
         # what the refund takes off is read before the sale is reversed
         change = self._client_refund_prepare_change(refund, mode)
         if mode == "expense":
-            payment = self.env["account.payment"]._client_refund_pay_out(
-                refund,
-                refund.amount,
-                refund.currency_id,
-                account=self._client_refund_get_payout_account(refund.company_id),
-            )
-            results = {
-                "payment_ids": [Command.link(payment.id)],
-                "amount_paid_back": payment.amount,
-            }
+            results = self._client_refund_pay_out_expense(refund)
         else:
             document = self._client_refund_get_sale_document(self._client_refund_get_sale(refund))
             document._client_refund_lock()
@@ -246,6 +260,59 @@ class ClientRefundBalanceSource(models.AbstractModel):
         if breakage:
             results["breakage_move_id"] = breakage.id
         return results
+
+    def _client_refund_pay_out_expense(self, refund):
+        """Pay what goes back to the client out of cash or bank, booked on the
+        Refund expense account or on the liability the balance was sold on;
+        the fee kept is booked out of the same account onto its fee invoice
+        (see _client_refund_invoice_fee_from). Returns the register's values."""
+        currency = refund.currency_id
+        account = self._client_refund_get_payout_account(refund.company_id)
+        results = {"amount_paid_back": 0.0}
+        money_back = refund._get_money_back()
+        if currency.compare_amounts(money_back, 0.0) > 0:
+            payment = self.env["account.payment"]._client_refund_pay_out(
+                refund, money_back, currency, account=account
+            )
+            results.update(payment_ids=[Command.link(payment.id)], amount_paid_back=payment.amount)
+        if not self._client_refund_get_fee_left_on_balance(refund):
+            fee_moves = self._client_refund_invoice_fee_from(refund, account)
+            results["fee_move_ids"] = [Command.link(move.id) for move in fee_moves]
+        return results
+
+    def _client_refund_invoice_fee_from(self, refund, account):
+        """The fee `refund` keeps of what it refunds out of `account`: invoiced
+        on the fee product, whose income account and taxes book it, and paid
+        by an entry that moves it from `account` to the client's receivable,
+        reconciled with the fee invoice. So `account` is debited with all the
+        amount refunded (the payout and the fee), as a credit note credits the
+        sale in full, and the fee is income of its own. Returns both entries."""
+        Move = self.env["account.move"]
+        currency = refund.currency_id
+        if currency.is_zero(refund.amount_fee):
+            return Move
+        fee_invoice = Move._client_refund_create_fee_invoice(refund)
+        fee_line = Move._client_refund_get_receivable_lines(fee_invoice)
+        label = _(
+            "%(refund)s: %(fee)s kept of %(what)s, paying fee invoice %(invoice)s",
+            refund=refund.name,
+            fee=currency.format(refund.amount_fee),
+            what=self.display_name,
+            invoice=fee_invoice.name,
+        )
+        settlement = Move._client_refund_post_transfer(
+            refund, refund.amount_fee, account, fee_line.account_id, label
+        )
+        if not settlement:
+            raise UserError(
+                _(
+                    "%s has no miscellaneous journal to book the fee kept with.",
+                    refund.company_id.name,
+                )
+            )
+        paid = settlement.line_ids.filtered(lambda line: line.account_id == fee_line.account_id)
+        (paid | fee_line).reconcile()
+        return fee_invoice | settlement
 
     def _client_refund_get_breakage_account(self, company):
         """The income account a balance sold on a liability account and given up

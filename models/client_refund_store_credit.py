@@ -74,6 +74,18 @@ class ClientRefundStoreCredit(models.AbstractModel):
             raise UserError(_("Store credit goes onto a client's eWallet: the refund has no client."))
 
     @api.model
+    def _client_refund_get_deposit_credit(self, refund):
+        """What of the fees `refund` keeps of a deposit stays the client's as
+        store credit instead of being invoiced as income: all of them when
+        the policies that keep them say so (deposit_kept), else nothing. Only
+        deposits ask (an advance payment, an eWallet top-up): the fee kept of
+        a service, a visit pack or a membership is income."""
+        fees = refund.fee_ids.filtered("amount")
+        if fees and all(fee.policy_id.deposit_kept == "store_credit" for fee in fees):
+            return refund.amount_fee
+        return 0.0
+
+    @api.model
     def _client_refund_credit_ewallet(self, refund, amount, lines_to_settle):
         """Put `amount` on the client's eWallet (made if the client has none):
         what the refund owes the client (`lines_to_settle`, open credit on the

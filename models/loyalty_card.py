@@ -298,7 +298,9 @@ class LoyaltyCard(models.Model):
     def _client_refund_get_paid_left(self):
         """What the card's known sales paid and its refunds have not paid back
         yet: the sales left to refund (credit notes and Point of Sale refunds
-        taken off) less what was paid out of cash on the Refund account."""
+        taken off) less what its refunds out of cash on the Refund account
+        refunded, the fees they kept included: a deposit's fee left on the
+        wallet as store credit is spent, not cashed out again."""
         self.ensure_one()
         paid = sum(sale["amount"] for sale in self._client_refund_get_sales())
         # sudo: the card's refunds are read for staff who may see only their own
@@ -309,7 +311,7 @@ class LoyaltyCard(models.Model):
                 ("payout_method", "=", "refund_account"),
             ]
         )
-        left = self.currency_id.round(paid - sum(paid_out.mapped("amount_paid_back")))
+        left = self.currency_id.round(paid - sum(paid_out.mapped("amount")))
         return max(left, 0.0)
 
     def _client_refund_get_refundable_amount(self, exclude_refund=None):
@@ -443,6 +445,16 @@ class LoyaltyCard(models.Model):
                     self.display_name,
                 )
             )
+        if mode == "cancel_sale" and self._client_refund_get_fee_left_on_balance(refund):
+            raise UserError(
+                _(
+                    "%(policies)s keeps %(fee)s of %(card)s on it as store credit: its "
+                    "top-up is not cancelled. Pay the rest out of cash or bank instead.",
+                    policies=", ".join(refund.fee_ids.policy_id.mapped("name")),
+                    fee=self.currency_id.format(refund.amount_fee),
+                    card=self.display_name,
+                )
+            )
         sale = self._client_refund_check_balance_request(refund)
         if mode == "cancel_sale" and source_type == "ewallet":
             value = self._client_refund_get_balance_value()
@@ -486,7 +498,11 @@ class LoyaltyCard(models.Model):
                 "sale_line_ids": sale_lines,
                 "forfeited": forfeited,
             }
-        amount = refund.amount if mode == "expense" else self._client_refund_get_sale(refund)["amount"]
+        if mode == "expense":
+            # what the policy keeps of a deposit as store credit stays on the wallet
+            amount = refund.amount - self._client_refund_get_fee_left_on_balance(refund)
+        else:
+            amount = self._client_refund_get_sale(refund)["amount"]
         if self.currency_id.compare_amounts(amount, self._client_refund_get_balance_value()) >= 0:
             points = self.points
         else:
@@ -494,6 +510,14 @@ class LoyaltyCard(models.Model):
                 amount / self.program_id._client_refund_get_point_value(), precision_digits=2
             )
         return {"points": points, "close": False, "sale_line_ids": sale_lines}
+
+    def _client_refund_get_fee_left_on_balance(self, refund):
+        """An eWallet top-up is a deposit: what the policy keeps of it as store
+        credit stays on the wallet."""
+        self.ensure_one()
+        if self._client_refund_get_source_type() != "ewallet":
+            return 0.0
+        return self._client_refund_get_deposit_credit(refund)
 
     def _client_refund_apply_change(self, refund, change):
         self.ensure_one()

@@ -219,7 +219,8 @@ class MembershipLine(models.Model):
 
     def _client_refund_get_refundable_amount(self, exclude_refund=None):
         """What was paid for the membership and not refunded yet: its invoice line
-        after credit notes, less what its refunds paid out on the Refund account."""
+        after credit notes, less what its refunds out of cash on the Refund
+        account refunded (the fees they kept included)."""
         self.ensure_one()
         currency = self._client_refund_get_currency()
         paid_out = self._client_refund_get_done_refunds().filtered(
@@ -227,7 +228,7 @@ class MembershipLine(models.Model):
         )
         left = currency.round(
             sum(sale["amount"] for sale in self._client_refund_get_sales())
-            - sum(paid_out.mapped("amount_paid_back"))
+            - sum(paid_out.mapped("amount"))
         )
         return max(left, 0.0)
 

@@ -108,7 +108,11 @@ class ClientRefundBalanceWizard(models.TransientModel):
             source = wizard._get_source()
             wizard.partner_id = source._client_refund_get_client() if source else False
 
-    @api.depends("card_id", "membership_line_id", "company_id", "pos_config_id")
+    # the reason decides the policy's fee, which may keep a deposit's sale from
+    # being cancelled (see _get_cancel_blocker)
+    @api.depends(
+        "card_id", "membership_line_id", "company_id", "pos_config_id", "reason_id", "waive_policy"
+    )
     def _compute_source(self):
         for wizard in self:
             source = wizard._get_source()
@@ -155,11 +159,7 @@ class ClientRefundBalanceWizard(models.TransientModel):
         is cashed out, not its last top-up cancelled); else part of it."""
         for wizard in self:
             source = wizard._get_source()
-            partial_option = (
-                "credit_note"
-                if wizard.source_type in ("membership", "visit_pack")
-                else "expense"
-            )
+            partial_option = wizard._get_partial_option()
             sale = source and wizard._get_sale()
             gives_all_back = sale and wizard.currency_id.compare_amounts(
                 sale["amount"], wizard.amount_refundable
@@ -171,6 +171,19 @@ class ClientRefundBalanceWizard(models.TransientModel):
                 and not wizard.cancel_blocker
                 else partial_option
             )
+
+    def _get_partial_option(self):
+        """How part of the source is refunded: a credit note against the sale of
+        a visit pack or a membership, a payout otherwise."""
+        self.ensure_one()
+        return "credit_note" if self.source_type in ("membership", "visit_pack") else "expense"
+
+    @api.onchange("reason_id", "waive_policy")
+    def _onchange_reason_cancel_blocked(self):
+        """A reason whose policy keeps part of a deposit on the wallet blocks
+        cancelling its top-up: the partial option is proposed instead."""
+        if self.refund_option == "cancel_sale" and self.cancel_blocker:
+            self.refund_option = self._get_partial_option()
 
     @api.depends("card_id", "membership_line_id", "cancel_blocker")
     def _compute_option_choices(self):
@@ -273,10 +286,11 @@ class ClientRefundBalanceWizard(models.TransientModel):
     def _get_cancel_blocker(self):
         """Why the source's sale cannot be cancelled, said by the source's own
         checks, or False."""
+        refund = self.env["client.refund"].new(self._prepare_refund_vals("cancel_sale"))
         try:
-            self._get_source()._client_refund_check_request(
-                self.env["client.refund"].new(self._prepare_refund_vals("cancel_sale"))
-            )
+            # the fee the policy keeps, as the register derives it
+            refund.update(refund._prepare_policy_values())
+            self._get_source()._client_refund_check_request(refund)
         except UserError as error:
             return error.args[0]
         return False
