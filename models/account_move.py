@@ -108,14 +108,19 @@ class AccountMove(models.Model):
             "account.group_account_manager"
         ):
             return
-        Policy = self.env["client.refund.policy"]
+        # sudo: the policies hold for billing users, who may not read them
+        Policy = self.env["client.refund.policy"].sudo()
         # sudo: the till's invoices are refunded at the till
         for credit_note in self.filtered(lambda move: not move.reversed_entry_id.sudo().pos_order_ids):
             invoice = credit_note.reversed_entry_id
             company = invoice.company_id
-            policies = Policy._get_policies(credit_note.invoice_line_ids.product_id, company)
+            # the invoice's lines, not the draft credit note's, which its author edits
+            lines = invoice.invoice_line_ids.filtered(lambda line: line.display_type == "product")
+            policies = set(Policy._get_policies(lines.product_id, company).values())
+            if lines.filtered(lambda line: not line.product_id):
+                policies.add(company.sudo().client_refund_policy_id)
             today = company._client_refund_today()
-            for policy in set(policies.values()):
+            for policy in policies:
                 past_window = policy.window_days and invoice.invoice_date and (
                     (today - invoice.invoice_date).days > policy.window_days
                 )
@@ -218,7 +223,8 @@ class AccountMove(models.Model):
             # the store credit comes back off the wallet, if it is still there
             refund.ewallet_card_id._client_refund_take_back_credit(refund)
         payouts = undoing.payment_ids.filtered(lambda payment: payment.state != "canceled")
-        payouts.action_draft()
+        # cancelled as they are, numbered: core deletes a payment's draft entry,
+        # which it refuses once a later entry of the journal has a number
         payouts.action_cancel()
         entries = (undoing.credit_note_ids | undoing.fee_move_ids | undoing.breakage_move_id).filtered(
             lambda move: move.state == "posted"
@@ -301,6 +307,10 @@ class AccountMove(models.Model):
             order="invoice_date desc, id desc",
             limit=limit,
         )
+        # sudo: the fees refunds kept are given back by cancelling their refund
+        invoices -= self.env["client.refund"].sudo().search(
+            [("fee_move_ids", "in", invoices.ids)]
+        ).fee_move_ids
         balance_products = self._client_refund_get_balance_products(
             invoices.invoice_line_ids.product_id
         )
@@ -374,6 +384,17 @@ class AccountMove(models.Model):
                     _(
                         "Invoice %s is not posted: only posted invoices can be refunded.",
                         move.display_name,
+                    )
+                )
+            # sudo: every refund counts, whoever made it
+            fee_of = self.env["client.refund"].sudo().search([("fee_move_ids", "in", move.ids)], limit=1)
+            if fee_of:
+                raise UserError(
+                    _(
+                        "%(invoice)s is the fee kept by refund %(refund)s: a refund manager "
+                        "cancels the refund to give it back.",
+                        invoice=move.display_name,
+                        refund=fee_of.name,
                     )
                 )
             # the refund user may have no Point of Sale rights; the orders are only

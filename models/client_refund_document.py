@@ -143,7 +143,7 @@ class ClientRefundDocument(models.AbstractModel):
                     amount=self.currency_id.format(amount),
                 )
             )
-        self._check_fees_as_approved()
+        self._check_policy_as_approved()
 
     def _check_request(self):
         """Everything that refuses the refund, on the model path: at confirm,

@@ -70,7 +70,7 @@ class ClientRefundFees(models.AbstractModel):
         refunds gave back under it, less the fees they kept: refunding in
         parts or line by line keeps neither less nor twice."""
         self.ensure_one()
-        values = {"policy_ids": [Command.clear()], "fee_ids": [Command.clear()], "amount_fee": 0.0}
+        values = {"policy_ids": [Command.set([])], "fee_ids": [Command.clear()], "amount_fee": 0.0}
         check_number(self.amount, _("The amount to refund"))
         if (
             self.scope == "void"
@@ -133,7 +133,8 @@ class ClientRefundFees(models.AbstractModel):
         )
         bases = defaultdict(float)
         for product, amount in lines:
-            policy = policies.get(product) if product else company.client_refund_policy_id
+            # sudo: the default is read for whoever refunds
+            policy = policies.get(product) if product else company.sudo().client_refund_policy_id.with_env(self.env)
             if policy:
                 bases[policy] += amount
         return {policy: self.currency_id.round(base) for policy, base in bases.items()}
@@ -171,69 +172,115 @@ class ClientRefundFees(models.AbstractModel):
     # ------------------------------------------------------------------
 
     def _check_policy(self):
-        """Final sale and a window that refuses stop the refund, but for a
-        waiver with its reason; a waiver asked by a refund user waits for a
-        manager (see _get_policy_approval_reasons)."""
+        """Final sale and a window that refuses stop the refund, unless the
+        policy is lifted (see _is_policy_lifted): by a refund manager, or, asked
+        by a refund user, once a manager approves (see
+        _get_policy_approval_reasons)."""
         self.ensure_one()
         if self.policy_waived and not (self.waiver_reason or "").strip():
             raise UserError(_("Say why the refund policy is waived."))
-        if self.scope == "void" or not self.reason_id.apply_policy or self.policy_waived:
+        if self.scope == "void" or self._is_policy_lifted():
             return
-        final_sale = self.policy_ids.filtered("final_sale")
-        if final_sale:
+        blocks = self._get_policy_blocks(refusing_only=True)
+        if blocks:
             raise UserError(
                 _(
-                    "%(document)s is a final sale (%(policies)s): it is not refunded. A "
-                    "refund manager may waive the policy, with a reason.",
+                    "%(document)s %(blocks)s: it is not refunded. A refund manager may "
+                    "waive the policy, with a reason.",
                     document=self._get_source().display_name,
-                    policies=", ".join(final_sale.mapped("name")),
-                )
-            )
-        for policy in self._get_policies_past_window().filtered(lambda p: p.past_window == "refuse"):
-            raise UserError(
-                _(
-                    "%(document)s was sold more than %(days)s days ago: past the refund "
-                    "window of %(policy)s, it is not refunded. A refund manager may waive "
-                    "the policy, with a reason.",
-                    document=self._get_source().display_name,
-                    days=policy.window_days,
-                    policy=policy.name,
+                    blocks=_(" and ").join(blocks),
                 )
             )
 
-    def _get_policies_past_window(self):
-        """The refund's policies whose window the sale is past, in the company's day."""
-        self.ensure_one()
-        sold_on = self._get_source()._client_refund_get_policy_date()
-        if not sold_on or self.scope == "void" or not self.reason_id.apply_policy:
-            return self.env["client.refund.policy"]
-        today = self.company_id._client_refund_today()
-        return self.policy_ids.filtered(
-            lambda policy: policy.window_days and (today - sold_on).days > policy.window_days
-        )
+    def _is_policy_lifted(self):
+        """The policy's window and final sale do not hold: a waiver, or a reason
+        where they do not apply (the business at fault). Either is a refund
+        manager's decision: a refund user's waits for approval."""
+        return self.policy_waived or not self.reason_id.apply_policy
 
-    def _get_policy_approval_reasons(self):
-        """Why the policy sends the refund to a manager: a window past which
-        refunds need approval, or a waiver asked by a refund user."""
+    def _get_policy_blocks(self, refusing_only=False):
+        """What of the policies stands in the refund's way, in words: final
+        sale, and a window past which refunds are refused (or, unless
+        `refusing_only`, need approval)."""
         self.ensure_one()
-        reasons = []
-        if self.policy_waived and not self._is_refund_manager(self.user_id):
-            reasons.append(_("the refund policy is asked to be waived: %s", self.waiver_reason))
-        elif not self.policy_waived:
-            for policy in self._get_policies_past_window():
-                reasons.append(
+        blocks = [
+            _("is a final sale (%s)", policy.name) for policy in self.policy_ids.filtered("final_sale")
+        ]
+        for policy in self._get_policies_past_window():
+            if policy.past_window == "refuse" or not refusing_only:
+                blocks.append(
                     _(
-                        "past the %(days)s-day refund window of %(policy)s",
+                        "was sold more than %(days)s days ago, past the refund window of %(policy)s",
                         days=policy.window_days,
                         policy=policy.name,
                     )
                 )
-        return reasons
+        return blocks
 
-    def _check_fees_as_approved(self):
-        """Execution keeps the fees that were confirmed and approved, or stops."""
+    def _get_policies_past_window(self):
+        """The refund's policies whose window the sale is past, in the company's day."""
         self.ensure_one()
-        fee = self._prepare_policy_values()["amount_fee"]
+        Policy = self.env["client.refund.policy"]
+        windows = self.policy_ids.filtered("window_days")
+        if not windows or self.scope == "void":
+            return Policy
+        sold_on = self._get_source()._client_refund_get_policy_date()
+        if not sold_on:
+            return Policy
+        today = self.company_id._client_refund_today()
+        return windows.filtered(lambda policy: (today - sold_on).days > policy.window_days)
+
+    def _get_policy_approval_reasons(self):
+        """Why the policy sends the refund to a manager: a window past which
+        refunds need approval; or, asked by a refund user, a waiver or a
+        reason that lifts what the policy refuses."""
+        self.ensure_one()
+        if not self._is_policy_lifted():
+            return [
+                _(
+                    "past the %(days)s-day refund window of %(policy)s",
+                    days=policy.window_days,
+                    policy=policy.name,
+                )
+                for policy in self._get_policies_past_window()
+            ]
+        if self._is_refund_manager(self.user_id):
+            return []
+        if self.policy_waived:
+            return [_("the refund policy is asked to be waived: %s", self.waiver_reason)]
+        blocks = self._get_policy_blocks()
+        if not blocks:
+            return []
+        return [
+            _(
+                "the reason %(reason)s lifts the refund policy: %(document)s %(blocks)s",
+                reason=self.reason_id.name,
+                document=self._get_source().display_name,
+                blocks=_(" and ").join(blocks),
+            )
+        ]
+
+    def _check_policy_as_approved(self):
+        """Execution keeps the policies and fees that were confirmed and
+        approved, or stops. A card refund Stripe has made is booked as it was
+        sent: the fee it kept is what the card did not get back."""
+        self.ensure_one()
+        if self.state == "pending":
+            return
+        values = self._prepare_policy_values()
+        (__, __, policy_ids), = values["policy_ids"]
+        policies = self.env["client.refund.policy"].browse(policy_ids)
+        if policies != self.policy_ids:
+            raise UserError(
+                _(
+                    "Refund %(refund)s was asked under the refund policies %(asked)s, but "
+                    "would now fall under %(now)s. Reject or cancel it, and refund again.",
+                    refund=self.name,
+                    asked=", ".join(self.policy_ids.mapped("name")) or _("none"),
+                    now=", ".join(policies.mapped("name")) or _("none"),
+                )
+            )
+        fee = values["amount_fee"]
         if self.currency_id.compare_amounts(fee, self.amount_fee):
             raise UserError(
                 _(
@@ -258,6 +305,9 @@ class ClientRefundFees(models.AbstractModel):
         self.ensure_one()
         currency = self.currency_id
         words = []
+        as_store_credit = self.fee_ids and not currency.is_zero(
+            self._get_source()._client_refund_get_fee_store_credit(self)
+        )
         for fee in self.fee_ids:
             label = fee.policy_id._get_fault_label(fee.fault)
             terms = fee.policy_id._get_fee_words(fee.fault)
@@ -265,6 +315,11 @@ class ClientRefundFees(models.AbstractModel):
                 words.append(
                     _("%(amount)s %(fee)s waived (%(terms)s)",
                       amount=currency.format(fee.amount_waived), fee=label, terms=terms)
+                )
+            elif as_store_credit:
+                words.append(
+                    _("%(amount)s %(fee)s kept as store credit on the eWallet (%(terms)s)",
+                      amount=currency.format(fee.amount), fee=label, terms=terms)
                 )
             else:
                 words.append(

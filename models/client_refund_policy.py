@@ -202,7 +202,8 @@ class ClientRefundPolicy(models.Model):
         category's (or a parent category's), else the company's default. A
         policy of another company is never applied."""
         policies = {}
-        default = company.client_refund_policy_id
+        # sudo: the default is read for whoever the policy holds for
+        default = company.sudo().client_refund_policy_id
         # sudo: products and categories are read for staff without Inventory rights
         for product in products.sudo().with_company(company):
             policy = product.client_refund_policy_id

@@ -33,6 +33,8 @@ def get_source_fields(model, prefix=""):
 # No client is refunded a trillion: beyond it a number is a typo or a probe,
 # and float arithmetic stops rounding to the cent.
 MAX_AMOUNT = 1e12
+# what PostgreSQL's integer column holds
+MAX_INTEGER = 2**31 - 1
 
 
 class RefundOwnPath:
@@ -119,6 +121,20 @@ def lock_rows(records):
     records.invalidate_recordset()
 
 
+def check_number_type(env, value, label):
+    """Refuse what is no number at all ("abc", a list): the ORM would raise a
+    ValueError or a TypeError."""
+    if value is None or value is False or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return
+    if isinstance(value, str):
+        try:
+            float(value)
+            return
+        except ValueError:
+            pass
+    raise ValidationError(env._("%(field)s is not a valid number: %(value)r.", field=label, value=value))
+
+
 def check_numbers(model, vals, strict=True):
     """check_number on every float and amount of `vals` for `model`, and of the
     lines they create or update; `strict`: a name that is no field of `model`
@@ -132,8 +148,23 @@ def check_numbers(model, vals, strict=True):
             raise ValidationError(
                 model.env._("%(model)s has no field %(field)s.", model=model._description, field=fname)
             )
-        if field.type in ("float", "monetary"):
+        if field.type in ("float", "monetary", "integer"):
+            check_number_type(model.env, value, field.string)
             check_number(value, field.string)
+            if field.type == "integer" and value and abs(int(float(value))) > MAX_INTEGER:
+                raise ValidationError(
+                    model.env._("%(field)s is not a valid number: %(value)s.", field=field.string, value=value)
+                )
+        elif (
+            strict  # the form sends a record as a dict
+            and field.type == "many2one"
+            and value
+            and (isinstance(value, bool) or not isinstance(value, (int, models.BaseModel)))
+        ):
+            # core would answer a database error
+            raise ValidationError(
+                model.env._("%(field)s cannot be %(value)r.", field=field.string, value=value)
+            )
         elif field.type == "selection" and not isinstance(field.selection, str):
             # a value the field does not have would be a ValueError (HTTP 500),
             # no value for a required one a NOT NULL violation
@@ -327,6 +358,11 @@ class ClientRefundSource(models.AbstractModel):
         cents its taxes and rounding put on the whole (see
         client.refund.fees._get_policy_bases)."""
         return [(self.env["product.product"], refund.amount)]
+
+    def _client_refund_get_fee_store_credit(self, refund):
+        """What of the fees `refund` keeps stays the client's as store credit
+        on the eWallet rather than income: a deposit's, when its policy says so."""
+        return 0.0
 
     def _client_refund_get_policy_date(self):
         """The day the refund window of the document's policies counts from:

@@ -511,6 +511,9 @@ class LoyaltyCard(models.Model):
             )
         return {"points": points, "close": False, "sale_line_ids": sale_lines}
 
+    def _client_refund_get_fee_store_credit(self, refund):
+        return self._client_refund_get_fee_left_on_balance(refund)
+
     def _client_refund_get_fee_left_on_balance(self, refund):
         """An eWallet top-up is a deposit: what the policy keeps of it as store
         credit stays on the wallet."""

@@ -420,7 +420,7 @@ class PaymentTransaction(models.Model):
         """Nothing stays booked as paid back; a manager takes it from here."""
         # the refund undoes its own payout
         paid = refund_own_path(refund.payment_ids, undoing=refund).filtered(lambda payment: payment.state != "canceled")
-        paid.action_draft()
+        # cancelled as it is, numbered (see account.move._client_refund_undo)
         paid.action_cancel()
         refund._write_record({"state": "failed", "amount_paid_back": 0.0})
         message = _(

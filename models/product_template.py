@@ -21,7 +21,7 @@ class ProductTemplate(models.Model):
         comodel_name="client.refund.policy",
         string="Refund Policy",
         company_dependent=True,
-        groups="client_refund.group_client_refund_user",
+        groups="client_refund.group_client_refund_manager",
         domain="[('company_id', '=', current_company_id)]",
         help="The owner's rules for refunds of this product: window, final sale, "
         "fees. Empty: its category's, else the company's default.",
@@ -39,7 +39,7 @@ class ProductCategory(models.Model):
         comodel_name="client.refund.policy",
         string="Refund Policy",
         company_dependent=True,
-        groups="client_refund.group_client_refund_user",
+        groups="client_refund.group_client_refund_manager",
         domain="[('company_id', '=', current_company_id)]",
         help="The owner's rules for refunds of the products of this category, "
         "but those with their own. Empty: its parent's, else the company's default.",

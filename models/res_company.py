@@ -76,6 +76,7 @@ class ResCompany(models.Model):
         comodel_name="client.refund.policy",
         string="Default Refund Policy",
         domain="[('company_id', '=', id)]",
+        groups="client_refund.group_client_refund_user",
         help="The refund policy of what has none of its own, nor its category.",
     )
 

@@ -270,6 +270,72 @@ class TestRefundPolicyInvoice(RefundPolicyInvoiceCommon):
         self.assertEqual(refund.state, "done")
         self.assertEqual(refund.waived_by_id, self.refund_manager)
 
+    def test_business_reason_lifts_final_sale_only_with_a_manager(self):
+        """A reason where the business is at fault lifts final sale and the
+        window: a refund manager's decision, which a refund user asks for."""
+        goodwill = self.env.ref("client_refund.reason_goodwill")
+        invoice = self._paid_invoice([(self.serum, 1, 40.0)])
+        refund = self._refund(invoice, reason_id=goodwill)
+        self.assertEqual(refund.state, "to_approve")
+        self.assertFalse(refund.credit_note_ids)
+        self.assertIn(
+            f"the reason Goodwill gesture lifts the refund policy: {invoice.name} is a final "
+            "sale (Opened cosmetics)",
+            " ".join(refund.message_ids.mapped("body")),
+        )
+        refund.with_user(self.refund_manager).action_approve()
+        self.assertEqual(refund.state, "done")
+        old = self._paid_invoice([(self.shampoo, 1, 20.0)], days_ago=200)
+        by_manager = self._refund(old, user=self.refund_manager, reason_id=goodwill)
+        self.assertEqual(by_manager.state, "done")
+        self.assertEqual(by_manager.amount_paid_back, 23.0)
+
+    def test_approval_refused_when_the_policy_changed_meanwhile(self):
+        self._set_policy(self.shampoo, self.retail_approval_policy)
+        invoice = self._paid_invoice([(self.shampoo, 1, 20.0)], days_ago=45)
+        refund = self._refund(invoice, reason_id=self.reason_returned)
+        self.assertEqual(refund.state, "to_approve")
+        self._set_policy(self.shampoo, self.final_sale_policy)
+        counts = self._counts()
+        with self.assertRefused("would now fall under Opened cosmetics"):
+            refund.with_user(self.refund_manager).action_approve()
+        self.assertEqual(self._counts(), counts)
+
+    def test_fee_invoice_is_not_refunded_nor_rebooked(self):
+        invoice = self._paid_invoice([(self.haircut, 1, 100.0)])
+        refund = self._refund(invoice, reason_id=self.reason_late)
+        fee_invoice = refund.fee_move_ids
+        wizard = self._wizard_form(fee_invoice)
+        self.assertRegex(wizard.refusal, f"is the fee kept by refund {refund.name}")
+        self.assertNotIn(
+            fee_invoice, self.env["account.move"]._client_refund_search_client_documents(self.client, 50)
+        )
+        income_line = self._fee_invoice_lines(refund, self.fee_income)
+        with self.assertRefused(f"belongs to refund {refund.name}"):
+            income_line.with_user(self.refund_manager).write({"account_id": self.revenue.id})
+        self.assertEqual(income_line.account_id, self.fee_income)
+
+    def test_manager_cancels_an_earlier_refund_after_later_payments(self):
+        """Core deletes a cancelled payment's draft entry, which it refuses once a
+        later entry of the journal is numbered: the payout is cancelled as it is."""
+        first = self._refund(self._paid_invoice([(self.haircut, 1, 100.0)]), reason_id=self.reason_late)
+        self._refund(self._paid_invoice([(self.haircut, 1, 100.0)]), reason_id=self.reason_business)
+        payout = first.payment_ids
+        number = payout.move_id.name
+        first.with_user(self.refund_manager).action_cancel()
+        self.assertEqual(first.state, "cancel")
+        self.assertEqual(payout.state, "canceled")
+        self.assertEqual(payout.move_id.state, "cancel")
+        self.assertEqual(payout.move_id.name, number)
+        self.assertEqual(first.fee_move_ids.state, "cancel")
+
+    def test_core_credit_note_of_a_final_sale_cannot_drop_its_product(self):
+        invoice = self._paid_invoice([(self.serum, 1, 40.0)])
+        credit_note = self._core_credit_note(invoice, self.refund_user)
+        credit_note.invoice_line_ids.with_user(self.refund_user).write({"product_id": False})
+        with self.assertRefused("falls under the refund policy Opened cosmetics"):
+            credit_note.with_user(self.refund_user).action_post()
+
     def test_waiver_needs_a_reason(self):
         invoice = self._paid_invoice([(self.serum, 1, 40.0)])
         wizard = self._wizard_form(invoice, user=self.refund_manager)

@@ -152,6 +152,51 @@ class TestRefundPolicyRpc(TrustBoundaryMixin, PolicyRpcCommon, HttpCase):
         self.assertNothingBooked(booked, client_refund=1)
         self.assertEqual(refund.state, "to_approve")
 
+    def test_reasons_are_edited_by_their_companys_managers(self):
+        """Attack: another company's manager makes the shared late-cancellation
+        reason one where the business is at fault."""
+        for user in (self.company_2_manager, self.refund_manager):
+            with self.subTest(user=user.login), self.assertRpcRefused("AccessError"):
+                self._rpc(user, "client.refund.reason", "write", self.reason_late.ids,
+                          {"fault": "business", "apply_policy": False})
+        self.assertEqual(self.reason_late.fault, "late_cancel")
+        own = self.env["client.refund.reason"].create(
+            {"name": "Our late cancellations", "company_id": self.company.id, "fault": "late_cancel"}
+        )
+        self._rpc(self.refund_manager, "client.refund.reason", "write", own.ids, {"sequence": 5})
+        self.assertEqual(own.sequence, 5)
+
+    def test_policy_fields_are_for_refund_managers(self):
+        for user in (self.refund_user, self.billing_user):
+            with self.subTest(user=user.login), self.assertRpcRefused("AccessError"):
+                self._rpc(user, "product.template", "write", self.serum.product_tmpl_id.ids,
+                          {"client_refund_policy_id": False})
+        with self.assertRpcRefused("AccessError"):
+            self._rpc(self.billing_user, "res.company", "read", self.company.ids,
+                      ["client_refund_policy_id"])
+        self.assertEqual(
+            self.serum.product_tmpl_id.with_company(self.company).client_refund_policy_id,
+            self.final_sale_policy,
+        )
+
+    def test_bad_types_are_validation_errors(self):
+        invoice = self._paid_invoice([(self.haircut, 1, 100.0)])
+        booked = self._booked()
+        for vals in (
+            {"window_days": 2**31},
+            {"late_fee_percent": "abc"},
+            {"late_fee_percent": [1]},
+            {"late_fee_min": {"a": 1}},
+        ):
+            with self.subTest(vals=vals), self.assertRpcRefused("ValidationError"):
+                self._rpc(self.refund_manager, "client.refund.policy", "write",
+                          self.service_policy.ids, vals)
+        for vals in ({"amount": "abc", "refund_mode": "amount"}, {"reason_id": "abc"}):
+            with self.subTest(vals=vals), self.assertRpcRefused("ValidationError"):
+                self._wizard_over_rpc(self.refund_user, self._vals(invoice, self.reason_late, **vals))
+        self.assertNothingBooked(booked)
+        self.assertEqual(self.service_policy.late_fee_percent, 50.0)
+
     def test_outsiders_cannot_read_or_edit_policies(self):
         for user in (self.billing_user, self.portal_user, self.internal_user):
             with self.subTest(user=user.login), self.assertRpcRefused("AccessError"):
@@ -172,6 +217,23 @@ class TestRefundPolicyCard(LocalStripeMixin, PolicyRpcCommon, HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls._setup_local_stripe(cls.company, cls.bank_journal)
+
+    def test_card_refund_paid_by_stripe_is_booked_as_sent(self):
+        """The policy changes while the card refund waits for Stripe: Stripe
+        paid what was sent, and the fee the card did not get back is booked."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice, reason_id=self.reason_late)
+        self.service_policy.late_fee_percent = 40.0
+        self.env["client.refund"]._cron_sync_card_refunds()
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(
+            [stripe_refund.amount for stripe_refund in self._stripe_refunds(transaction.provider_reference)],
+            [5750],
+        )
+        self.assertEqual(refund.amount_fee, 57.5)
+        self.assertEqual(refund.fee_move_ids.amount_total, 57.5)
+        self.assertEqual(refund.payment_ids.amount, 57.5)
+        self.assertEqual(self._balance(self.receivable, self.client), 0.0)
 
     def test_card_gets_the_amount_less_the_fee(self):
         invoice, transaction = self._paid_by_card()
