@@ -42,6 +42,7 @@
         "views/client_refund_balance_views.xml",
         "views/res_config_settings_views.xml",
         "views/client_refund_menus.xml",
+        "views/client_refund_dispute_views.xml",
     ],
     "demo": [
         "demo/res_partner_demo.xml",

@@ -34,3 +34,4 @@ from . import loyalty_history
 from . import membership_membership_line
 from . import product_template
 from . import account_move_policy
+from . import client_refund_dispute

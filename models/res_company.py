@@ -55,6 +55,12 @@ class ResCompany(models.Model):
         "was asked (the addon retries meanwhile) may be cancelled by a refund manager "
         "who checked the Stripe Dashboard, and the sale paid back another way.",
     )
+    client_refund_dispute_notice_days = fields.Integer(
+        string="Days of Notice Before a Dispute's Evidence Deadline",
+        default=3,
+        help="Refund managers get an activity this many days before the evidence "
+        "deadline of a card dispute.",
+    )
     client_refund_deduct_points = fields.Boolean(
         string="Deduct Loyalty Points Not Returned",
         help="When a refunded Point of Sale order earned loyalty points the client "
@@ -89,6 +95,11 @@ class ResCompany(models.Model):
                 raise ValidationError(
                     _("That refund policy is not one of %(company)s.", company=company.name)
                 )
+
+    @api.constrains("client_refund_dispute_notice_days")
+    def _check_client_refund_dispute_notice_days(self):
+        if any(company.client_refund_dispute_notice_days < 0 for company in self):
+            raise ValidationError(_("The notice before a dispute's evidence deadline cannot be negative."))
 
     @api.constrains("client_refund_stripe_wait_hours")
     def _check_client_refund_stripe_wait_hours(self):

@@ -27,6 +27,9 @@ class ResConfigSettings(models.TransientModel):
     client_refund_stripe_wait_hours = fields.Integer(
         related="company_id.client_refund_stripe_wait_hours", readonly=False
     )
+    client_refund_dispute_notice_days = fields.Integer(
+        related="company_id.client_refund_dispute_notice_days", readonly=False
+    )
     client_refund_deduct_points = fields.Boolean(
         related="company_id.client_refund_deduct_points", readonly=False
     )

@@ -1,0 +1,342 @@
+import logging
+from datetime import datetime, timedelta
+
+import pytz
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.osv import expression
+
+from odoo.addons.payment import utils as payment_utils
+
+_logger = logging.getLogger(__name__)
+
+# Stripe's events about a Dispute object; *Generate your webhook* subscribes to them
+DISPUTE_EVENTS = (
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
+# The outcome of each Stripe status: an inquiry (warning_*) closed without a
+# chargeback cost nothing, as a dispute won; a status Stripe added since is open
+STRIPE_OUTCOMES = {"won": "won", "warning_closed": "won", "lost": "lost"}
+# What a manager may change on a dispute: the rest is what Stripe says
+MANAGER_WRITABLE_FIELDS = {"note"}
+
+
+class ClientRefundDispute(models.Model):
+    """A card payment the client disputed with their bank (a chargeback), as
+    Stripe tells it: written by the webhook only, from the Dispute object read
+    back from Stripe."""
+
+    _name = "client.refund.dispute"
+    _description = "Card Dispute"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "create_date desc, id desc"
+    _rec_name = "stripe_dispute_id"
+    _check_company_auto = True
+
+    stripe_dispute_id = fields.Char(string="Stripe Dispute", required=True, readonly=True, index=True)
+    company_id = fields.Many2one(comodel_name="res.company", required=True, readonly=True, index=True)
+    transaction_id = fields.Many2one(
+        comodel_name="payment.transaction",
+        string="Card Payment",
+        readonly=True,
+        index="btree_not_null",
+        # transactions are read by invoicing users
+        groups="account.group_account_invoice",
+    )
+    pos_payment_id = fields.Many2one(
+        comodel_name="pos.payment", string="Terminal Payment", readonly=True, index="btree_not_null"
+    )
+    partner_id = fields.Many2one(comodel_name="res.partner", string="Client", readonly=True, index=True)
+    payment_id = fields.Many2one(comodel_name="account.payment", string="Payment", readonly=True)
+    move_id = fields.Many2one(comodel_name="account.move", string="Invoice", readonly=True, index="btree_not_null")
+    pos_order_id = fields.Many2one(
+        comodel_name="pos.order", string="Point of Sale Order", readonly=True, index="btree_not_null"
+    )
+    amount = fields.Monetary(string="Disputed Amount", readonly=True)
+    amount_fee = fields.Monetary(
+        string="Dispute Fee", readonly=True, help="The fees of the dispute's balance transactions at Stripe."
+    )
+    currency_id = fields.Many2one(comodel_name="res.currency", readonly=True)
+    stripe_reason = fields.Char(string="Reason", readonly=True, help="The reason the bank gave, as Stripe says it.")
+    stripe_status = fields.Char(string="Stripe Status", readonly=True, tracking=True)
+    evidence_due_by = fields.Datetime(string="Evidence Due By", readonly=True, tracking=True)
+    outcome = fields.Selection(
+        selection=[("open", "Open"), ("won", "Won"), ("lost", "Lost")],
+        readonly=True,
+        default="open",
+        required=True,
+        tracking=True,
+    )
+    funds_withdrawn = fields.Boolean(readonly=True, tracking=True)
+    funds_reinstated = fields.Boolean(readonly=True, tracking=True)
+    note = fields.Text()
+
+    _sql_constraints = [
+        (
+            "stripe_dispute_company_uniq",
+            "unique(company_id, stripe_dispute_id)",
+            "A Stripe dispute is recorded once per company.",
+        )
+    ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su:
+            raise UserError(_("Card disputes are recorded from what Stripe says, not by hand."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su and vals.keys() - MANAGER_WRITABLE_FIELDS:
+            raise UserError(
+                _("A card dispute is what Stripe says of it: only a note may be added.")
+            )
+        return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # From Stripe
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _find_card_payment(self, stripe_dispute):
+        """(transaction, terminal payment) of the dispute's PaymentIntent or
+        charge: core keeps the PaymentIntent in the transaction's
+        provider_reference, the till in the terminal payment's transaction_id."""
+        references = [
+            reference
+            for reference in (stripe_dispute.get("payment_intent"), stripe_dispute.get("charge"))
+            if isinstance(reference, str) and reference
+        ]
+        # sudo: transactions and payments are read for the webhook's public user
+        transaction = self.env["payment.transaction"].sudo().search(
+            [
+                ("provider_code", "=", "stripe"),
+                ("operation", "!=", "refund"),
+                ("provider_reference", "in", references),
+            ],
+            limit=1,
+        )
+        pos_payment = transaction.client_refund_pos_payment_id or (
+            self.env["pos.payment"].sudo().search([("transaction_id", "in", references)], limit=1)
+            if references
+            else self.env["pos.payment"].sudo()
+        )
+        return transaction, pos_payment
+
+    @api.model
+    def _get_provider(self, transaction, pos_payment):
+        """The Stripe provider whose keys read the dispute and check the event."""
+        if transaction:
+            return transaction.provider_id
+        if not pos_payment:
+            return self.env["payment.provider"]
+        try:
+            return pos_payment.payment_method_id.with_company(pos_payment.company_id)._get_stripe_payment_provider()
+        except UserError:
+            return self.env["payment.provider"]
+
+    @api.model
+    def _sync_from_stripe(self, stripe_dispute, transaction, pos_payment):
+        """Create or update the dispute from the Dispute object read from
+        Stripe: the same object read twice changes nothing, whichever event
+        brought it. Staff are told what changed."""
+        company = transaction.company_id or pos_payment.company_id
+        Dispute = self.sudo().with_company(company)
+        dispute = Dispute.search(
+            [("company_id", "=", company.id), ("stripe_dispute_id", "=", stripe_dispute["id"])], limit=1
+        )
+        vals = self._prepare_vals_from_stripe(stripe_dispute, transaction, pos_payment)
+        if not dispute:
+            dispute = Dispute.create({**vals, "company_id": company.id, "stripe_dispute_id": stripe_dispute["id"]})
+            dispute._notify_opened()
+            return dispute
+        before = {name: dispute[name] for name in ("outcome", "funds_withdrawn", "funds_reinstated", "evidence_due_by")}
+        # tracking logs only what changed: the same object read again logs nothing
+        dispute.write(vals)
+        dispute._notify_changes(before)
+        return dispute
+
+    @api.model
+    def _prepare_vals_from_stripe(self, stripe_dispute, transaction, pos_payment):
+        currency = (
+            self.env["res.currency"]
+            .with_context(active_test=False)
+            .search([("name", "=ilike", stripe_dispute.get("currency") or "")], limit=1)
+        ) or transaction.currency_id or pos_payment.currency_id
+        due_by = (stripe_dispute.get("evidence_details") or {}).get("due_by")
+        balance_transactions = stripe_dispute.get("balance_transactions") or []
+        status = stripe_dispute.get("status") or ""
+        order = pos_payment.pos_order_id
+        invoice = transaction.invoice_ids.filtered(lambda move: move.is_sale_document())[:1]
+        return {
+            "transaction_id": transaction.id,
+            "pos_payment_id": pos_payment.id,
+            "pos_order_id": order.id,
+            "payment_id": transaction.payment_id.id,
+            "move_id": invoice.id or order.account_move.id,
+            "partner_id": (transaction.partner_id or order.partner_id).commercial_partner_id.id,
+            "currency_id": currency.id,
+            "amount": payment_utils.to_major_currency_units(stripe_dispute.get("amount") or 0, currency),
+            "amount_fee": payment_utils.to_major_currency_units(
+                sum(bt.get("fee") or 0 for bt in balance_transactions), currency
+            ),
+            "stripe_reason": stripe_dispute.get("reason") or False,
+            "stripe_status": status,
+            "evidence_due_by": datetime.fromtimestamp(due_by, tz=pytz.utc).replace(tzinfo=None)
+            if isinstance(due_by, int)
+            else False,
+            "outcome": STRIPE_OUTCOMES.get(status, "open"),
+            # Stripe withdraws with a negative balance transaction, reinstates with a positive one
+            "funds_withdrawn": any((bt.get("amount") or 0) < 0 for bt in balance_transactions),
+            "funds_reinstated": any((bt.get("amount") or 0) > 0 for bt in balance_transactions),
+        }
+
+    # ------------------------------------------------------------------
+    # Staff are told
+    # ------------------------------------------------------------------
+
+    def _get_documents(self):
+        """The records whose chatter tells the dispute: the payment, the invoice,
+        the order and the client."""
+        self.ensure_one()
+        return [doc for doc in (self.payment_id, self.move_id, self.pos_order_id, self.partner_id) if doc]
+
+    def _log_on_documents(self, body):
+        self.ensure_one()
+        self.message_post(body=body)
+        for document in self._get_documents():
+            document.message_post(body=body)
+
+    def _get_deadline_words(self):
+        self.ensure_one()
+        if not self.evidence_due_by:
+            return _("no evidence deadline")
+        return _("evidence due by %s", self._get_evidence_due_date())
+
+    def _get_evidence_due_date(self):
+        """The evidence deadline's day, in the company's refund time zone."""
+        self.ensure_one()
+        tz = pytz.timezone(self.company_id.client_refund_tz or "UTC")
+        return pytz.utc.localize(self.evidence_due_by).astimezone(tz).date()
+
+    def _get_managers(self):
+        self.ensure_one()
+        # sudo: who the managers are is read for the webhook's public user
+        return (
+            self.env.ref("client_refund.group_client_refund_manager")
+            .sudo()
+            .users.filtered(lambda user: self.company_id in user.company_ids and not user.share)
+        )
+
+    def _get_activity_deadline(self):
+        """N days (the company's notice) before the evidence deadline, never
+        before today."""
+        self.ensure_one()
+        today = self.company_id._client_refund_today()
+        if not self.evidence_due_by:
+            return today
+        notice = timedelta(days=self.company_id.client_refund_dispute_notice_days)
+        return max(self._get_evidence_due_date() - notice, today)
+
+    def _notify_opened(self):
+        self.ensure_one()
+        self._log_on_documents(
+            _(
+                "The client disputed %(amount)s of this card payment with their bank "
+                "(%(dispute)s, reason: %(reason)s, %(deadline)s). No card refund is "
+                "possible while it is open.",
+                amount=self.currency_id.format(self.amount),
+                dispute=self._get_html_link(),
+                reason=self.stripe_reason or _("none given"),
+                deadline=self._get_deadline_words(),
+            )
+        )
+        if self.outcome != "open":
+            return
+        deadline = self._get_activity_deadline()
+        for manager in self._get_managers():
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                date_deadline=deadline,
+                user_id=manager.id,
+                summary=_("Answer card dispute %s", self.stripe_dispute_id),
+                note=self._get_deadline_words(),
+            )
+
+    def _notify_changes(self, before):
+        self.ensure_one()
+        if self.evidence_due_by != before["evidence_due_by"] and self.outcome == "open":
+            self.activity_ids.date_deadline = self._get_activity_deadline()
+        if self.funds_withdrawn and not before["funds_withdrawn"]:
+            self._log_on_documents(
+                _("Stripe withdrew %(amount)s for dispute %(dispute)s.",
+                  amount=self.currency_id.format(self.amount), dispute=self._get_html_link())
+            )
+        if self.funds_reinstated and not before["funds_reinstated"]:
+            self._log_on_documents(
+                _("Stripe reinstated %(amount)s of dispute %(dispute)s.",
+                  amount=self.currency_id.format(self.amount), dispute=self._get_html_link())
+            )
+        if self.outcome != before["outcome"]:
+            self._log_on_documents(
+                _("Card dispute %(dispute)s is closed: %(outcome)s.",
+                  dispute=self._get_html_link(),
+                  outcome=dict(self._fields["outcome"]._description_selection(self.env))[self.outcome])
+                if self.outcome != "open"
+                else _("Card dispute %s is open again.", self._get_html_link())
+            )
+            if self.outcome != "open":
+                self.activity_ids.action_feedback(feedback=_("The dispute is closed."))
+
+    # ------------------------------------------------------------------
+    # Refunds respect disputes
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _get_disputes_of(self, source, outcomes=("open",)):
+        """The disputes of `source`'s card payment, or of `source` itself."""
+        card_payment = source._client_refund_get_card_transaction()
+        domains = [[("transaction_id", "in", card_payment.ids)]]
+        document_field = {"account.move": "move_id", "pos.order": "pos_order_id", "account.payment": "payment_id"}
+        if source._name in document_field:
+            domains.append([(document_field[source._name], "=", source.id)])
+        # sudo: every dispute counts, whoever may read it
+        return self.sudo().search(expression.AND([[("outcome", "in", outcomes)], expression.OR(domains)]))
+
+    @api.model
+    def _check_card_not_disputed(self, source):
+        """No card refund of a payment whose dispute is open: Stripe refuses it,
+        and the client would get the money twice."""
+        dispute = self._get_disputes_of(source)[:1]
+        if dispute:
+            raise UserError(
+                _(
+                    "The client disputed the card payment of %(document)s with their bank "
+                    "(dispute %(dispute)s, %(deadline)s): no refund goes back to the card "
+                    "while the dispute is open.",
+                    document=source.display_name,
+                    dispute=dispute.stripe_dispute_id,
+                    deadline=dispute._get_deadline_words(),
+                )
+            )
+
+    @api.model
+    def _get_refund_approval_reasons(self, refund):
+        """A refund of a sale whose card payment is disputed (open, or lost: the
+        bank gave the money back) may pay the client twice: a manager decides."""
+        source = refund._get_source()
+        if not source or refund.scope == "void":
+            return []
+        return [
+            _(
+                "the card payment is disputed (%(dispute)s, %(outcome)s): the client may "
+                "get the money twice",
+                dispute=dispute.stripe_dispute_id,
+                outcome=dict(dispute._fields["outcome"]._description_selection(self.env))[dispute.outcome],
+            )
+            for dispute in self._get_disputes_of(source, outcomes=("open", "lost"))
+        ]
