@@ -4,7 +4,7 @@ from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_round
 
-from .client_refund_source import refund_own_path
+from .client_refund_source import get_refund_own_path, refund_own_path
 
 # What a paid order's lines and payments say was sold and paid: refunds are
 # counted against them. Core's forms show a paid order read-only, but Point of
@@ -636,7 +636,9 @@ class PosOrder(models.Model):
         )
         line_vals_list = self._prepare_client_refund_lines(refund, refund_order)
         line_vals_list += self._prepare_client_refund_fee_lines(refund, refund_order)
-        self.env["pos.order.line"].create(line_vals_list)
+        # the register applied the policies the till's refunds are held to
+        # (see pos.order.line._client_refund_check_till_refunds)
+        refund_own_path(self.env["pos.order.line"]).create(line_vals_list)
         refund_order._compute_prices()
         return refund_order
 
@@ -801,6 +803,7 @@ class PosOrderLine(models.Model):
             self.env["pos.order"].browse(
                 [vals["order_id"] for vals in vals_list if vals.get("order_id")]
             )._client_refund_check_not_paid()
+            self._client_refund_check_till_refunds(vals_list)
             for vals in vals_list:
                 self._client_refund_check_refund_line(vals)
         return super().create(vals_list)
@@ -810,11 +813,81 @@ class PosOrderLine(models.Model):
             self.order_id._client_refund_check_not_paid()
             if vals.get("order_id"):
                 self.order_id.browse(vals["order_id"])._client_refund_check_not_paid()
+            if vals.get("refunded_orderline_id"):
+                self._client_refund_check_till_refunds([vals])
             for line in self:
                 self._client_refund_check_refund_line(
                     {"qty": line.qty, "refunded_orderline_id": line.refunded_orderline_id.id, **vals}
                 )
         return super().write(vals)
+
+    @api.model
+    def _client_refund_check_till_refunds(self, vals_list):
+        """Core's till refunds a sold line with a line naming it
+        (refunded_orderline_id): its Refund button, and the orders its screen
+        sends (sync_from_ui). Such a refund knows no reason, so it keeps no fee
+        (see the README) and is held to what the policies refuse:
+        - a refund order a client refund made is not refunded again: that would
+          give back what the register says was kept;
+        - a line a refund policy declares final sale, or sold before the
+          policy's window, is refunded at the till by a refund manager or an
+          accountant only (as core's Credit Note, see account.move): others use
+          the order's Refund Client button, where the policy applies.
+        The register's own refund orders are made on the refund's own path,
+        once it applied the policies."""
+        if get_refund_own_path(self.env):
+            return
+        refunded_lines = self.browse(
+            {vals["refunded_orderline_id"] for vals in vals_list if vals.get("refunded_orderline_id")}
+        ).exists()
+        if not refunded_lines:
+            return
+        # sudo: the register is read for cashiers without refund rights
+        client_refund = self.env["client.refund"].sudo().search(
+            [("pos_order_ids", "in", refunded_lines.order_id.ids)], limit=1
+        )
+        if client_refund:
+            raise UserError(
+                _(
+                    "Order %(order)s was made by client refund %(refund)s: it is not "
+                    "refunded at the till, which would give back what the refund kept.",
+                    order=(client_refund.pos_order_ids & refunded_lines.order_id)[0].display_name,
+                    refund=client_refund.name,
+                )
+            )
+        user = self.env.user
+        if user.has_group("client_refund.group_client_refund_manager") or user.has_group(
+            "account.group_account_manager"
+        ):
+            return
+        # sudo: the policies hold for cashiers who may not read them
+        Policy = self.env["client.refund.policy"].sudo()
+        for company, lines in refunded_lines.grouped(lambda line: line.order_id.company_id).items():
+            policies = Policy._get_policies(lines.product_id, company)
+            today = company._client_refund_today()
+            days_since_sale = {
+                order: (today - order._client_refund_get_policy_date()).days
+                for order in lines.order_id
+            }
+            for line in lines:
+                policy = policies[line.product_id]
+                past_window = policy.window_days and (
+                    days_since_sale[line.order_id] > policy.window_days
+                )
+                if policy.final_sale or past_window:
+                    raise UserError(
+                        _(
+                            "%(product)s of order %(order)s falls under the refund policy "
+                            "%(policy)s (%(rule)s): refund it with the order's Refund Client "
+                            "button, where the policy applies, or ask a refund manager.",
+                            product=line.full_product_name or line.product_id.display_name,
+                            order=line.order_id.display_name,
+                            policy=policy.name,
+                            rule=_("final sale") if policy.final_sale else _(
+                                "refunds within %s days", policy.window_days
+                            ),
+                        )
+                    )
 
     @api.model
     def _client_refund_check_refund_line(self, vals):

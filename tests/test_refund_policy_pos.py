@@ -368,8 +368,16 @@ class TestPosRefundPolicy(PosPolicyCommon):
             self._policy_refund(order, self.reason_returned)
         self.assertEqual(self._counts(), counts)
         self.assertFalse(order.lines.refund_orderline_ids)
-        # the business at fault refunds whenever
+        # the business at fault refunds whenever: a refund manager's decision
         refund = self._policy_refund(order, self.reason_business)
+        self.assertEqual(refund.state, "to_approve")
+        self.assertIn(
+            "lifts the refund policy: %s was sold more than 30 days ago, past the refund "
+            "window of Retail" % order.name,
+            self._messages(refund),
+        )
+        self.assertFalse(order.lines.refund_orderline_ids, "nothing refunded before approval")
+        refund.with_user(self.manager).action_approve()
         self.assertEqual(refund.state, "done")
         self.assertAlmostEqual(refund.pos_order_ids.amount_total, -21.4)
 
@@ -513,3 +521,166 @@ class TestPosRefundPolicyTerminal(LocalStripeMixin, PosPolicyCommon):
         self.assertAlmostEqual(self._balance(move, self.fee_income), -46.52)
         self.assertAlmostEqual(self._balance(move, self.fee_tax_account), -6.98)
         self.assertAlmostEqual(self._balance(move, self.sales_account), 0.0)
+
+
+@tagged("post_install", "-at_install")
+class TestTillRefundPolicy(PosPolicyCommon):
+    """Core's own refund at the till (the order's Refund button, and the
+    refund orders its screen sends through sync_from_ui) is held to the
+    policies: a cashier without refund rights does not refund there what a
+    policy refuses, and nobody refunds there a refund order the register made.
+    The serum (40.00 + 7 %) is a final sale."""
+
+    def setUp(self):
+        super().setUp()
+        self.cashier = new_test_user(
+            self.env,
+            login="pos_policy_cashier",
+            groups="base.group_user,point_of_sale.group_pos_user",
+            company_id=self.company.id,
+        )
+        self.serum = self.create_product(
+            "Serum", self.categ_basic, 40.0, tax_ids=self.taxes["tax7"].ids
+        )
+        self._set_policy(self.serum, self.final_sale_policy)
+        self.adjust_inventory([self.serum], [5])
+        self.open_new_session(opening_cash=0.0)
+
+    _sold_days_ago = TestPosRefundPolicy._sold_days_ago
+
+    def _till_cash(self):
+        self.pos_session.invalidate_recordset()
+        return self.pos_session.cash_register_balance_end
+
+    def _till_refund(self, order, user):
+        """Core's Refund button pressed by `user`, then the refund order paid
+        out in cash as the till pays it."""
+        refund_order = self.env["pos.order"].browse(order.with_user(user).refund()["res_id"])
+        self.make_payment(refund_order, self.cash_pm1, refund_order.amount_total)
+        return refund_order
+
+    def _screen_refund_data(self, sold_line):
+        """The order the till's screen sends to refund all of `sold_line`."""
+        data = self.create_ui_order_data([(sold_line.product_id, -sold_line.qty)], payments=[])
+        data["lines"][0][2].update(
+            price_unit=sold_line.price_unit,
+            price_subtotal=-sold_line.price_subtotal,
+            price_subtotal_incl=-sold_line.price_subtotal_incl,
+            tax_ids=[Command.set(sold_line.tax_ids.ids)],
+            refunded_orderline_id=sold_line.id,
+        )
+        total = -sold_line.price_subtotal_incl
+        data["payment_ids"] = [
+            Command.create({"amount": total, "name": fields.Datetime.now(),
+                            "payment_method_id": self.cash_pm1.id})
+        ]
+        data.update(
+            amount_total=total,
+            amount_paid=total,
+            amount_tax=total + sold_line.price_subtotal,
+        )
+        return data
+
+    def _assert_refused_at_the_till(self, order, user, pattern, lines=None):
+        """Core's Refund button of `order` and its screen's refund of each of
+        `lines` (by default all its lines), by `user`, refused with `pattern`;
+        nothing booked (the request's transaction is rolled back, as
+        assertRaises' savepoint stands for), the till's cash unchanged."""
+        counts, cash = self._counts(), self._till_cash()
+        attempts = {"Refund button": lambda: self._till_refund(order, user)}
+        for line in lines or order.lines:
+            attempts[f"screen, {line.full_product_name}"] = lambda line=line: self.env[
+                "pos.order"
+            ].with_user(user).sync_from_ui([self._screen_refund_data(line)])
+        for way, attempt in attempts.items():
+            with self.subTest(way=way):
+                with self.assertRaises(UserError) as refused:
+                    attempt()
+                self.assertRegex(str(refused.exception), pattern)
+        self.assertEqual(self._counts(), counts, "no order, payment or entry")
+        self.assertAlmostEqual(self._till_cash(), cash)
+        self.assertFalse(order.lines.refund_orderline_ids)
+
+    def test_final_sale_refused_to_a_cashier_at_the_till(self):
+        order = self._order([(self.serum, 1), (self.haircut, 1)])
+        self.assertAlmostEqual(self._till_cash(), 149.8)
+        self._assert_refused_at_the_till(
+            order,
+            self.cashier,
+            "Serum of order .* falls under the refund policy Opened cosmetics \\(final sale\\): "
+            "refund it with the order's Refund Client button, where the policy applies, or ask "
+            "a refund manager",
+            lines=order.lines.filtered(lambda line: line.product_id == self.serum),
+        )
+        self.assertAlmostEqual(self._till_cash(), 149.8)
+
+    def test_final_sale_refunded_at_the_till_by_a_manager_or_an_accountant(self):
+        accountant = new_test_user(
+            self.env,
+            login="pos_policy_accountant",
+            groups="base.group_user,point_of_sale.group_pos_user,account.group_account_manager",
+            company_id=self.company.id,
+        )
+        for user in (self.manager, accountant):
+            with self.subTest(user=user.login):
+                order = self._order([(self.serum, 1), (self.haircut, 1)])
+                cash = self._till_cash()
+                refund_order = self._till_refund(order, user)
+                self.assertEqual(refund_order.state, "paid")
+                self.assertAlmostEqual(refund_order.amount_total, -149.8)
+                self.assertEqual(refund_order.lines.refunded_orderline_id, order.lines)
+                self.assertAlmostEqual(self._till_cash(), cash - 149.8)
+                self.assertFalse(order.has_refundable_lines)
+
+    def test_no_policy_refunded_at_the_till_by_a_cashier(self):
+        """The shampoo is under no policy and the haircut's keeps fees only,
+        which the till cannot know (its refund has no reason)."""
+        order = self._order([(self.shampoo, 2), (self.haircut, 1)])
+        refund_order = self._till_refund(order, self.cashier)
+        self.assertEqual(refund_order.state, "paid")
+        self.assertAlmostEqual(refund_order.amount_total, -128.4)
+        self.assertAlmostEqual(self._till_cash(), 0.0)
+        # the screen's way too
+        order = self._order([(self.shampoo, 1)])
+        [synced] = self.env["pos.order"].with_user(self.cashier).sync_from_ui(
+            [self._screen_refund_data(order.lines)]
+        )["pos.order"]
+        self.assertEqual(synced["state"], "paid")
+        self.assertAlmostEqual(synced["amount_total"], -10.7)
+        self.assertAlmostEqual(self._till_cash(), 0.0)
+
+    def test_past_the_window_refused_to_a_cashier_at_the_till(self):
+        self._set_policy(self.shampoo, self.retail_policy)
+        order = self._order([(self.shampoo, 2)])
+        self._sold_days_ago(order, 31)
+        self._assert_refused_at_the_till(
+            order, self.cashier,
+            "Shampoo of order .* falls under the refund policy Retail \\(refunds within 30 "
+            "days\\)",
+        )
+        refund_order = self._till_refund(order, self.manager)
+        self.assertEqual(refund_order.state, "paid")
+        self.assertAlmostEqual(refund_order.amount_total, -21.4)
+
+    def test_fee_kept_by_a_client_refund_is_not_refunded_at_the_till(self):
+        """A late cancellation keeps 53.50 of the haircut on the register's
+        refund order; refunding that order, or its fee line alone, at the till
+        would give the fee back: refused to the cashier and to a manager."""
+        order = self._order([(self.haircut, 1)])
+        refund = self._policy_refund(order, self.reason_late)
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(refund.amount_fee, 53.5)
+        refund_order = refund.pos_order_ids
+        self.assertEqual(refund_order.lines.refunded_orderline_id, order.lines)
+        fee_line = self._fee_lines(refund_order)
+        self.assertAlmostEqual(fee_line.price_subtotal_incl, 53.5)
+        self.assertAlmostEqual(self._till_cash(), 53.5)
+        pattern = (
+            f"Order {refund_order.name} was made by client refund {refund.name}: it is not "
+            "refunded at the till, which would give back what the refund kept"
+        )
+        for user in (self.cashier, self.manager):
+            with self.subTest(user=user.login):
+                self._assert_refused_at_the_till(refund_order, user, pattern)
+        self.assertAlmostEqual(self._till_cash(), 53.5)
+        self.assertFalse(fee_line.refund_orderline_ids)
