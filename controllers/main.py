@@ -10,6 +10,7 @@ from odoo.http import request
 
 from odoo.addons.payment_stripe.controllers.main import StripeController
 
+from ..models.client_refund_dispute import DISPUTE_EVENTS
 from ..models.payment_provider import REFUND_EVENTS
 
 _logger = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class ClientRefundStripeController(StripeController):
             event = request.get_json_data()
         except (ValueError, RecursionError):
             return request.make_json_response({"error": "not JSON"}, status=400)
+        if isinstance(event, dict) and event.get("type") in DISPUTE_EVENTS:
+            return self._client_refund_handle_dispute_event(event)
         if not isinstance(event, dict) or event.get("type") not in REFUND_EVENTS:
             return super().stripe_webhook()
         refund_tx = self._client_refund_get_refund_transaction(event)
@@ -57,6 +60,46 @@ class ClientRefundStripeController(StripeController):
             return request.make_json_response({"error": "try again"}, status=503)
         except ValidationError:  # as core: acknowledged, so that Stripe stops sending it
             _logger.exception("Stripe refund event about %s could not be handled", refund_tx.reference)
+        return request.make_json_response("")
+
+    def _client_refund_handle_dispute_event(self, event):
+        """A client disputed a card payment with their bank. The event is
+        verified with the secret of the payment's provider, as core verifies
+        its events (403 when it fails); the dispute is then read back from
+        Stripe (503 when Stripe cannot be asked: it sends the event again), so
+        that an event replayed or delivered out of order changes nothing. A
+        dispute of a payment Odoo does not know is acknowledged and logged."""
+        data = event.get("data")
+        stripe_dispute = data.get("object") if isinstance(data, dict) else None
+        dispute_id = stripe_dispute.get("id") if isinstance(stripe_dispute, dict) else None
+        if not isinstance(dispute_id, str):
+            return request.make_json_response({"error": "no dispute"}, status=400)
+        # sudo: Stripe calls as the public user; the signature is its credential
+        Dispute = request.env["client.refund.dispute"].sudo()
+        transaction, pos_payment = Dispute._find_card_payment(stripe_dispute)
+        provider = Dispute._get_provider(transaction, pos_payment)
+        if not provider:
+            _logger.warning("Stripe dispute %s is about a payment Odoo does not know: ignored", dispute_id)
+            return request.make_json_response("")
+        # core's check reads the secret of the transaction's provider: a till
+        # payment has no transaction until its first card refund
+        self._client_refund_verify_signature(
+            transaction or request.env["payment.transaction"].sudo().new({"provider_id": provider.id})
+        )
+        try:
+            stripe_dispute = provider._client_refund_get_stripe_dispute(dispute_id)
+        except stripe.InvalidRequestError:
+            _logger.warning("Stripe has no dispute %s: event ignored", dispute_id)
+            return request.make_json_response("")
+        except stripe.StripeError:
+            _logger.warning("Stripe dispute event about %s: Stripe could not be asked", dispute_id)
+            return request.make_json_response({"error": "try again"}, status=503)
+        # the payment Stripe says, not the event's
+        transaction, pos_payment = Dispute._find_card_payment(stripe_dispute)
+        if not transaction and not pos_payment:
+            _logger.warning("Stripe dispute %s is about a payment Odoo does not know: ignored", dispute_id)
+            return request.make_json_response("")
+        Dispute._sync_from_stripe(stripe_dispute, transaction, pos_payment)
         return request.make_json_response("")
 
     def _client_refund_adopt_late(self, refund, event):

@@ -406,7 +406,10 @@ class ClientRefund(models.Model):
         the day. `serialize`: count the day's refunds one request at a time (at
         confirm; the wizard only tells in advance)."""
         self.ensure_one()
-        policy_reasons = self._get_policy_approval_reasons()
+        policy_reasons = [
+            *self._get_policy_approval_reasons(),
+            *self.env["client.refund.dispute"]._get_refund_approval_reasons(self),
+        ]
         if policy_reasons:
             return "; ".join(policy_reasons)
         company = self.company_id

@@ -87,11 +87,15 @@ class ClientRefundDispute(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         if not self.env.su:
+            # who may not create any is told so first
+            self.check_access("create")
             raise UserError(_("Card disputes are recorded from what Stripe says, not by hand."))
         return super().create(vals_list)
 
     def write(self, vals):
         if not self.env.su and vals.keys() - MANAGER_WRITABLE_FIELDS:
+            # who may not write at all is told so first
+            self.check_access("write")
             raise UserError(
                 _("A card dispute is what Stripe says of it: only a note may be added.")
             )

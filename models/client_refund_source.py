@@ -503,6 +503,7 @@ class ClientRefundSource(models.AbstractModel):
 
     def _client_refund_check_card_request(self, refund):
         """What goes back to the card fits what the card payment has left."""
+        self.env["client.refund.dispute"]._check_card_not_disputed(self)
         currency = refund.currency_id
         card_left = self._client_refund_get_card_refundable_amount(exclude_refund=refund)
         if currency.is_zero(card_left):

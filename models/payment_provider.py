@@ -6,6 +6,8 @@ from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment_stripe import const as stripe_const
 from odoo.addons.payment_stripe import utils as stripe_utils
 
+from .client_refund_dispute import DISPUTE_EVENTS
+
 STRIPE_API_BASE_PARAM = "client_refund.stripe_api_base"
 STRIPE_API_BASE = "https://api.stripe.com"
 # Stripe's events about a Refund object: charge.refund.updated is core's; the
@@ -21,13 +23,16 @@ class PaymentProvider(models.Model):
     _inherit = "payment.provider"
 
     def _stripe_make_request(self, endpoint, payload=None, method="POST", **kwargs):
-        """*Generate your webhook* subscribes core's endpoint to the refund events
-        too, in the databases that have the addon only."""
+        """*Generate your webhook* subscribes core's endpoint to the refund and
+        dispute events too, in the databases that have the addon only."""
         if endpoint == "webhook_endpoints" and method == "POST" and payload:
             events = payload.get("enabled_events[]") or []
             payload = {
                 **payload,
-                "enabled_events[]": [*events, *(e for e in REFUND_EVENTS if e not in events)],
+                "enabled_events[]": [
+                    *events,
+                    *(e for e in (*REFUND_EVENTS, *DISPUTE_EVENTS) if e not in events),
+                ],
             }
         return super()._stripe_make_request(endpoint, payload=payload, method=method, **kwargs)
 
@@ -112,6 +117,12 @@ class PaymentProvider(models.Model):
     def _client_refund_get_stripe_refund(self, stripe_refund_id):
         self.ensure_one()
         return self._client_refund_get_stripe_client().v1.refunds.retrieve(stripe_refund_id).to_dict()
+
+    def _client_refund_get_stripe_dispute(self, stripe_dispute_id):
+        """The Dispute object as Stripe has it now, its balance transactions
+        (withdrawal, reinstatement, fees) included."""
+        self.ensure_one()
+        return self._client_refund_get_stripe_client().v1.disputes.retrieve(stripe_dispute_id).to_dict()
 
     def _client_refund_get_card_last4(self, stripe_refund):
         """The card's last four digits, when Stripe tells them: the refund goes on

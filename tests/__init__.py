@@ -23,3 +23,4 @@ from . import test_refund_policy
 from . import test_refund_policy_rpc
 from . import test_refund_policy_pos
 from . import test_refund_policy_receipt
+from . import test_refund_dispute
