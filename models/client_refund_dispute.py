@@ -1,4 +1,3 @@
-import logging
 from datetime import datetime, timedelta
 
 import pytz
@@ -6,10 +5,9 @@ import pytz
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
+from odoo.tools import SQL
 
 from odoo.addons.payment import utils as payment_utils
-
-_logger = logging.getLogger(__name__)
 
 # Stripe's events about a Dispute object; *Generate your webhook* subscribes to them
 DISPUTE_EVENTS = (
@@ -38,7 +36,7 @@ class ClientRefundDispute(models.Model):
     _rec_name = "stripe_dispute_id"
     _check_company_auto = True
 
-    stripe_dispute_id = fields.Char(string="Stripe Dispute", required=True, readonly=True, index=True)
+    stripe_dispute_id = fields.Char(required=True, readonly=True, index=True)
     company_id = fields.Many2one(comodel_name="res.company", required=True, readonly=True, index=True)
     transaction_id = fields.Many2one(
         comodel_name="payment.transaction",
@@ -52,7 +50,7 @@ class ClientRefundDispute(models.Model):
         comodel_name="pos.payment", string="Terminal Payment", readonly=True, index="btree_not_null"
     )
     partner_id = fields.Many2one(comodel_name="res.partner", string="Client", readonly=True, index=True)
-    payment_id = fields.Many2one(comodel_name="account.payment", string="Payment", readonly=True)
+    payment_id = fields.Many2one(comodel_name="account.payment", readonly=True)
     move_id = fields.Many2one(comodel_name="account.move", string="Invoice", readonly=True, index="btree_not_null")
     pos_order_id = fields.Many2one(
         comodel_name="pos.order", string="Point of Sale Order", readonly=True, index="btree_not_null"
@@ -63,8 +61,8 @@ class ClientRefundDispute(models.Model):
     )
     currency_id = fields.Many2one(comodel_name="res.currency", readonly=True)
     stripe_reason = fields.Char(string="Reason", readonly=True, help="The reason the bank gave, as Stripe says it.")
-    stripe_status = fields.Char(string="Stripe Status", readonly=True, tracking=True)
-    evidence_due_by = fields.Datetime(string="Evidence Due By", readonly=True, tracking=True)
+    stripe_status = fields.Char(readonly=True, tracking=True)
+    evidence_due_by = fields.Datetime(readonly=True, tracking=True)
     outcome = fields.Selection(
         selection=[("open", "Open"), ("won", "Won"), ("lost", "Lost")],
         readonly=True,
@@ -150,6 +148,14 @@ class ClientRefundDispute(models.Model):
         brought it. Staff are told what changed."""
         company = transaction.company_id or pos_payment.company_id
         Dispute = self.sudo().with_company(company)
+        # One event of a payment at a time: a second event of a new dispute
+        # waits on the payment's row, then fails to serialize and Odoo retries
+        # it with a snapshot that has the first one's dispute (instead of
+        # creating it twice and answering Stripe an error).
+        payment = transaction or pos_payment
+        self.env.cr.execute(
+            SQL("UPDATE %s SET write_date = write_date WHERE id = %s", SQL.identifier(payment._table), payment.id)
+        )
         dispute = Dispute.search(
             [("company_id", "=", company.id), ("stripe_dispute_id", "=", stripe_dispute["id"])], limit=1
         )
@@ -313,9 +319,19 @@ class ClientRefundDispute(models.Model):
 
     @api.model
     def _check_card_not_disputed(self, source):
-        """No card refund of a payment whose dispute is open: Stripe refuses it,
-        and the client would get the money twice."""
-        dispute = self._get_disputes_of(source)[:1]
+        """No card refund of a payment whose dispute is open, or lost (the bank
+        gave the client the money back): Stripe refuses to refund a disputed
+        charge, and the client would get the money twice."""
+        dispute = self._get_disputes_of(source, outcomes=("open", "lost"))[:1]
+        if dispute.outcome == "lost":
+            raise UserError(
+                _(
+                    "The client's bank charged back the card payment of %(document)s "
+                    "(dispute %(dispute)s, lost): no refund goes back to the card.",
+                    document=source.display_name,
+                    dispute=dispute.stripe_dispute_id,
+                )
+            )
         if dispute:
             raise UserError(
                 _(

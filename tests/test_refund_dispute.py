@@ -196,6 +196,11 @@ class TestRefundDispute(DisputeEventMixin, TrustBoundaryMixin, LocalStripeMixin,
             self.assertEqual(response.status_code, 200)
         self.assertRecordValues(dispute, [{"outcome": "lost", "funds_withdrawn": True, "amount_fee": 15.0}])
         self.assertEqual(self._trace(dispute, invoice), trace)
+        # charged back: the card is never offered again (Stripe refuses to refund a disputed charge)
+        wizard = self._wizard_form(invoice)
+        self.assertNotIn("card", wizard.payout_choices)
+        wizard.payout_method = "card"
+        self.assertIn(f"{dispute.stripe_dispute_id}, lost", wizard.refusal)
 
     def test_won_dispute_reinstated_frees_the_card(self):
         invoice, _transaction, created, dispute = self._disputed_invoice()
