@@ -26,6 +26,7 @@
         "report/client_refund_receipt.xml",
         "report/account_invoice_report.xml",
         "data/mail_template_data.xml",
+        "data/client_refund_digest_data.xml",
         "views/client_refund_reason_views.xml",
         "views/client_refund_policy_views.xml",
         "views/product_views.xml",
@@ -42,6 +43,7 @@
         "views/client_refund_balance_views.xml",
         "views/res_config_settings_views.xml",
         "views/client_refund_menus.xml",
+        "views/client_refund_oversight_views.xml",
         "views/client_refund_dispute_views.xml",
     ],
     "demo": [

@@ -24,6 +24,7 @@ class ClientRefund(models.Model):
         "client.refund.bookings",
         "client.refund.card.payout",
         "client.refund.fees",
+        "client.refund.oversight",
     ]
     _order = "date desc, id desc"
     _check_company_auto = True
@@ -312,6 +313,7 @@ class ClientRefund(models.Model):
                 refund._request_approval(approval_reason)
             else:
                 refund._make()
+        self._set_oversight_flags()
         return True
 
     def action_approve(self):

@@ -85,6 +85,25 @@ class ResCompany(models.Model):
         groups="client_refund.group_client_refund_user",
         help="The refund policy of what has none of its own, nor its category.",
     )
+    client_refund_unusual_factor = fields.Float(
+        string="Unusual Refund Day Factor",
+        default=3.0,
+        help="A refund is flagged when its requester's refunds of the day, in number or "
+        "amount, are more than this many times their usual day (the daily average of "
+        "the previous 30 days, at least one refund of their usual amount).",
+    )
+    client_refund_frequent_refunds = fields.Integer(
+        string="Refunds of a Client in 90 Days",
+        default=3,
+        help="A refund is flagged when its client had more refunds than this in the "
+        "last 90 days.",
+    )
+    client_refund_digest_date = fields.Date(
+        string="Flagged Refunds Digest Sent On",
+        readonly=True,
+        copy=False,
+        help="The company's day whose digest of flagged refunds was sent: once a day.",
+    )
 
     @api.constrains("client_refund_policy_id")
     def _check_client_refund_policy_id(self):

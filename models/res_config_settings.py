@@ -48,3 +48,9 @@ class ResConfigSettings(models.TransientModel):
         readonly=False,
         domain="[('company_id', '=', company_id)]",
     )
+    client_refund_unusual_factor = fields.Float(
+        related="company_id.client_refund_unusual_factor", readonly=False
+    )
+    client_refund_frequent_refunds = fields.Integer(
+        related="company_id.client_refund_frequent_refunds", readonly=False
+    )

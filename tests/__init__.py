@@ -23,4 +23,5 @@ from . import test_refund_policy
 from . import test_refund_policy_rpc
 from . import test_refund_policy_pos
 from . import test_refund_policy_receipt
+from . import test_refund_oversight
 from . import test_refund_dispute
