@@ -370,6 +370,12 @@ class AccountMove(models.Model):
             )
 
     def _client_refund_check_refundable(self):
+        # sudo: every refund counts, whoever made it; one query for every invoice
+        fees_kept_by = {
+            move: refund
+            for refund in self.env["client.refund"].sudo().search([("fee_move_ids", "in", self.ids)])
+            for move in refund.fee_move_ids.with_env(self.env)
+        }
         for move in self:
             if move.move_type != "out_invoice":
                 raise UserError(
@@ -386,8 +392,7 @@ class AccountMove(models.Model):
                         move.display_name,
                     )
                 )
-            # sudo: every refund counts, whoever made it
-            fee_of = self.env["client.refund"].sudo().search([("fee_move_ids", "in", move.ids)], limit=1)
+            fee_of = fees_kept_by.get(move)
             if fee_of:
                 raise UserError(
                     _(

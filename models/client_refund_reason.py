@@ -12,7 +12,10 @@ class ClientRefundReason(models.Model):
     active = fields.Boolean(default=True)
     company_id = fields.Many2one(
         comodel_name="res.company",
-        help="Leave empty to offer the reason in every company.",
+        # a refund manager edits the reasons of the company (see the record rules)
+        default=lambda self: self.env.company,
+        help="Leave empty to offer the reason in every company: such a reason is "
+        "edited by administrators only.",
     )
     stripe_reason = fields.Selection(
         selection=[
