@@ -58,7 +58,9 @@ def refund_own_path(records, undoing=None):
     `undoing`), or reset, cancel and reverse the entries and payouts of the
     refunds `undoing` (their cancellation or failure), never another refund's;
     also where core's till records, once checked, what an order earned on
-    loyalty cards (see pos.order.add_loyalty_history_lines).
+    loyalty cards (see pos.order.add_loyalty_history_lines), where the
+    register posts a credit note or makes a refund order's lines once it
+    applied the refund policies.
     A JSON-RPC caller may send any context key, but no Python object as its
     value: this gate cannot be forged."""
     path = RefundOwnPath(tuple(undoing.ids) if undoing is not None else None)
