@@ -45,6 +45,7 @@
         "views/client_refund_menus.xml",
         "views/client_refund_oversight_views.xml",
         "views/client_refund_dispute_views.xml",
+        "views/client_refund_dispute_holder_views.xml",
     ],
     "demo": [
         "demo/res_partner_demo.xml",

@@ -36,3 +36,4 @@ from . import membership_membership_line
 from . import product_template
 from . import account_move_policy
 from . import client_refund_dispute
+from . import client_refund_dispute_source
