@@ -2,12 +2,14 @@ from datetime import datetime, timedelta
 
 import pytz
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
 from odoo.tools import SQL
 
 from odoo.addons.payment import utils as payment_utils
+
+from .client_refund_source import refund_own_path
 
 # Stripe's events about a Dispute object; *Generate your webhook* subscribes to them
 DISPUTE_EVENTS = (
@@ -72,6 +74,23 @@ class ClientRefundDispute(models.Model):
     )
     funds_withdrawn = fields.Boolean(readonly=True, tracking=True)
     funds_reinstated = fields.Boolean(readonly=True, tracking=True)
+    withdrawal_move_id = fields.Many2one(
+        comodel_name="account.move",
+        string="Withdrawal Entry",
+        readonly=True,
+        copy=False,
+        tracking=True,
+        help="The disputed amount and Stripe's fee out of the Stripe journal, the amount back on the "
+        "client's receivable.",
+    )
+    reinstatement_move_id = fields.Many2one(
+        comodel_name="account.move",
+        string="Reinstatement Entry",
+        readonly=True,
+        copy=False,
+        tracking=True,
+        help="The disputed amount, and the fee if Stripe returned it, back into the Stripe journal.",
+    )
     note = fields.Text()
 
     _sql_constraints = [
@@ -163,11 +182,13 @@ class ClientRefundDispute(models.Model):
         if not dispute:
             dispute = Dispute.create({**vals, "company_id": company.id, "stripe_dispute_id": stripe_dispute["id"]})
             dispute._notify_opened()
+            dispute._book_from_stripe(stripe_dispute)
             return dispute
         before = {name: dispute[name] for name in ("outcome", "funds_withdrawn", "funds_reinstated", "evidence_due_by")}
         # tracking logs only what changed: the same object read again logs nothing
         dispute.write(vals)
         dispute._notify_changes(before)
+        dispute._book_from_stripe(stripe_dispute)
         return dispute
 
     @api.model
@@ -360,3 +381,175 @@ class ClientRefundDispute(models.Model):
             )
             for dispute in self._get_disputes_of(source, outcomes=("open", "lost"))
         ]
+
+    # ------------------------------------------------------------------
+    # The books
+    # ------------------------------------------------------------------
+    # A chargeback takes the client's payment back: the payment no longer pays
+    # the sale. So the withdrawal is matched with the card payment in place of
+    # the invoice, which reads "not paid" (or partially, for a partial dispute)
+    # again, as core does with a payment reversed. A separate "disputed"
+    # receivable would leave the invoice saying paid while the money is gone,
+    # and hide the debt from the client's statement, follow-up and aged
+    # receivable; the dispute, linked in the invoice's chatter, says why it is
+    # open. Won, the withdrawal and the reinstatement settle each other and the
+    # card payment pays the invoice again.
+
+    @api.model
+    def _get_stripe_fees(self, stripe_dispute, currency):
+        """(the fee Stripe charged with the withdrawal, the fee it returned with
+        the reinstatement), from the dispute's balance transactions: a
+        withdrawal has a negative amount and its fee, a reinstatement a
+        positive amount and the fee returned as a negative fee."""
+        balance_transactions = stripe_dispute.get("balance_transactions") or []
+        charged = sum(bt.get("fee") or 0 for bt in balance_transactions if (bt.get("amount") or 0) < 0)
+        returned = -sum(bt.get("fee") or 0 for bt in balance_transactions if (bt.get("amount") or 0) > 0)
+        return (
+            payment_utils.to_major_currency_units(max(charged, 0), currency),
+            payment_utils.to_major_currency_units(max(returned, 0), currency),
+        )
+
+    def _get_card_payment_receivable_line(self):
+        """The receivable line of the card payment's entry: what the withdrawal
+        takes back."""
+        self.ensure_one()
+        # sudo: the webhook books for Stripe; core's lock dates still apply
+        payment = self.payment_id.sudo()
+        if not payment.move_id or payment.move_id.state != "posted":
+            return self.env["account.move.line"]
+        _liquidity, counterpart, _writeoff = payment._seek_for_lines()
+        return counterpart.filtered(lambda line: line.account_id.account_type == "asset_receivable")[:1]
+
+    def _get_stripe_account(self):
+        """Where the card payment's money went: the outstanding (or bank)
+        account of the payment's liquidity line in the Stripe journal."""
+        self.ensure_one()
+        liquidity, _counterpart, _writeoff = self.payment_id.sudo()._seek_for_lines()
+        return liquidity.account_id[:1]
+
+    def _get_fee_account(self):
+        company = self.company_id
+        return company.client_refund_dispute_fee_account_id or company.client_refund_account_id
+
+    def _book_from_stripe(self, stripe_dispute):
+        """Book what Stripe did with the money, once: the entries on the record
+        decide, so a replayed or late event books nothing twice. A lost
+        dispute stays as withdrawn."""
+        self.ensure_one()
+        to_withdraw = self.funds_withdrawn and not self.withdrawal_move_id
+        to_reinstate = self.funds_reinstated and not self.reinstatement_move_id
+        if not (to_withdraw or to_reinstate):
+            return
+        payment_line = self._get_card_payment_receivable_line()
+        if not payment_line:
+            # a till's terminal payment is booked within its session's entries
+            return
+        fee_charged, fee_returned = self._get_stripe_fees(stripe_dispute, self.currency_id)
+        if to_withdraw:
+            self._book_withdrawal(payment_line, fee_charged)
+        if to_reinstate and self.withdrawal_move_id:
+            self._book_reinstatement(payment_line, fee_returned)
+
+    def _post_dispute_entry(self, label, lines):
+        """A posted entry of the company's miscellaneous journal, dated today,
+        of `lines` [(account, amount in the dispute's currency, with partner)],
+        which add up to zero."""
+        self.ensure_one()
+        company = self.company_id
+        # sudo: the webhook books for Stripe, as the refunds do
+        journal = self.env["account.journal"].sudo().search(
+            [("company_id", "=", company.id), ("type", "=", "general")], limit=1
+        )
+        date = company._client_refund_today()
+        move = self.env["account.move"].sudo().with_company(company).create(
+            {
+                "move_type": "entry",
+                "journal_id": journal.id,
+                "date": date,
+                "ref": label,
+                "line_ids": [
+                    Command.create(
+                        {
+                            "account_id": account.id,
+                            "partner_id": self.partner_id.id if with_partner else False,
+                            "name": label,
+                            "currency_id": self.currency_id.id,
+                            "amount_currency": amount,
+                            "balance": self.currency_id._convert(amount, company.currency_id, company, date),
+                        }
+                    )
+                    for account, amount, with_partner in lines
+                    if not self.currency_id.is_zero(amount)
+                ],
+            }
+        )
+        move.action_post()
+        return move
+
+    def _book_withdrawal(self, payment_line, fee):
+        """The disputed amount out of the Stripe journal back onto the client's
+        receivable, and Stripe's fee on the fee account; the withdrawal takes
+        the card payment off the invoice, which is due again."""
+        self.ensure_one()
+        fee_account = self._get_fee_account() if fee else self.env["account.account"]
+        fee = fee if fee_account else 0.0
+        move = self._post_dispute_entry(
+            _("Card dispute %s: funds withdrawn", self.stripe_dispute_id),
+            [
+                (payment_line.account_id, self.amount, True),
+                (fee_account, fee, False),
+                (self._get_stripe_account(), -(self.amount + fee), False),
+            ],
+        )
+        self.withdrawal_move_id = move
+        paid = self._unmatch(payment_line)
+        withdrawal_line = move.line_ids.filtered(lambda line: line.account_id == payment_line.account_id)
+        (withdrawal_line | payment_line).reconcile()
+        # what the payment still pays (a partial dispute) goes back on the sale
+        self._reconcile_open(payment_line | paid)
+
+    def _book_reinstatement(self, payment_line, fee):
+        """The disputed amount back into the Stripe journal, and the fee if
+        Stripe returned it; the withdrawal and the reinstatement settle each
+        other and the card payment pays the sale again."""
+        self.ensure_one()
+        stripe_account = self._get_stripe_account()
+        withdrawal_lines = self.withdrawal_move_id.line_ids
+        withdrawal_line = withdrawal_lines.filtered(lambda line: line.account_id == payment_line.account_id)
+        # the fee comes back on the account it was booked on
+        fee_account = (withdrawal_lines - withdrawal_line).account_id.filtered(
+            lambda account: account != stripe_account
+        )[:1]
+        fee = fee if fee_account else 0.0
+        move = self._post_dispute_entry(
+            _("Card dispute %s: funds reinstated", self.stripe_dispute_id),
+            [
+                (stripe_account, self.amount + fee, False),
+                (fee_account, -fee, False),
+                (payment_line.account_id, -self.amount, True),
+            ],
+        )
+        self.reinstatement_move_id = move
+        self._unmatch(withdrawal_line)
+        reinstatement_line = move.line_ids.filtered(lambda line: line.account_id == payment_line.account_id)
+        (withdrawal_line | reinstatement_line).reconcile()
+        # sudo: the sale's receivable, whoever may read it
+        sales = (self.transaction_id.sudo().invoice_ids | self.move_id).filtered(lambda m: m.state == "posted")
+        self._reconcile_open(
+            payment_line | sales.line_ids.filtered(lambda line: line.account_id == payment_line.account_id)
+        )
+
+    def _unmatch(self, line):
+        """Undo `line`'s matches, on the refund's own path (the addon's guards
+        keep a refunded sale's matches from core's buttons). Returns the lines
+        it was matched with."""
+        partials = line.matched_debit_ids | line.matched_credit_ids
+        counterparts = (partials.debit_move_id | partials.credit_move_id) - line
+        refund_own_path(partials).unlink()
+        return counterparts
+
+    @api.model
+    def _reconcile_open(self, lines):
+        open_lines = lines.filtered(lambda line: not line.reconciled)
+        if open_lines.filtered(lambda line: line.balance > 0) and open_lines.filtered(lambda line: line.balance < 0):
+            open_lines.reconcile()

@@ -61,6 +61,13 @@ class ResCompany(models.Model):
         help="Refund managers get an activity this many days before the evidence "
         "deadline of a card dispute.",
     )
+    client_refund_dispute_fee_account_id = fields.Many2one(
+        comodel_name="account.account",
+        string="Card Dispute Fee Account",
+        domain="[('account_type', 'in', ('expense', 'expense_direct_cost'))]",
+        help="Expense account of the fees Stripe charges for a card dispute. "
+        "Empty: the Refund Account.",
+    )
     client_refund_deduct_points = fields.Boolean(
         string="Deduct Loyalty Points Not Returned",
         help="When a refunded Point of Sale order earned loyalty points the client "

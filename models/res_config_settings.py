@@ -30,6 +30,9 @@ class ResConfigSettings(models.TransientModel):
     client_refund_dispute_notice_days = fields.Integer(
         related="company_id.client_refund_dispute_notice_days", readonly=False
     )
+    client_refund_dispute_fee_account_id = fields.Many2one(
+        related="company_id.client_refund_dispute_fee_account_id", readonly=False
+    )
     client_refund_deduct_points = fields.Boolean(
         related="company_id.client_refund_deduct_points", readonly=False
     )

@@ -25,4 +25,5 @@ from . import test_refund_policy_pos
 from . import test_refund_policy_receipt
 from . import test_refund_oversight
 from . import test_refund_dispute
+from . import test_refund_dispute_books
 from . import test_refund_dispute_evidence
