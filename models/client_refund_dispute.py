@@ -1,11 +1,13 @@
+import io
 from datetime import datetime, timedelta
 
 import pytz
+import stripe
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
-from odoo.tools import SQL
+from odoo.tools import SQL, html2plaintext
 
 from odoo.addons.payment import utils as payment_utils
 
@@ -24,6 +26,9 @@ DISPUTE_EVENTS = (
 STRIPE_OUTCOMES = {"won": "won", "warning_closed": "won", "lost": "lost"}
 # What a manager may change on a dispute: the rest is what Stripe says
 MANAGER_WRITABLE_FIELDS = {"note"}
+# Stripe takes dispute evidence files of these types, and texts up to this length
+STRIPE_EVIDENCE_FILE_TYPES = ("application/pdf", "image/jpeg", "image/png")
+STRIPE_EVIDENCE_TEXT_MAX = 20000
 
 
 class ClientRefundDispute(models.Model):
@@ -553,3 +558,196 @@ class ClientRefundDispute(models.Model):
         open_lines = lines.filtered(lambda line: not line.reconciled)
         if open_lines.filtered(lambda line: line.balance > 0) and open_lines.filtered(lambda line: line.balance < 0):
             open_lines.reconcile()
+
+    # ------------------------------------------------------------------
+    # Evidence
+    # ------------------------------------------------------------------
+    # What the addon knows of the sale, attached to the dispute by a manager,
+    # then sent to Stripe: each attachment's description is the field of
+    # Stripe's `evidence` it answers (a PDF is uploaded as a file, a text sent
+    # as text).
+
+    evidence_attachment_ids = fields.Many2many(
+        comodel_name="ir.attachment",
+        relation="client_refund_dispute_evidence_rel",
+        column1="dispute_id",
+        column2="attachment_id",
+        string="Evidence",
+        readonly=True,
+        copy=False,
+    )
+    evidence_sent_date = fields.Datetime(string="Evidence Sent", readonly=True, copy=False, tracking=True)
+
+    def _get_evidence_source(self):
+        """The document the client was sold and refunded by: its refunds and chatter."""
+        self.ensure_one()
+        return self.move_id or self.pos_order_id or self.payment_id
+
+    def _get_evidence_policy_texts(self, refunds):
+        """The refund policy texts the client was given: printed on the
+        invoice, and with each of the sale's refunds."""
+        self.ensure_one()
+        invoice = self.move_id or self.pos_order_id.account_move
+        texts = invoice._client_refund_get_policy_texts() if invoice else []
+        texts += refunds.policy_ids.mapped("client_text")
+        return [text for index, text in enumerate(texts) if text and text not in texts[:index]]
+
+    @api.model
+    def _get_selection_label(self, record, fname):
+        return dict(record._fields[fname]._description_selection(self.env)).get(record[fname], "")
+
+    def _get_evidence_summary(self, source, refunds):
+        """The register's history of the sale and the policy the client was
+        given, as plain text."""
+        self.ensure_one()
+        lines = [
+            _(
+                "Card dispute %(dispute)s of %(amount)s: %(document)s, client %(client)s.",
+                dispute=self.stripe_dispute_id,
+                amount=self.currency_id.format(self.amount),
+                document=source.display_name,
+                client=self.partner_id.display_name or "",
+            ),
+            "",
+            _("Refunds of this sale in the register:"),
+        ]
+        for refund in refunds.sorted(lambda refund: (refund.create_date, refund.id)):
+            lines.append(
+                _(
+                    "- %(refund)s, %(date)s, %(state)s: %(amount)s, %(payout)s, reason: %(reason)s, "
+                    "fee kept: %(fee)s",
+                    refund=refund.name,
+                    date=fields.Date.to_string((refund.date or refund.create_date).date()),
+                    state=self._get_selection_label(refund, "state"),
+                    amount=refund.currency_id.format(refund.amount),
+                    payout=self._get_selection_label(refund, "payout_method"),
+                    reason=refund.reason_id.name or "",
+                    fee=refund.currency_id.format(refund.amount_fee),
+                )
+            )
+        if not refunds:
+            lines.append(_("- none"))
+        lines += ["", _("Refund policy the client was given:")]
+        lines += self._get_evidence_policy_texts(refunds) or [_("- none")]
+        return "\n".join(lines) + "\n"
+
+    @api.model
+    def _get_chatter_text(self, document):
+        """`document`'s chatter, oldest first, as plain text."""
+        messages = document.message_ids.filtered(lambda message: message.body).sorted(
+            lambda message: (message.date, message.id)
+        )
+        return "".join(
+            f"{fields.Datetime.to_string(message.date)} {message.author_id.name or message.email_from or ''}: "
+            f"{html2plaintext(message.body)}\n"
+            for message in messages
+        )
+
+    def _prepare_evidence_attachments(self):
+        """[(name, content, Stripe's evidence field)] of what the addon knows of the sale."""
+        self.ensure_one()
+        source = self._get_evidence_source()
+        if not source:
+            raise UserError(_("Dispute %s names no sale: there is no evidence to gather.", self.stripe_dispute_id))
+        refunds = source.client_refund_ids
+        Report = self.env["ir.actions.report"]
+        documents = []
+        # the POS order's receipt is its invoice: the till prints no other in the back office
+        invoice = self.move_id or self.pos_order_id.account_move
+        if invoice:
+            content, extension = Report._render_qweb_pdf("account.account_invoices", invoice.ids)
+            documents.append((_("Invoice %s.%s", invoice.name, extension), content, "receipt"))
+        done = refunds.filtered(lambda refund: refund.state == "done")
+        if done:
+            content, extension = Report._render_qweb_pdf("client_refund.action_report_client_refund", done.ids)
+            documents.append((_("Refund receipts %s.%s", source.display_name, extension), content, "uncategorized_file"))
+        documents.append(
+            (
+                _("Refund history and policy %s.txt", source.display_name),
+                self._get_evidence_summary(source, refunds).encode(),
+                "uncategorized_text",
+            )
+        )
+        documents.append(
+            (_("Chatter %s.txt", source.display_name), self._get_chatter_text(source).encode(), "uncategorized_text")
+        )
+        return documents
+
+    def action_gather_evidence(self):
+        """Attach what the addon knows of the sale to the dispute, in place of
+        what was gathered before (refund managers)."""
+        self.ensure_one()
+        self.check_access("write")
+        documents = self._prepare_evidence_attachments()
+        self.evidence_attachment_ids.unlink()
+        attachments = self.env["ir.attachment"].create(
+            [
+                {"name": name, "raw": content, "description": field, "res_model": self._name, "res_id": self.id}
+                for name, content, field in documents
+            ]
+        )
+        # sudo: the evidence is the addon's, not a field a manager writes (see write())
+        self.sudo().evidence_attachment_ids = [Command.set(attachments.ids)]
+        self.message_post(
+            body=_("Evidence gathered: %s", ", ".join(attachments.mapped("name"))),
+            attachment_ids=attachments.ids,
+        )
+        return True
+
+    def _prepare_stripe_evidence(self, stripe_client):
+        """Stripe's `evidence` of the dispute: the PDFs uploaded as dispute
+        evidence files, the texts joined (Stripe keeps 20,000 characters a text)."""
+        self.ensure_one()
+        evidence = {
+            "customer_name": self.partner_id.name or "",
+            "customer_email_address": self.partner_id.email or "",
+            "refund_policy_disclosure": "\n\n".join(
+                self._get_evidence_policy_texts(self._get_evidence_source().client_refund_ids)
+            )[:STRIPE_EVIDENCE_TEXT_MAX],
+        }
+        texts = []
+        for attachment in self.evidence_attachment_ids.sorted("id"):
+            if attachment.mimetype in STRIPE_EVIDENCE_FILE_TYPES:
+                upload = io.BytesIO(attachment.raw)
+                upload.name = attachment.name
+                stripe_file = stripe_client.v1.files.create(params={"purpose": "dispute_evidence", "file": upload})
+                evidence[attachment.description] = stripe_file.id
+            else:
+                texts.append(f"{attachment.name}\n{attachment.raw.decode()}")
+        evidence["uncategorized_text"] = "\n\n".join(texts)[:STRIPE_EVIDENCE_TEXT_MAX]
+        return {field: value for field, value in evidence.items() if value}
+
+    def action_submit_evidence_to_stripe(self):
+        """Send the evidence gathered to Stripe, which submits it to the bank
+        (refund managers)."""
+        self.ensure_one()
+        self.check_access("write")
+        if self.outcome != "open":
+            raise UserError(_("Dispute %s is closed: Stripe takes no more evidence.", self.stripe_dispute_id))
+        if not self.evidence_attachment_ids:
+            raise UserError(_("Gather the evidence of dispute %s first.", self.stripe_dispute_id))
+        if self.evidence_sent_date:
+            raise UserError(_("The evidence of dispute %s was sent to Stripe already.", self.stripe_dispute_id))
+        # sudo: the card payment and its provider's keys, whoever submits
+        transaction, pos_payment = self.sudo().transaction_id, self.sudo().pos_payment_id
+        provider = self._get_provider(transaction, pos_payment)
+        if not provider:
+            raise UserError(_("No Stripe account of dispute %s is known.", self.stripe_dispute_id))
+        stripe_client = provider._client_refund_get_stripe_client()
+        try:
+            evidence = self._prepare_stripe_evidence(stripe_client)
+            stripe_dispute = stripe_client.v1.disputes.update(
+                self.stripe_dispute_id, params={"evidence": evidence, "submit": True}
+            ).to_dict()
+        except stripe.StripeError as error:
+            raise UserError(
+                _("Stripe did not take the evidence of dispute %(dispute)s: %(error)s",
+                  dispute=self.stripe_dispute_id, error=error.user_message or str(error))
+            ) from error
+        # sudo: as the webhook does, what Stripe says of the dispute is written
+        self.sudo().evidence_sent_date = fields.Datetime.now()
+        self._sync_from_stripe(stripe_dispute, transaction, pos_payment)
+        self.message_post(
+            body=_("Evidence sent to Stripe: %s", ", ".join(sorted(evidence)))
+        )
+        return True
