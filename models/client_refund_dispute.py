@@ -425,12 +425,37 @@ class ClientRefundDispute(models.Model):
         _liquidity, counterpart, _writeoff = payment._seek_for_lines()
         return counterpart.filtered(lambda line: line.account_id.account_type == "asset_receivable")[:1]
 
+    def _get_receivable_account(self, payment_line):
+        """The client's receivable the chargeback puts the amount back on."""
+        self.ensure_one()
+        return payment_line.account_id or self.partner_id.with_company(self.company_id).property_account_receivable_id
+
     def _get_stripe_account(self):
         """Where the card payment's money went: the outstanding (or bank)
-        account of the payment's liquidity line in the Stripe journal."""
+        account of the payment's liquidity line in the Stripe journal; for a
+        till's terminal payment, the account its session's closing booked the
+        payment method on, or books it on once closed."""
         self.ensure_one()
-        liquidity, _counterpart, _writeoff = self.payment_id.sudo()._seek_for_lines()
-        return liquidity.account_id[:1]
+        if self.payment_id:
+            liquidity, _counterpart, _writeoff = self.payment_id.sudo()._seek_for_lines()
+            return liquidity.account_id[:1]
+        # sudo: the till's bookings, read for the webhook
+        pos_payment = self.pos_payment_id.sudo()
+        method = pos_payment.payment_method_id
+        session_payment = self.env["account.payment"].sudo().search(
+            [
+                ("pos_session_id", "=", pos_payment.session_id.id),
+                ("pos_payment_method_id", "=", method.id),
+                ("state", "!=", "draft"),
+            ],
+            limit=1,
+        )
+        return (
+            session_payment.outstanding_account_id
+            or method.outstanding_account_id
+            or method.journal_id.inbound_payment_method_line_ids[:1].payment_account_id
+            or method.journal_id.default_account_id
+        )
 
     def _get_fee_account(self):
         company = self.company_id
@@ -445,9 +470,10 @@ class ClientRefundDispute(models.Model):
         to_reinstate = self.funds_reinstated and not self.reinstatement_move_id
         if not (to_withdraw or to_reinstate):
             return
+        # a till's terminal payment has none: its session books the payment
+        # method's takings at once, not against the client
         payment_line = self._get_card_payment_receivable_line()
-        if not payment_line:
-            # a till's terminal payment is booked within its session's entries
+        if not (payment_line or self.pos_payment_id) or not self._get_stripe_account():
             return
         fee_charged, fee_returned = self._get_stripe_fees(stripe_dispute, self.currency_id)
         if to_withdraw:
@@ -464,7 +490,7 @@ class ClientRefundDispute(models.Model):
         # sudo: the webhook books for Stripe, as the refunds do
         journal = self.env["account.journal"].sudo().search(
             [("company_id", "=", company.id), ("type", "=", "general")], limit=1
-        )
+        ) or (self.payment_id.sudo().journal_id or self.pos_payment_id.sudo().payment_method_id.journal_id)
         date = company._client_refund_today()
         move = self.env["account.move"].sudo().with_company(company).create(
             {
@@ -498,18 +524,21 @@ class ClientRefundDispute(models.Model):
         self.ensure_one()
         fee_account = self._get_fee_account() if fee else self.env["account.account"]
         fee = fee if fee_account else 0.0
+        receivable = self._get_receivable_account(payment_line)
         move = self._post_dispute_entry(
             _("Card dispute %s: funds withdrawn", self.stripe_dispute_id),
             [
-                (payment_line.account_id, self.amount, True),
+                (receivable, self.amount, True),
                 (fee_account, fee, False),
                 (self._get_stripe_account(), -(self.amount + fee), False),
             ],
         )
         self.withdrawal_move_id = move
+        # a terminal payment's withdrawal stays open on the client's receivable:
+        # what the client owes after the chargeback
         paid = self._unmatch(payment_line)
-        withdrawal_line = move.line_ids.filtered(lambda line: line.account_id == payment_line.account_id)
-        (withdrawal_line | payment_line).reconcile()
+        withdrawal_line = move.line_ids.filtered(lambda line: line.account_id == receivable)
+        self._reconcile_open(withdrawal_line | payment_line)
         # what the payment still pays (a partial dispute) goes back on the sale
         self._reconcile_open(payment_line | paid)
 
@@ -520,7 +549,8 @@ class ClientRefundDispute(models.Model):
         self.ensure_one()
         stripe_account = self._get_stripe_account()
         withdrawal_lines = self.withdrawal_move_id.line_ids
-        withdrawal_line = withdrawal_lines.filtered(lambda line: line.account_id == payment_line.account_id)
+        receivable = self._get_receivable_account(payment_line)
+        withdrawal_line = withdrawal_lines.filtered(lambda line: line.account_id == receivable)
         # the fee comes back on the account it was booked on
         fee_account = (withdrawal_lines - withdrawal_line).account_id.filtered(
             lambda account: account != stripe_account
@@ -531,18 +561,19 @@ class ClientRefundDispute(models.Model):
             [
                 (stripe_account, self.amount + fee, False),
                 (fee_account, -fee, False),
-                (payment_line.account_id, -self.amount, True),
+                (receivable, -self.amount, True),
             ],
         )
         self.reinstatement_move_id = move
         self._unmatch(withdrawal_line)
-        reinstatement_line = move.line_ids.filtered(lambda line: line.account_id == payment_line.account_id)
+        reinstatement_line = move.line_ids.filtered(lambda line: line.account_id == receivable)
         (withdrawal_line | reinstatement_line).reconcile()
-        # sudo: the sale's receivable, whoever may read it
-        sales = (self.transaction_id.sudo().invoice_ids | self.move_id).filtered(lambda m: m.state == "posted")
-        self._reconcile_open(
-            payment_line | sales.line_ids.filtered(lambda line: line.account_id == payment_line.account_id)
-        )
+        if payment_line:
+            # sudo: the sale's receivable, whoever may read it
+            sales = (self.transaction_id.sudo().invoice_ids | self.move_id).filtered(
+                lambda move: move.state == "posted"
+            )
+            self._reconcile_open(payment_line | sales.line_ids.filtered(lambda line: line.account_id == receivable))
 
     def _unmatch(self, line):
         """Undo `line`'s matches, on the refund's own path (the addon's guards

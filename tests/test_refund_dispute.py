@@ -354,3 +354,45 @@ class TestPosTerminalDispute(DisputeEventMixin, LocalStripeMixin, PosRefundCommo
         self.assertNotIn("card", form.payout_choices)
         with self.assertRaisesRegex(UserError, dispute.stripe_dispute_id):
             self._refund(order, payout_method="card")
+
+    def test_terminal_payment_withdrawn_and_reinstated(self):
+        """The till's session books the terminal's takings at once, not against
+        the client: the chargeback leaves the amount due on the client's
+        receivable, the reinstatement settles it."""
+        self.open_new_session(opening_cash=0.0)
+        intent = self._captured_intent(107.0, self.company.currency_id)
+        order = self._order([(self.haircut, 1)], payments=[(self.stripe_pm, 107.0)])
+        terminal_payment = order.payment_ids
+        # sudo: stands for the till, which sends the terminal's PaymentIntent with the order
+        terminal_payment.sudo().transaction_id = intent.id
+        created = self._stripe_dispute(terminal_payment)
+        withdrawal = {"id": "txn_withdrawal", "amount": -10700, "fee": 1500}
+        self._post_dispute_event("charge.dispute.funds_withdrawn", {**created, "balance_transactions": [withdrawal]})
+        dispute = self.env["client.refund.dispute"].search([("stripe_dispute_id", "=", created["id"])])
+        stripe_account = dispute._get_stripe_account()
+        receivable = self.customer.property_account_receivable_id
+        self.assertRecordValues(
+            dispute.withdrawal_move_id.line_ids.sorted("balance"),
+            [
+                {"account_id": stripe_account.id, "balance": -122.0, "partner_id": False},
+                {"account_id": self.company.client_refund_account_id.id, "balance": 15.0, "partner_id": False},
+                {"account_id": receivable.id, "balance": 107.0, "partner_id": self.customer.id},
+            ],
+        )
+        withdrawal_line = dispute.withdrawal_move_id.line_ids.filtered(lambda line: line.account_id == receivable)
+        self.assertEqual(withdrawal_line.amount_residual, 107.0)
+        # replayed: nothing more
+        moves = self.env["account.move"].search_count([])
+        self._post_dispute_event("charge.dispute.funds_withdrawn", {**created, "balance_transactions": [withdrawal]})
+        self.assertEqual(self.env["account.move"].search_count([]), moves)
+        # won, the fee kept by Stripe
+        reinstated = {"id": "txn_reinstated", "amount": 10700, "fee": 0}
+        self._post_dispute_event(
+            "charge.dispute.funds_reinstated",
+            {**created, "status": "won", "balance_transactions": [withdrawal, reinstated]},
+        )
+        self.assertRecordValues(
+            dispute.reinstatement_move_id.line_ids.sorted("balance"),
+            [{"account_id": receivable.id, "balance": -107.0}, {"account_id": stripe_account.id, "balance": 107.0}],
+        )
+        self.assertTrue(withdrawal_line.reconciled)
