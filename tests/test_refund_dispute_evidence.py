@@ -141,6 +141,30 @@ class TestPosDisputeShown(DisputeHolderMixin, DisputeEventMixin, LocalStripeMixi
         self._post_dispute_event("charge.dispute.closed", {**stripe_dispute, "status": "lost"})
         self._assert_shown((order, self.customer), self.refund_pos_user, 1, False)
 
+    def test_order_evidence_without_invoice(self):
+        """An order not invoiced has no receipt in the back office: its history and chatter are gathered."""
+        self.open_new_session(opening_cash=0.0)
+        intent = self._captured_intent(107.0, self.company.currency_id)
+        order = self._order([(self.haircut, 1)], payments=[(self.stripe_pm, 107.0)])
+        # sudo: stands for the till, which sends the terminal's PaymentIntent with the order
+        order.payment_ids.sudo().transaction_id = intent.id
+        self._post_dispute_event("charge.dispute.created", self._stripe_dispute(order.payment_ids))
+        dispute = self.env["client.refund.dispute"].search([("pos_order_id", "=", order.id)])
+        manager = new_test_user(
+            self.env,
+            login="dispute_pos_refund_manager",
+            groups="base.group_user,point_of_sale.group_pos_user,client_refund.group_client_refund_manager",
+            company_id=self.company.id,
+        )
+        dispute.with_user(manager).action_gather_evidence()
+        self.assertEqual(
+            sorted(dispute.evidence_attachment_ids.mapped(lambda a: (a.name, a.mimetype))),
+            [(f"Chatter {order.display_name}.txt", "text/plain"),
+             (f"Refund history and policy {order.display_name}.txt", "text/plain")],
+        )
+        summary = dispute.evidence_attachment_ids.filtered(lambda a: a.name.startswith("Refund history")).raw.decode()
+        self.assertIn(f"Card dispute {dispute.stripe_dispute_id} of $\xa0107.00: {order.display_name}", summary)
+
 
 @tagged("post_install", "-at_install")
 class TestDisputeEvidence(DisputeEventMixin, TrustBoundaryMixin, LocalStripeMixin, InvoiceRefundCommon, HttpCase):
