@@ -687,11 +687,13 @@ class ClientRefundDispute(models.Model):
         invoice = self.move_id or self.pos_order_id.account_move
         if invoice:
             content, extension = Report._render_qweb_pdf("account.account_invoices", invoice.ids)
-            documents.append((_("Invoice %s.%s", invoice.name, extension), content, "receipt"))
+            documents.append((f"{_('Invoice %s', invoice.name)}.{extension}", content, "receipt"))
         done = refunds.filtered(lambda refund: refund.state == "done")
         if done:
             content, extension = Report._render_qweb_pdf("client_refund.action_report_client_refund", done.ids)
-            documents.append((_("Refund receipts %s.%s", source.display_name, extension), content, "uncategorized_file"))
+            documents.append(
+                (f"{_('Refund receipts %s', source.display_name)}.{extension}", content, "uncategorized_file")
+            )
         documents.append(
             (
                 _("Refund history and policy %s.txt", source.display_name),
