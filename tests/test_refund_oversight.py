@@ -330,6 +330,22 @@ class TestRefundOversight(LocalStripeMixin, RefundPolicyInvoiceCommon, LoyaltyRe
             self.company.client_refund_digest_date, fields.Date.today() + timedelta(days=1)
         )
 
+    def test_digest_skips_a_company_another_server_is_sending(self):
+        """Another server's run holds the company's row: this run skips the
+        company instead of sending its digest a second time."""
+        # a company committed in the database, which another cursor can lock
+        company = self.env.ref("base.main_company")
+        today = company._client_refund_today()
+        Refund = self.env["client.refund"]
+        with self.registry.cursor() as other_server:
+            other_server.execute("SET LOCAL lock_timeout = '5s'")
+            other_server.execute(
+                "SELECT id FROM res_company WHERE id = %s FOR NO KEY UPDATE", [company.id]
+            )
+            self.assertFalse(Refund._take_digest_day(company, today))
+            other_server.rollback()
+        self.assertTrue(Refund._take_digest_day(company, today))
+
     def test_digest_for_subscribed_managers_only(self):
         self._make_flagged_refunds()
         with freeze_time(fields.Datetime.now() + timedelta(days=1)):
