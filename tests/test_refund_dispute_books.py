@@ -164,7 +164,7 @@ class TestRefundDisputeBooks(DisputeEventMixin, LocalStripeMixin, InvoiceRefundC
         self.assertEqual(self.env["account.move"].search_count([]), moves)
         self._assert_withdrawn(invoice, dispute)
 
-    def test_partial_dispute_leaves_invoice_partially_paid(self):
+    def test_partial_dispute_partially_paid_then_won(self):
         invoice, created, dispute = self._disputed()
         self._event(
             "charge.dispute.funds_withdrawn", created, amount=4000,
@@ -175,3 +175,28 @@ class TestRefundDisputeBooks(DisputeEventMixin, LocalStripeMixin, InvoiceRefundC
         self.assertEqual(invoice.amount_residual, 40.0)
         self.assertAlmostEqual(self._client_due(), 40.0)
         self.assertAlmostEqual(self._balance(self.stripe_account), self.stripe_before - 55.0)
+        # won: the card payment pays it all again
+        self._event(
+            "charge.dispute.funds_reinstated", created, amount=4000, status="won",
+            balance_transactions=[{"id": "txn_withdrawal", "amount": -4000, "fee": 1500},
+                                  {"id": "txn_reinstated", "amount": 4000, "fee": 0}],
+        )
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertAlmostEqual(self._client_due(), 0.0)
+        self.assertAlmostEqual(self._balance(self.stripe_account), self.stripe_before - 15.0)
+        self.assertEqual(invoice._get_reconciled_payments(), dispute.payment_id)
+
+    def test_first_event_late_books_on_creation(self):
+        """Stripe's `created` lost: the first event Odoo gets already says withdrawn."""
+        invoice, transaction = self._paid_by_card()
+        created = self._stripe_dispute(transaction)
+        # the card payment's liquidity line: where the money went
+        self.stripe_account = transaction.payment_id._seek_for_lines()[0].account_id
+        self.stripe_before = self._balance(self.stripe_account)
+        self._event("charge.dispute.funds_withdrawn", created, balance_transactions=[self.WITHDRAWAL])
+        dispute = self.env["client.refund.dispute"].search([("stripe_dispute_id", "=", created["id"])])
+        self._assert_withdrawn(invoice, dispute)
+        # `created` arriving after: nothing more
+        moves = self.env["account.move"].search_count([])
+        self._event("charge.dispute.created", created, balance_transactions=[self.WITHDRAWAL])
+        self.assertEqual(self.env["account.move"].search_count([]), moves)
