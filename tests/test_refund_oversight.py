@@ -182,6 +182,21 @@ class TestRefundOversight(LocalStripeMixin, RefundPolicyInvoiceCommon, LoyaltyRe
         # another user's day is their own
         self.assertFalse(self._small_refund(invoice, user=self.refund_manager).flag_unusual_day)
 
+    def test_unusual_day_is_the_company_day(self):
+        """At noon UTC in a UTC company, refunds made at 5 in the morning are of
+        the company's day, though the requester's own time zone (UTC-11) puts
+        them on the day before: they count, and the fourth is flagged."""
+        self.refund_user.tz = "Pacific/Pago_Pago"
+        noon = fields.Datetime.to_datetime(fields.Date.today()).replace(hour=12)
+        with freeze_time(noon):
+            invoice = self._paid_invoice([(self.haircut, 10, 100.0)])
+            morning = self.env["client.refund"].concat(
+                *(self._small_refund(invoice) for __ in range(3))
+            )
+            morning.sudo().write({"date": noon.replace(hour=5)})
+            self.assertEqual(morning.mapped("request_date"), [fields.Date.today() - timedelta(days=1)] * 3)
+            self.assertTrue(self._small_refund(invoice).flag_unusual_day)
+
     def test_unusual_amount_of_refunds_today(self):
         """Three refunds of 11.50 in the last 30 days: a usual day is one refund
         of 11.50; 126.50 today is more than 3 times that, 23.00 is not."""
