@@ -201,6 +201,21 @@ class AccountMove(models.Model):
                     action=action,
                 )
             )
+        if moves.ids:
+            # sudo: every dispute counts; its entries follow what Stripe says
+            disputes = self.env["client.refund.dispute"].sudo().search(
+                ["|", ("withdrawal_move_id", "in", moves.ids), ("reinstatement_move_id", "in", moves.ids)]
+            )
+            if disputes:
+                raise UserError(
+                    _(
+                        "%(documents)s belongs to card dispute %(disputes)s: it follows what "
+                        "Stripe says and cannot be %(action)s here.",
+                        documents=", ".join(moves.sudo().mapped("display_name")),
+                        disputes=", ".join(disputes.mapped("display_name")),
+                        action=action,
+                    )
+                )
 
     @api.model
     def _client_refund_undo(self, refund):

@@ -1,3 +1,4 @@
+from odoo.exceptions import UserError
 from odoo.tests import HttpCase, tagged
 
 from .common import LocalStripeMixin
@@ -78,6 +79,19 @@ class TestRefundDisputeBooks(DisputeEventMixin, LocalStripeMixin, InvoiceRefundC
         self.assertAlmostEqual(self._client_due(), 115.0)
         self.assertAlmostEqual(self._balance(self.stripe_account), self.stripe_before - 130.0)
         self.assertAlmostEqual(self._balance(self.fee_account), 15.0)
+
+    def test_dispute_entries_are_kept_from_core_buttons(self):
+        invoice, created, dispute = self._disputed()
+        self._event("charge.dispute.funds_withdrawn", created, balance_transactions=[self.WITHDRAWAL])
+        withdrawal = dispute.withdrawal_move_id
+        self.assertEqual(withdrawal.state, "posted")
+        for action in ("button_draft", "button_cancel"):
+            with self.subTest(action=action), self.assertRaisesRegex(UserError, "belongs to card dispute"):
+                getattr(withdrawal.with_user(self.refund_manager), action)()
+        with self.assertRaisesRegex(UserError, "belongs to card dispute"):
+            withdrawal.line_ids.with_user(self.refund_manager).remove_move_reconcile()
+        self.assertEqual(withdrawal.state, "posted")
+        self.assertEqual(invoice.payment_state, "not_paid")
 
     def test_withdrawn_then_replayed_books_once(self):
         invoice, created, dispute = self._disputed()
