@@ -1,4 +1,3 @@
-from collections import defaultdict
 from datetime import datetime, time, timedelta
 
 import psycopg2
@@ -380,7 +379,8 @@ class ClientRefundFlagReport(models.Model):
                 "%(flag)s AS flag, refund.user_id, refund.partner_id, refund.company_id, "
                 "company.currency_id, refund.date, refund.request_date, "
                 "refund.amount_company_currency AS amount "
-                "FROM client_refund refund JOIN res_company company ON company.id = refund.company_id "
+                "FROM client_refund refund "
+                "JOIN res_company company ON company.id = refund.company_id "
                 "WHERE refund.%(column)s",
                 flags=len(OVERSIGHT_FLAGS),
                 index=index,
@@ -389,7 +389,9 @@ class ClientRefundFlagReport(models.Model):
             )
             for index, (fname, _label) in enumerate(OVERSIGHT_FLAGS)
         )
-        self.env.cr.execute(SQL("CREATE OR REPLACE VIEW %s AS (%s)", SQL.identifier(self._table), rows))
+        self.env.cr.execute(
+            SQL("CREATE OR REPLACE VIEW %s AS (%s)", SQL.identifier(self._table), rows)
+        )
 
 
 class ResCompany(models.Model):
@@ -403,7 +405,9 @@ class ResCompany(models.Model):
                     _("A user's unusual day is at least their usual day: a factor of 1 or more.")
                 )
             if company.client_refund_frequent_refunds < 1:
-                raise ValidationError(_("A client is flagged after one refund in 90 days at least."))
+                raise ValidationError(
+                    _("A client is flagged after one refund in 90 days at least.")
+                )
 
 
 class ResUsers(models.Model):

@@ -194,7 +194,8 @@ class TestRefundOversight(LocalStripeMixin, RefundPolicyInvoiceCommon, LoyaltyRe
                 *(self._small_refund(invoice) for __ in range(3))
             )
             morning.sudo().write({"date": noon.replace(hour=5)})
-            self.assertEqual(morning.mapped("request_date"), [fields.Date.today() - timedelta(days=1)] * 3)
+            yesterday = fields.Date.today() - timedelta(days=1)
+            self.assertEqual(morning.mapped("request_date"), [yesterday] * 3)
             self.assertTrue(self._small_refund(invoice).flag_unusual_day)
 
     def test_unusual_amount_of_refunds_today(self):
@@ -278,7 +279,9 @@ class TestRefundOversight(LocalStripeMixin, RefundPolicyInvoiceCommon, LoyaltyRe
         self.assertEqual(
             Refund.search(mine + self._filter_domain("filter_flag_card_to_cash")), card_to_cash
         )
-        self.assertEqual(Refund.search(mine + self._filter_domain("filter_flag_own_sale")), own_sale)
+        self.assertEqual(
+            Refund.search(mine + self._filter_domain("filter_flag_own_sale")), own_sale
+        )
         for name in ("past_window", "policy_waived", "unusual_day", "frequent_client"):
             self.assertFalse(Refund.search(mine + self._filter_domain(f"filter_flag_{name}")))
 
