@@ -358,6 +358,9 @@ class AccountMove(models.Model):
     def _client_refund_get_sale_date(self):
         return self.invoice_date
 
+    def _client_refund_get_sellers(self):
+        return self.invoice_user_id | self.create_uid
+
     def _client_refund_get_policy_date(self):
         return self.invoice_date
 

@@ -271,6 +271,9 @@ class AccountPayment(models.Model):
             # the deposit kept goes onto the eWallet: said before anything is written
             self.env["loyalty.card"]._client_refund_check_ewallet(refund)
 
+    def _client_refund_get_sellers(self):
+        return self.create_uid
+
     def _client_refund_get_fee_store_credit(self, refund):
         return self.env["loyalty.card"]._client_refund_get_deposit_credit(refund)
 

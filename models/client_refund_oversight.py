@@ -147,10 +147,7 @@ class ClientRefundOversight(models.AbstractModel):
         if not self._is_paid_out_in_cash_or_store_credit():
             return False
         return bool(self.card_transaction_id) or any(
-            document._client_refund_get_card_transaction()
-            # a till's card payment has its transaction once a card refund made one
-            or (document._name == "pos.order" and document._client_refund_get_terminal_payment())
-            for document in self._get_oversight_sale_documents()
+            document._client_refund_is_paid_by_card() for document in self._get_oversight_sale_documents()
         )
 
     def _is_paid_out_in_cash_or_store_credit(self):
@@ -170,14 +167,9 @@ class ClientRefundOversight(models.AbstractModel):
     def _get_sellers(self):
         """The users who made the sale the refund gives back."""
         self.ensure_one()
-        sellers = self.env["res.users"]
-        for document in self._get_oversight_sale_documents():
-            if document._name == "account.move":
-                sellers |= document.invoice_user_id | document.create_uid
-            elif document._name == "pos.order":
-                sellers |= document.user_id
-            elif document._name == "account.payment":
-                sellers |= document.create_uid
+        sellers = self.env["res.users"].concat(
+            *(document._client_refund_get_sellers() for document in self._get_oversight_sale_documents())
+        )
         return sellers.with_env(self.env)
 
     def _get_unusual_day_refunds(self):

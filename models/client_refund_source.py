@@ -361,6 +361,16 @@ class ClientRefundSource(models.AbstractModel):
         client.refund.fees._get_policy_bases)."""
         return [(self.env["product.product"], refund.amount)]
 
+    def _client_refund_is_paid_by_card(self):
+        """The document was paid by card, online or at a terminal: the
+        register flags its refund in cash (see client.refund.oversight)."""
+        return bool(self._client_refund_get_card_transaction())
+
+    def _client_refund_get_sellers(self):
+        """The users who made the sale: the register flags their own refunds
+        of it (see client.refund.oversight)."""
+        return self.env["res.users"]
+
     def _client_refund_get_fee_store_credit(self, refund):
         """What of the fees `refund` keeps stays the client's as store credit
         on the eWallet rather than income: a deposit's, when its policy says so."""

@@ -188,6 +188,13 @@ class PosOrder(models.Model):
     def _client_refund_get_sale_line_name(self, line):
         return line.full_product_name or line.product_id.display_name
 
+    def _client_refund_is_paid_by_card(self):
+        # a till's card payment has its transaction once a card refund made one
+        return super()._client_refund_is_paid_by_card() or bool(self._client_refund_get_terminal_payment())
+
+    def _client_refund_get_sellers(self):
+        return self.user_id
+
     def _client_refund_get_sale_date(self):
         return fields.Date.context_today(self, self.date_order)
 

@@ -544,10 +544,9 @@ class TestPosRefund(PosRefundCommon):
         )
 
 
-@tagged("post_install", "-at_install")
-class TestPosStripeTerminalRefund(LocalStripeMixin, PosRefundCommon):
-    """Orders paid on a Stripe terminal go back to the card, through the SDK and
-    localstripe over real HTTP, and the refund order pays with the terminal."""
+class StripeTerminalMixin(LocalStripeMixin):
+    """The till of PosRefundCommon with a Stripe card terminal, localstripe
+    behind it."""
 
     @classmethod
     def setUpClass(cls):
@@ -577,6 +576,12 @@ class TestPosStripeTerminalRefund(LocalStripeMixin, PosRefundCommon):
             lambda payment: payment.payment_method_id == self.stripe_pm
         ).sudo().transaction_id = intent.id
         return order, intent
+
+
+@tagged("post_install", "-at_install")
+class TestPosStripeTerminalRefund(StripeTerminalMixin, PosRefundCommon):
+    """Orders paid on a Stripe terminal go back to the card, through the SDK and
+    localstripe over real HTTP, and the refund order pays with the terminal."""
 
     def test_terminal_payment_refunded_to_the_card(self):
         self.open_new_session(opening_cash=0.0)

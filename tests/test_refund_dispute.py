@@ -4,13 +4,12 @@ from unittest.mock import Mock, patch
 import pytz
 import stripe
 
-from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
 from .common import LocalStripeMixin
 from .test_invoice_refund import InvoiceRefundCommon
-from .test_pos_refund import PosRefundCommon
+from .test_pos_refund import PosRefundCommon, StripeTerminalMixin
 from .test_trust_boundary import TrustBoundaryMixin
 
 
@@ -311,24 +310,9 @@ class TestRefundDispute(DisputeEventMixin, TrustBoundaryMixin, LocalStripeMixin,
 
 
 @tagged("post_install", "-at_install")
-class TestPosTerminalDispute(DisputeEventMixin, LocalStripeMixin, PosRefundCommon, HttpCase):
+class TestPosTerminalDispute(DisputeEventMixin, StripeTerminalMixin, PosRefundCommon, HttpCase):
     """A till's Stripe terminal payment disputed: core keeps its PaymentIntent
     on the POS payment only, and Odoo has no transaction for it yet."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls._setup_local_stripe(cls.company, cls.company_data["default_journal_bank"])
-        cls.stripe_pm = cls.env["pos.payment.method"].create(
-            {
-                "name": "Stripe terminal",
-                "journal_id": cls.company_data["default_journal_bank"].id,
-                "use_payment_terminal": "stripe",
-                "stripe_serial_number": "WSC513105011295",
-                "company_id": cls.company.id,
-            }
-        )
-        cls.basic_config.payment_method_ids = [Command.link(cls.stripe_pm.id)]
 
     def test_terminal_payment_disputed(self):
         self.open_new_session(opening_cash=0.0)

@@ -401,26 +401,9 @@ class TestRefundOversight(LocalStripeMixin, RefundPolicyInvoiceCommon, LoyaltyRe
 
 
 @tagged("post_install", "-at_install")
-class TestRefundOversightPos(LocalStripeMixin, PosRefundCommon):
+class TestRefundOversightPos(test_pos_refund.StripeTerminalMixin, PosRefundCommon):
     """At the till: the cashier who rang the sale up refunds it, and a sale
     paid on the Stripe terminal is paid back in cash."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls._setup_local_stripe(cls.company, cls.company_data["default_journal_bank"])
-        cls.stripe_pm = cls.env["pos.payment.method"].create(
-            {
-                "name": "Stripe terminal",
-                "journal_id": cls.company_data["default_journal_bank"].id,
-                "use_payment_terminal": "stripe",
-                "stripe_serial_number": "WSC513105011295",
-                "company_id": cls.company.id,
-            }
-        )
-        cls.basic_config.payment_method_ids = [Command.link(cls.stripe_pm.id)]
-
-    _paid_on_terminal = test_pos_refund.TestPosStripeTerminalRefund._paid_on_terminal
 
     def test_terminal_sale_refunded_in_cash_by_its_cashier(self):
         self.open_new_session(opening_cash=100.0)

@@ -7,7 +7,7 @@ from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
 from . import test_pos_refund
-from .common import LocalStripeMixin, RefundPolicyMixin
+from .common import RefundPolicyMixin
 
 FRONT_DESK = "pos_policy_front_desk"
 MANAGER = "pos_policy_manager"
@@ -469,26 +469,10 @@ class TestPosRefundPolicy(PosPolicyCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestPosRefundPolicyTerminal(LocalStripeMixin, PosPolicyCommon):
+class TestPosRefundPolicyTerminal(test_pos_refund.StripeTerminalMixin, PosPolicyCommon):
     """A late cancellation paid on the Stripe terminal: the card gets the price
     less the fee."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls._setup_local_stripe(cls.company, cls.company_data["default_journal_bank"])
-        cls.stripe_pm = cls.env["pos.payment.method"].create(
-            {
-                "name": "Stripe terminal",
-                "journal_id": cls.company_data["default_journal_bank"].id,
-                "use_payment_terminal": "stripe",
-                "stripe_serial_number": "WSC513105011295",
-                "company_id": cls.company.id,
-            }
-        )
-        cls.basic_config.payment_method_ids = [Command.link(cls.stripe_pm.id)]
-
-    _paid_on_terminal = test_pos_refund.TestPosStripeTerminalRefund._paid_on_terminal
 
     def test_card_gets_the_price_less_the_fee(self):
         self.open_new_session(opening_cash=0.0)
