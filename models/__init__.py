@@ -23,6 +23,7 @@ from . import pos_payment
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import res_users
 from . import payment_provider
 from . import payment_transaction
 from . import stock_picking

@@ -48,7 +48,6 @@ class ClientRefundFees(models.AbstractModel):
         "product: the client gets back the rest.",
     )
     policy_waived = fields.Boolean(
-        string="Policy Waived",
         readonly=True,
         copy=False,
         help="The refund policy's fee, window and final sale do not apply: a refund "
@@ -56,7 +55,7 @@ class ClientRefundFees(models.AbstractModel):
     )
     waiver_reason = fields.Text(readonly=True, copy=False)
     waived_by_id = fields.Many2one(
-        comodel_name="res.users", string="Waived By", readonly=True, copy=False
+        comodel_name="res.users", readonly=True, copy=False
     )
 
     # ------------------------------------------------------------------

@@ -3,8 +3,7 @@ from datetime import datetime, time, timedelta
 import psycopg2
 import pytz
 
-from odoo import _, api, fields, models, tools
-from odoo.exceptions import ValidationError
+from odoo import api, fields, models, tools
 from odoo.tools import SQL
 
 # The refunds a user's day and a client's refunds count: asked and not undone
@@ -346,7 +345,7 @@ class ClientRefundFlagReport(models.Model):
         "res.company": ["currency_id"],
     }
 
-    refund_id = fields.Many2one(comodel_name="client.refund", string="Refund", readonly=True)
+    refund_id = fields.Many2one(comodel_name="client.refund", readonly=True)
     flag = fields.Selection(
         selection=[(fname, label) for fname, label in OVERSIGHT_FLAGS], readonly=True
     )
@@ -384,47 +383,3 @@ class ClientRefundFlagReport(models.Model):
         self.env.cr.execute(
             SQL("CREATE OR REPLACE VIEW %s AS (%s)", SQL.identifier(self._table), rows)
         )
-
-
-class ResCompany(models.Model):
-    _inherit = "res.company"
-
-    @api.constrains("client_refund_unusual_factor", "client_refund_frequent_refunds")
-    def _check_client_refund_oversight(self):
-        for company in self:
-            if company.client_refund_unusual_factor < 1:
-                raise ValidationError(
-                    _("A user's unusual day is at least their usual day: a factor of 1 or more.")
-                )
-            if company.client_refund_frequent_refunds < 1:
-                raise ValidationError(
-                    _("A client is flagged after one refund in 90 days at least.")
-                )
-
-
-class ResUsers(models.Model):
-    _inherit = "res.users"
-
-    client_refund_digest = fields.Boolean(
-        string="Daily Digest of Flagged Refunds",
-        groups="client_refund.group_client_refund_manager",
-        help="Receive each morning an e-mail of the refunds flagged the day before in "
-        "your companies.",
-    )
-
-    @property
-    def SELF_READABLE_FIELDS(self):
-        return super().SELF_READABLE_FIELDS + ["client_refund_digest"]
-
-    @property
-    def SELF_WRITEABLE_FIELDS(self):
-        return super().SELF_WRITEABLE_FIELDS + ["client_refund_digest"]
-
-    @api.constrains("client_refund_digest")
-    def _check_client_refund_digest(self):
-        # a user writes it on themselves in sudo (SELF_WRITEABLE_FIELDS)
-        for user in self:
-            if user.client_refund_digest and not user.has_group(
-                "client_refund.group_client_refund_manager"
-            ):
-                raise ValidationError(_("The digest of flagged refunds is for refund managers."))

@@ -56,7 +56,6 @@ class ClientRefundPolicy(models.Model):
     no_show_fee_max = fields.Monetary(string="No-Show Fee at Most", help="0 for no maximum.")
     fee_product_id = fields.Many2one(
         comodel_name="product.product",
-        string="Fee Product",
         check_company=True,
         domain="[('type', '=', 'service')]",
         help="The service a fee kept is invoiced on: its income account and taxes book the fee.",

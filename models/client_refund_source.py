@@ -128,13 +128,18 @@ def check_number_type(env, value, label):
     ValueError or a TypeError."""
     if value is None or value is False or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return
-    if isinstance(value, str):
-        try:
-            float(value)
-            return
-        except ValueError:
-            pass
+    if isinstance(value, str) and is_number_text(value):
+        return
     raise ValidationError(env._("%(field)s is not a valid number: %(value)r.", field=label, value=value))
+
+
+def is_number_text(text):
+    """`text` reads as a number, as the ORM will read it."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_numbers(model, vals, strict=True):

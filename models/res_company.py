@@ -127,6 +127,18 @@ class ResCompany(models.Model):
         if any(company.client_refund_dispute_notice_days < 0 for company in self):
             raise ValidationError(_("The notice before a dispute's evidence deadline cannot be negative."))
 
+    @api.constrains("client_refund_unusual_factor", "client_refund_frequent_refunds")
+    def _check_client_refund_oversight(self):
+        for company in self:
+            if company.client_refund_unusual_factor < 1:
+                raise ValidationError(
+                    _("A user's unusual day is at least their usual day: a factor of 1 or more.")
+                )
+            if company.client_refund_frequent_refunds < 1:
+                raise ValidationError(
+                    _("A client is flagged after one refund in 90 days at least.")
+                )
+
     @api.constrains("client_refund_stripe_wait_hours")
     def _check_client_refund_stripe_wait_hours(self):
         if any(company.client_refund_stripe_wait_hours < 1 for company in self):
