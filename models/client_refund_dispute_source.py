@@ -21,6 +21,12 @@ class ClientRefundDisputeHolder(models.AbstractModel):
         compute="_compute_client_refund_dispute_count",
         groups="client_refund.group_client_refund_user",
     )
+    client_refund_charged_back = fields.Char(
+        string="Charged Back",
+        compute="_compute_client_refund_dispute_count",
+        groups="client_refund.group_client_refund_user",
+        help="The disputes the client won: the sale was charged back through their bank.",
+    )
 
     def _client_refund_dispute_domain(self):
         return [(self._client_refund_dispute_field, "in", self.ids)]
@@ -38,13 +44,16 @@ class ClientRefundDisputeHolder(models.AbstractModel):
             groupby=[fname],
             aggregates=["__count", "id:recordset"],
         )
-        counts, open_disputes = {}, {}
+        counts, open_disputes, lost_disputes = {}, {}, {}
         Dispute = self.env["client.refund.dispute"]
         for document, count, disputes in groups:
             key = self._client_refund_dispute_key(document)
             counts[key] = counts.get(key, 0) + count
             open_disputes[key] = open_disputes.get(key, Dispute) | disputes.filtered(
                 lambda dispute: dispute.outcome == "open"
+            )
+            lost_disputes[key] = lost_disputes.get(key, Dispute) | disputes.filtered(
+                lambda dispute: dispute.outcome == "lost"
             )
         for record in self:
             key = self._client_refund_dispute_key(record)
@@ -57,6 +66,18 @@ class ClientRefundDisputeHolder(models.AbstractModel):
                 )
                 for dispute in open_disputes.get(key, Dispute).sorted("evidence_due_by")
             ) or False
+            lost = lost_disputes.get(key, Dispute)
+            record.client_refund_charged_back = (
+                _(
+                    "Charged back: %(amount)s (%(disputes)s)",
+                    amount=", ".join(
+                        dispute.currency_id.format(dispute.amount) for dispute in lost
+                    ),
+                    disputes=", ".join(lost.mapped("stripe_dispute_id")),
+                )
+                if lost
+                else False
+            )
 
     def action_view_client_refund_disputes(self):
         self.ensure_one()
@@ -96,3 +117,26 @@ class ResPartner(models.Model):
 
     def _client_refund_dispute_key(self, document):
         return document.commercial_partner_id
+
+
+class ClientRefund(models.Model):
+    _inherit = "client.refund"
+
+    sale_charged_back = fields.Char(
+        string="Sale Charged Back",
+        compute="_compute_sale_charged_back",
+        help="The client took the money of the sale this refund gives back through "
+        "their bank (a card dispute they won).",
+    )
+
+    def _compute_sale_charged_back(self):
+        for refund in self:
+            sales = [refund._get_source(raise_if_none=False), *refund.sale_move_ids, *refund.sale_pos_order_ids]
+            refund.sale_charged_back = "; ".join(
+                dict.fromkeys(
+                    sale.client_refund_charged_back
+                    for sale in sales
+                    if sale is not None and "client_refund_charged_back" in sale._fields
+                    and sale.client_refund_charged_back
+                )
+            ) or False

@@ -201,6 +201,73 @@ class TestRefundDispute(DisputeEventMixin, TrustBoundaryMixin, LocalStripeMixin,
         wizard.payout_method = "card"
         self.assertIn(f"{dispute.stripe_dispute_id}, lost", wizard.refusal)
 
+    def test_lost_dispute_shows_the_sale_charged_back(self):
+        invoice, _transaction, created, dispute = self._disputed_invoice()
+        self.assertFalse(invoice.with_user(self.refund_user).client_refund_charged_back)
+        lost = {
+            **created,
+            "status": "lost",
+            "balance_transactions": [{"id": "txn_withdrawal", "amount": -11500, "fee": 1500}],
+        }
+        self.assertEqual(self._post_dispute_event("charge.dispute.closed", lost).status_code, 200)
+        self.env.invalidate_all()
+        charged_back = f"Charged back: {self._fmt(115.0)} ({dispute.stripe_dispute_id})"
+        # the client's Refund page, row by row, as the front desk reads it
+        rows = self.client.with_user(self.refund_user).web_read(
+            {"client_refund_invoice_ids": {"fields": {"client_refund_charged_back": {}}}}
+        )[0]["client_refund_invoice_ids"]
+        self.assertIn({"id": invoice.id, "client_refund_charged_back": charged_back}, rows)
+        # the register: a refund of the charged-back sale says so
+        refund = self._refund(invoice, payout_method="journal", payout_journal_id=self.bank_journal)
+        self.assertEqual(refund.state, "to_approve")
+        self.assertEqual(refund.with_user(self.refund_user).sale_charged_back, charged_back)
+
+    def test_card_refund_pending_when_a_dispute_opens_fails_as_stripe_says(self):
+        """Stripe fails a refund still pending when its charge is disputed
+        (failure_reason charge_for_pending_refund_disputed): the register says
+        why, books nothing, and offers to pay back another way."""
+        invoice, transaction = self._paid_by_card()
+        refund = self._card_refund(invoice)
+        create = stripe.RefundService.create
+
+        def answered_pending(service, params=None, options=None):
+            stripe_refund = create(service, params, options)
+            stripe_refund["status"] = "pending"
+            return stripe_refund
+
+        with patch.object(stripe.RefundService, "create", answered_pending):
+            refund.action_send_card_refund()
+        self.assertEqual(refund.state, "pending")
+        stripe_refund = refund.payment_transaction_id.provider_reference
+        self.assertEqual(
+            self._post_dispute_event("charge.dispute.created", self._stripe_dispute(transaction)).status_code,
+            200,
+        )
+        failed = {
+            "id": stripe_refund,
+            "object": "refund",
+            "amount": 11500,
+            "currency": "usd",
+            "payment_intent": transaction.provider_reference,
+            "status": "failed",
+            "failure_reason": "charge_for_pending_refund_disputed",
+            "metadata": {"client_refund": refund.name, "database": self.env.cr.dbname},
+        }
+
+        def retrieved(service, refund_id, params=None, options=None):
+            return stripe.Refund.construct_from(failed, "sk_test")
+
+        event = {"id": f"evt_{stripe_refund}_failed", "object": "event", "type": "refund.failed",
+                 "data": {"object": failed}}
+        with patch.object(stripe.RefundService, "retrieve", retrieved):
+            self.assertEqual(self._post_stripe_event(event).status_code, 200)
+        self.env.invalidate_all()
+        self.assertEqual(refund.state, "failed")
+        self.assertFalse(refund.credit_note_ids)
+        self.assertFalse(refund.payment_ids.filtered(lambda payment: payment.state != "canceled"))
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertIn("the client disputed the card payment", " ".join(refund.message_ids.mapped("body")))
+
     def test_won_dispute_reinstated_frees_the_card(self):
         invoice, _transaction, created, dispute = self._disputed_invoice()
         won = {
