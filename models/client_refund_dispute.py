@@ -437,6 +437,7 @@ class ClientRefundDispute(models.Model):
         payment method on, or books it on once closed."""
         self.ensure_one()
         if self.payment_id:
+            # sudo: the payment's lines, read for the webhook
             liquidity, _counterpart, _writeoff = self.payment_id.sudo()._seek_for_lines()
             return liquidity.account_id[:1]
         # sudo: the till's bookings, read for the webhook
