@@ -8,6 +8,7 @@ from . import client_refund_document
 from . import client_refund_card_payout
 from . import client_refund_fees
 from . import client_refund_oversight
+from . import client_refund_disputed_sale
 from . import client_refund
 from . import client_refund_line
 from . import client_refund_fee

@@ -25,6 +25,7 @@ class ClientRefund(models.Model):
         "client.refund.card.payout",
         "client.refund.fees",
         "client.refund.oversight",
+        "client.refund.disputed.sale",
     ]
     _order = "date desc, id desc"
     _check_company_auto = True

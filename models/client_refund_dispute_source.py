@@ -118,25 +118,3 @@ class ResPartner(models.Model):
     def _client_refund_dispute_key(self, document):
         return document.commercial_partner_id
 
-
-class ClientRefund(models.Model):
-    _inherit = "client.refund"
-
-    sale_charged_back = fields.Char(
-        string="Sale Charged Back",
-        compute="_compute_sale_charged_back",
-        help="The client took the money of the sale this refund gives back through "
-        "their bank (a card dispute they won).",
-    )
-
-    def _compute_sale_charged_back(self):
-        for refund in self:
-            sales = [refund._get_source(raise_if_none=False), *refund.sale_move_ids, *refund.sale_pos_order_ids]
-            refund.sale_charged_back = "; ".join(
-                dict.fromkeys(
-                    sale.client_refund_charged_back
-                    for sale in sales
-                    if sale is not None and "client_refund_charged_back" in sale._fields
-                    and sale.client_refund_charged_back
-                )
-            ) or False
